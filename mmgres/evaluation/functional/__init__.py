@@ -1,0 +1,1 @@
+# Copyright (c) mmgres contributors. All rights reserved.
