@@ -20,6 +20,10 @@ def tool_env(with_repo=True, **extra):
     paths = [TOY_DIR, REPO if with_repo else '', env.get('PYTHONPATH', '')]
     env['PYTHONPATH'] = os.pathsep.join(p for p in paths if p)
     env['PYTHONUNBUFFERED'] = '1'
+    # the interpreter running the tests, and its scripts (mim), come first
+    env['PATH'] = os.pathsep.join(
+        [osp.dirname(sys.executable), env.get('PATH', '')])
+    env['PYTHON'] = sys.executable
     env.setdefault('OMP_NUM_THREADS', '1')
     env.update({k: str(v) for k, v in extra.items()})
     return env

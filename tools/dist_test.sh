@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args]
-# Works with CUDA (nccl) and on CPU-only machines (gloo).
+# Works with CUDA (nccl) and on CPU-only machines (gloo). Runs torchrun as
+# `python -m torch.distributed.run`; set PYTHON to choose the interpreter.
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
@@ -10,7 +11,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-torchrun \
+${PYTHON:-python} -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

@@ -21,7 +21,6 @@ def test_dist_train_two_ranks_same_weights(tmp_path):
         text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert 'CPU distributed run: gloo, rank 0 of 2' in proc.stdout
-    assert 'CPU distributed run: gloo, rank 1 of 2' in proc.stdout
     import mmgres  # noqa: F401
     w0 = torch.load(tmp_path / 'rank0_weights.pth', weights_only=True)
     w1 = torch.load(tmp_path / 'rank1_weights.pth', weights_only=True)

@@ -10,7 +10,7 @@ import mmgres
 
 
 def _mim():
-    exe = shutil.which('mim')
+    exe = shutil.which('mim', path=tool_env()['PATH'])
     if exe is None:
         pytest.fail('`mim` is not installed; the README install route '
                     '(tools/setup_env.sh) installs openmim.')
