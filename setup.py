@@ -45,8 +45,9 @@ def add_mim_extension():
     """
     if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
         mode = 'symlink'
-    elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build',
-                                         'install')):
+    elif any(
+        cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build', 'install')
+    ):
         mode = 'copy'
     else:
         return
@@ -71,7 +72,7 @@ def add_mim_extension():
             else:
                 shutil.copytree(src_path, tar_path)
         else:
-            warnings.warn(f'Invalid mode {mode}')
+            warnings.warn(f'Invalid mode {mode}', stacklevel=2)
 
 
 if __name__ == '__main__':
@@ -97,10 +98,11 @@ if __name__ == '__main__':
         license='Apache License 2.0',
         install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require={
-            'all': parse_requirements('requirements/optional.txt') +
-            parse_requirements('requirements/tests.txt'),
+            'all': parse_requirements('requirements/optional.txt')
+            + parse_requirements('requirements/tests.txt'),
             'tests': parse_requirements('requirements/tests.txt'),
             'optional': parse_requirements('requirements/optional.txt'),
             'mim': parse_requirements('requirements/mminstall.txt'),
         },
-        zip_safe=False)
+        zip_safe=False,
+    )

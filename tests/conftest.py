@@ -22,7 +22,8 @@ def tool_env(with_repo=True, **extra):
     env['PYTHONUNBUFFERED'] = '1'
     # the interpreter running the tests, and its scripts (mim), come first
     env['PATH'] = os.pathsep.join(
-        [osp.dirname(sys.executable), env.get('PATH', '')])
+        [osp.dirname(sys.executable), env.get('PATH', '')]
+    )
     env['PYTHON'] = sys.executable
     env.setdefault('OMP_NUM_THREADS', '1')
     env.update({k: str(v) for k, v in extra.items()})
@@ -32,16 +33,19 @@ def tool_env(with_repo=True, **extra):
 def run_tool(args, check=True, timeout=300, **env):
     """Run ``python args...`` from the repo root; return the CompletedProcess
     with stdout and stderr merged."""
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=REPO,
-                          env=tool_env(**env),
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT,
-                          text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=tool_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f'{args} exited {proc.returncode}:\n'
-                             f'{proc.stdout[-4000:]}')
+        raise AssertionError(
+            f'{args} exited {proc.returncode}:\n{proc.stdout[-4000:]}'
+        )
     return proc
 
 

@@ -1,4 +1,5 @@
 """mmgres registries: children of mmdet's, scope 'mmgres'."""
+
 import pytest
 from mmengine.registry import DefaultScope
 
@@ -8,15 +9,34 @@ from mmgres.utils import register_all_modules
 register_all_modules(init_default_scope=False)
 
 
-@pytest.mark.parametrize('name', [
-    'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'DATASETS',
-    'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
-    'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
-    'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR',
-    'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS'
-])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'RUNNERS',
+        'RUNNER_CONSTRUCTORS',
+        'LOOPS',
+        'HOOKS',
+        'DATASETS',
+        'DATA_SAMPLERS',
+        'TRANSFORMS',
+        'MODELS',
+        'MODEL_WRAPPERS',
+        'WEIGHT_INITIALIZERS',
+        'OPTIMIZERS',
+        'OPTIM_WRAPPERS',
+        'OPTIM_WRAPPER_CONSTRUCTORS',
+        'PARAM_SCHEDULERS',
+        'METRICS',
+        'EVALUATOR',
+        'TASK_UTILS',
+        'VISUALIZERS',
+        'VISBACKENDS',
+        'LOG_PROCESSORS',
+    ],
+)
 def test_child_of_mmdet(name):
     import mmdet.registry as D
+
     child = getattr(R, name)
     assert child.scope == 'mmgres'
     assert child.parent is getattr(D, name)
@@ -30,13 +50,17 @@ def _build_in_mmgres(registry, cfg):
 def test_mmdet_and_mmseg_types_build_from_mmgres_scope():
     from mmdet.models.losses import DiceLoss as MMDetDice
     from mmseg.models.losses import DiceLoss as MMSegDice
+
     # an mmdet type by its plain name, an mmseg one by its scope prefix
     assert type(_build_in_mmgres(R.MODELS, dict(type='DiceLoss'))) is MMDetDice
-    assert type(_build_in_mmgres(
-        R.MODELS, dict(type='mmseg.DiceLoss'))) is MMSegDice
+    assert (
+        type(_build_in_mmgres(R.MODELS, dict(type='mmseg.DiceLoss')))
+        is MMSegDice
+    )
     pre = _build_in_mmgres(
-        R.MODELS, dict(type='mmseg.SegDataPreProcessor', mean=[0, 0, 0],
-                       std=[1, 1, 1]))
+        R.MODELS,
+        dict(type='mmseg.SegDataPreProcessor', mean=[0, 0, 0], std=[1, 1, 1]),
+    )
     assert type(pre).__module__.startswith('mmseg')
     # the explicit mmdet prefix works too
     t = _build_in_mmgres(R.TRANSFORMS, dict(type='mmdet.PackDetInputs'))
@@ -51,13 +75,18 @@ def test_mmgres_type_overrides_mmdet_type_of_same_name():
         pass
 
     try:
-        assert type(_build_in_mmgres(
-            R.TRANSFORMS, dict(type='PackDetInputs'))) is OurPack
+        assert (
+            type(_build_in_mmgres(R.TRANSFORMS, dict(type='PackDetInputs')))
+            is OurPack
+        )
         # mmdet's scope still gets mmdet's
         with DefaultScope.overwrite_default_scope('mmdet'):
             import mmdet.registry as D
-            assert type(D.TRANSFORMS.build(
-                dict(type='PackDetInputs'))) is MMDetPack
+
+            assert (
+                type(D.TRANSFORMS.build(dict(type='PackDetInputs')))
+                is MMDetPack
+            )
     finally:
         R.TRANSFORMS._module_dict.pop('PackDetInputs')
 
@@ -74,5 +103,6 @@ def test_register_all_modules_sets_default_scope():
 
 def test_default_runtime_scope():
     from mmengine.config import Config
+
     cfg = Config.fromfile('configs/_base_/default_runtime.py')
     assert cfg.default_scope == 'mmgres'

@@ -7,6 +7,7 @@
 
 Distributed: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]``.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -16,8 +17,11 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmgres.utils import (check_checkpoint_path, register_all_modules,
-                          setup_launcher)
+from mmgres.utils import (
+    check_checkpoint_path,
+    register_all_modules,
+    setup_launcher,
+)
 
 
 def parse_args():
@@ -26,30 +30,37 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
+        help='the directory to save the file containing evaluation metrics',
+    )
     parser.add_argument(
         '--out',
         type=str,
         help='dump predictions to a pickle file for offline evaluation '
-        '(tools/analysis_tools/eval_predictions.py)')
+        '(tools/analysis_tools/eval_predictions.py)',
+    )
     parser.add_argument(
-        '--show', action='store_true', help='show prediction results')
+        '--show', action='store_true', help='show prediction results'
+    )
     parser.add_argument(
         '--show-dir',
         help='directory where painted images will be saved. If specified, '
-        'it will be automatically saved to the work_dir/timestamp/show_dir')
+        'it will be automatically saved to the work_dir/timestamp/show_dir',
+    )
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time', type=float, default=2, help='the interval of show (s)'
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, as key=value pairs')
+        help='override settings in the config, as key=value pairs',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -64,7 +75,8 @@ def trigger_visualization_hook(cfg, args):
             '--show/--show-dir need a `visualization` hook in '
             '`default_hooks`, e.g. '
             "default_hooks = dict(visualization=dict(type='"
-            "GroundingVisualizationHook'))")
+            "GroundingVisualizationHook'))"
+        )
     hook = default_hooks['visualization']
     hook['draw'] = True
     if args.show:
@@ -87,8 +99,9 @@ def main():
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join(
+            './work_dirs', osp.splitext(osp.basename(args.config))[0]
+        )
 
     check_checkpoint_path(args.checkpoint, 'Test')
     cfg.load_from = args.checkpoint
@@ -103,10 +116,12 @@ def main():
         runner = RUNNERS.build(cfg)
 
     if args.out is not None:
-        assert args.out.endswith(('.pkl', '.pickle')), \
+        assert args.out.endswith(('.pkl', '.pickle')), (
             'The dump file must be a pkl file.'
+        )
         runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+            DumpResults(out_file_path=args.out)
+        )
 
     runner.test()
 

@@ -8,6 +8,7 @@
 Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCS [args]`` (torchrun;
 works on CPU-only machines with the gloo backend).
 """
+
 import argparse
 import os
 import os.path as osp
@@ -16,8 +17,12 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmgres.utils import (check_checkpoint_path, register_all_modules,
-                          setup_amp, setup_launcher)
+from mmgres.utils import (
+    check_checkpoint_path,
+    register_all_modules,
+    setup_amp,
+    setup_launcher,
+)
 
 
 def parse_args():
@@ -28,29 +33,34 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='mixed precision: fp16 with CUDA, bf16 autocast on CPU')
+        help='mixed precision: fp16 with CUDA, bf16 autocast on CPU',
+    )
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
-        help='enable automatically scaling LR.')
+        help='enable automatically scaling LR.',
+    )
     parser.add_argument(
         '--resume',
         nargs='?',
         type=str,
         const='auto',
         help='resume from this checkpoint; without a path, resume from the '
-        'latest checkpoint in the work directory')
+        'latest checkpoint in the work directory',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override settings in the config, as key=value pairs, e.g. '
-        'train_cfg.max_epochs=2 or key="[a,b]"')
+        'train_cfg.max_epochs=2 or key="[a,b]"',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -70,8 +80,9 @@ def main():
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join(
+            './work_dirs', osp.splitext(osp.basename(args.config))[0]
+        )
 
     if args.amp:
         setup_amp(cfg)
@@ -80,9 +91,11 @@ def main():
         if 'auto_scale_lr' in cfg and 'base_batch_size' in cfg.auto_scale_lr:
             cfg.auto_scale_lr.enable = True
         else:
-            raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = '
-                               'dict(enable=..., base_batch_size=...)` in '
-                               'the config.')
+            raise RuntimeError(
+                '--auto-scale-lr needs `auto_scale_lr = '
+                'dict(enable=..., base_batch_size=...)` in '
+                'the config.'
+            )
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -91,8 +104,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     # Fail before anything is built if a named checkpoint is missing.
-    check_checkpoint_path(cfg.get('load_from'),
-                          'Resume' if cfg.get('resume') else 'load_from')
+    check_checkpoint_path(
+        cfg.get('load_from'), 'Resume' if cfg.get('resume') else 'load_from'
+    )
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -1,1 +1,14 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .grefcoco import GRefCOCODataset
+from .refcoco import RefCOCODataset
+from .refer_base import BaseReferDataset, ReferDataError
+from .refzom import RefZOMDataset
+from .rrefcoco import RRefCOCODataset
+from .transforms import *  # noqa: F401,F403
+from .utils import ReferFormatError, find_dataset_problems
+
+__all__ = [
+    'BaseReferDataset', 'GRefCOCODataset', 'RefCOCODataset',
+    'RefZOMDataset', 'RRefCOCODataset', 'ReferDataError',
+    'ReferFormatError', 'find_dataset_problems'
+]

@@ -27,12 +27,14 @@ class CPUAutocastOptimWrapper(OptimWrapper):
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
         if dtype != torch.bfloat16:
-            raise ValueError('CPU autocast supports only bfloat16, '
-                             f'got {dtype}.')
+            raise ValueError(
+                f'CPU autocast supports only bfloat16, got {dtype}.'
+            )
         self.cast_dtype = dtype
 
     @contextmanager
     def optim_context(self, model):
         with super().optim_context(model), torch.autocast(
-                'cpu', dtype=self.cast_dtype):
+            'cpu', dtype=self.cast_dtype
+        ):
             yield

@@ -16,6 +16,7 @@ Safe loading stays on. We allow-list exactly what mmengine stores:
 We also replace mmengine's loader for local paths, so that a missing or
 corrupt checkpoint fails with an error that names the file.
 """
+
 import os
 import os.path as osp
 import pickle
@@ -41,7 +42,8 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
     if allowed is None or name not in allowed:
         raise pickle.UnpicklingError(
             f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint '
-            'with weights_only=True: it is not in mmgres\' allow-list.')
+            "with weights_only=True: it is not in mmgres' allow-list."
+        )
     return getattr(obj, name)
 
 
@@ -52,7 +54,8 @@ def register_safe_getattr(cls: type, names) -> None:
     :meth:`HistoryBuffer.register_statistics`.
     """
     _ALLOWED_GETATTR[cls] = frozenset(_ALLOWED_GETATTR.get(cls, ())) | set(
-        names)
+        names
+    )
 
 
 def _numpy_globals() -> list:
@@ -67,7 +70,8 @@ def _numpy_globals() -> list:
         (multiarray.scalar, 'numpy.core.multiarray.scalar'),
     ]
     safe += [
-        getattr(np.dtypes, name) for name in dir(np.dtypes)
+        getattr(np.dtypes, name)
+        for name in dir(np.dtypes)
         if name.endswith('DType')
     ]
     return safe
@@ -83,18 +87,23 @@ def setup_safe_checkpoint_loading() -> None:
     if _SETUP_DONE:
         return
     if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals([
-            HistoryBuffer, *_numpy_globals(),
-            (_restricted_getattr, 'builtins.getattr'),
-            (_restricted_getattr, '__builtin__.getattr')
-        ])
+        torch.serialization.add_safe_globals(
+            [
+                HistoryBuffer,
+                *_numpy_globals(),
+                (_restricted_getattr, 'builtins.getattr'),
+                (_restricted_getattr, '__builtin__.getattr'),
+            ]
+        )
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_local_checkpoint, force=True)
+        prefixes='', loader=load_local_checkpoint, force=True
+    )
     _SETUP_DONE = True
 
 
-def load_local_checkpoint(filename: str,
-                          map_location: Optional[Any] = None) -> dict:
+def load_local_checkpoint(
+    filename: str, map_location: Optional[Any] = None
+) -> dict:
     """Load a local checkpoint with safe loading, naming the file on error.
 
     Registered with mmengine's :class:`CheckpointLoader` for plain paths, so
@@ -112,14 +121,23 @@ def load_local_checkpoint(filename: str,
         raise FileNotFoundError(f'Checkpoint file not found: {filename}')
     try:
         return torch.load(
-            filename, map_location=map_location, weights_only=True)
+            filename, map_location=map_location, weights_only=True
+        )
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if any(k in msg for k in ('Unsupported global', 'allow-list',
-                                  'unrecognized function')):
+        if any(
+            k in msg
+            for k in (
+                'Unsupported global',
+                'allow-list',
+                'unrecognized function',
+            )
+        ):
             raise RuntimeError(
-                f'Checkpoint {filename} holds objects outside the safe-loading '
-                f'allow-list of mmgres.utils.checkpoint: {_short(e)}') from e
+                f'Checkpoint {filename} holds objects outside the safe '
+                'loading '
+                f'allow-list of mmgres.utils.checkpoint: {_short(e)}'
+            ) from e
         raise _corrupt_error(filename, e) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise _corrupt_error(filename, e) from e
@@ -137,14 +155,20 @@ def _short(err: Exception) -> str:
 def _corrupt_error(filename: str, err: Exception) -> RuntimeError:
     folder = osp.dirname(osp.abspath(filename))
     others = sorted(
-        f for f in os.listdir(folder)
-        if f.endswith('.pth') and f != osp.basename(filename))
-    hint = (f' Other checkpoints in {folder}, left untouched: '
-            f'{", ".join(others)}; resume from one with `--resume PATH`.'
-            if others else '')
+        f
+        for f in os.listdir(folder)
+        if f.endswith('.pth') and f != osp.basename(filename)
+    )
+    hint = (
+        f' Other checkpoints in {folder}, left untouched: '
+        f'{", ".join(others)}; resume from one with `--resume PATH`.'
+        if others
+        else ''
+    )
     return RuntimeError(
         f'Checkpoint {filename} is corrupt or not a checkpoint '
-        f'({type(err).__name__}: {_short(err)}).{hint}')
+        f'({type(err).__name__}: {_short(err)}).{hint}'
+    )
 
 
 def check_checkpoint_path(path: Optional[str], what: str) -> None:
@@ -152,8 +176,11 @@ def check_checkpoint_path(path: Optional[str], what: str) -> None:
 
     URLs and other remote schemes are left to mmengine.
     """
-    if not path or '://' in str(path) or str(path).startswith(
-            ('open-mmlab:', 'mmcls:', 'torchvision:')):
+    if (
+        not path
+        or '://' in str(path)
+        or str(path).startswith(('open-mmlab:', 'mmcls:', 'torchvision:'))
+    ):
         return
     if not osp.isfile(osp.expanduser(path)):
         raise FileNotFoundError(f'{what} checkpoint not found: {path}')

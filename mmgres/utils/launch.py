@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+
 import os
 
 import torch
@@ -26,7 +27,8 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     if launcher != 'pytorch':
         raise ValueError(
             f'launcher={launcher!r} needs CUDA here; on a CPU-only machine '
-            'use --launcher pytorch (tools/dist_train.sh, torchrun).')
+            'use --launcher pytorch (tools/dist_train.sh, torchrun).'
+        )
     cfg.setdefault('env_cfg', {})
     cfg.env_cfg.setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
@@ -40,7 +42,8 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
             f'CPU distributed run: gloo, rank {dist.get_rank()} of '
             f'{dist.get_world_size()} (LOCAL_RANK='
             f'{os.environ.get("LOCAL_RANK")})',
-            logger='current')
+            logger='current',
+        )
 
 
 def setup_amp(cfg: Config) -> None:
@@ -53,5 +56,7 @@ def setup_amp(cfg: Config) -> None:
         cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
         cfg.optim_wrapper.pop('loss_scale', None)
         cfg.optim_wrapper.dtype = 'bfloat16'
-        print_log('--amp without CUDA: training under bf16 CPU autocast.',
-                  logger='current')
+        print_log(
+            '--amp without CUDA: training under bf16 CPU autocast.',
+            logger='current',
+        )

@@ -1,4 +1,5 @@
 """tools/train.py and tools/test.py, single process, on the toy config."""
+
 import os.path as osp
 
 import torch
@@ -7,36 +8,71 @@ from conftest import TOY_CONFIG, run_tool
 
 def test_train_then_test(tmp_path):
     work = tmp_path / 'work'
-    run_tool(['tools/train.py', TOY_CONFIG, '--work-dir', str(work),
-              '--cfg-options', 'train_cfg.max_iters=4',
-              'train_cfg.val_interval=4'])
+    run_tool(
+        [
+            'tools/train.py',
+            TOY_CONFIG,
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            'train_cfg.max_iters=4',
+            'train_cfg.val_interval=4',
+        ]
+    )
     assert (work / 'iter_4.pth').is_file()
     last = (work / 'last_checkpoint').read_text().strip()
     assert last.endswith('iter_4.pth')
     # the checkpoint loads under torch's safe (weights_only) loading
     import mmgres  # noqa: F401  (installs the allow-list)
+
     ckpt = torch.load(last, map_location='cpu', weights_only=True)
     assert ckpt['meta']['iter'] == 4
 
     out = tmp_path / 'preds.pkl'
-    proc = run_tool(['tools/test.py', TOY_CONFIG, last, '--work-dir',
-                     str(tmp_path / 'test'), '--out', str(out)])
+    proc = run_tool(
+        [
+            'tools/test.py',
+            TOY_CONFIG,
+            last,
+            '--work-dir',
+            str(tmp_path / 'test'),
+            '--out',
+            str(out),
+        ]
+    )
     assert 'mse:' in proc.stdout
     assert out.is_file()
 
 
 def test_train_amp_on_cpu(tmp_path):
-    proc = run_tool(['tools/train.py', TOY_CONFIG, '--work-dir',
-                     str(tmp_path), '--amp', '--cfg-options',
-                     'train_cfg.max_iters=2', 'train_cfg.val_interval=2'])
+    proc = run_tool(
+        [
+            'tools/train.py',
+            TOY_CONFIG,
+            '--work-dir',
+            str(tmp_path),
+            '--amp',
+            '--cfg-options',
+            'train_cfg.max_iters=2',
+            'train_cfg.val_interval=2',
+        ]
+    )
     assert 'bf16 CPU autocast' in proc.stdout
 
 
 def test_missing_load_from_fails_before_training(tmp_path):
     missing = str(tmp_path / 'nope.pth')
-    proc = run_tool(['tools/train.py', TOY_CONFIG, '--work-dir',
-                     str(tmp_path / 'w'), '--cfg-options',
-                     f'load_from={missing}'], check=False)
+    proc = run_tool(
+        [
+            'tools/train.py',
+            TOY_CONFIG,
+            '--work-dir',
+            str(tmp_path / 'w'),
+            '--cfg-options',
+            f'load_from={missing}',
+        ],
+        check=False,
+    )
     assert proc.returncode != 0
     assert f'load_from checkpoint not found: {missing}' in proc.stdout
     # nothing was built: no log folder was created
@@ -51,8 +87,16 @@ def test_missing_test_checkpoint(tmp_path):
 
 
 def test_unknown_type_names_scope(tmp_path):
-    proc = run_tool(['tools/train.py', TOY_CONFIG, '--work-dir',
-                     str(tmp_path), '--cfg-options', 'model.type=NoSuchNet'],
-                    check=False)
+    proc = run_tool(
+        [
+            'tools/train.py',
+            TOY_CONFIG,
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            'model.type=NoSuchNet',
+        ],
+        check=False,
+    )
     assert proc.returncode != 0
     assert 'NoSuchNet is not in the mmgres::model registry' in proc.stdout

@@ -6,9 +6,11 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader
 
-from mmgres.utils.checkpoint import (_restricted_getattr,
-                                     check_checkpoint_path,
-                                     load_local_checkpoint)
+from mmgres.utils.checkpoint import (
+    _restricted_getattr,
+    check_checkpoint_path,
+    load_local_checkpoint,
+)
 
 
 def _mmengine_like_checkpoint(path):
@@ -16,14 +18,19 @@ def _mmengine_like_checkpoint(path):
     hub.update_scalar('train/loss', 0.5)
     hub.update_scalar('train/lr', np.float64(1e-3))
     hub.update_info('iter', np.int64(3))
-    torch.save(dict(
-        meta=dict(iter=3, seed=np.int64(0), arr=np.zeros(3)),
-        state_dict=dict(w=torch.ones(2)),
-        message_hub=hub.state_dict()), path)
+    torch.save(
+        dict(
+            meta=dict(iter=3, seed=np.int64(0), arr=np.zeros(3)),
+            state_dict=dict(w=torch.ones(2)),
+            message_hub=hub.state_dict(),
+        ),
+        path,
+    )
 
 
 def test_safe_loading_of_mmengine_objects(tmp_path):
     import mmgres  # noqa: F401
+
     path = tmp_path / 'c.pth'
     _mmengine_like_checkpoint(path)
     ckpt = torch.load(path, weights_only=True)
@@ -44,6 +51,7 @@ def test_restricted_getattr_refuses_other_attributes():
 
 def test_safe_loading_still_refuses_arbitrary_objects(tmp_path):
     import argparse
+
     path = tmp_path / 'evil.pth'
     torch.save(dict(x=argparse.Namespace(a=1)), path)
     with pytest.raises(RuntimeError, match='allow-list'):

@@ -15,7 +15,9 @@ text_encoder = dict(
         max_position_embeddings=512,
         type_vocab_size=2,
         layer_norm_eps=1e-12,
-        pad_token_id=0),
+        pad_token_id=0,
+    ),
     pretrained=True,
     max_length=20,
-    pooling='pooler')
+    pooling='pooler',
+)

@@ -16,7 +16,9 @@ text_encoder = dict(
         layer_norm_eps=1e-5,
         pad_token_id=1,
         bos_token_id=0,
-        eos_token_id=2),
+        eos_token_id=2,
+    ),
     pretrained=True,
     max_length=20,
-    pooling='pooler')
+    pooling='pooler',
+)

@@ -6,12 +6,11 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
-    clip_grad=dict(max_norm=0.1, norm_type=2))
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+)
 
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-        end=500),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=500),
     dict(
         type='LinearLR',
         start_factor=1.0,
@@ -19,7 +18,8 @@ param_scheduler = [
         by_epoch=True,
         begin=0,
         end=20,
-        convert_to_iter_based=True)
+        convert_to_iter_based=True,
+    ),
 ]
 
 # Base batch size (num_gpus x samples_per_gpu) for --auto-scale-lr.

@@ -1,1 +1,9 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .formatting import PackReferringInputs
+from .loading import LoadImageFromFile, LoadReferringAnnotations
+from .text_flip import RandomFlip, swap_words
+
+__all__ = [
+    'LoadImageFromFile', 'LoadReferringAnnotations', 'PackReferringInputs',
+    'RandomFlip', 'swap_words'
+]

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """A text encoder over HuggingFace ``transformers`` models."""
+
 import copy
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -15,8 +16,7 @@ from mmgres.utils import OptMultiConfig
 # can be built without reading a config file from the hub or the disk.  The
 # values are those of the public ``config.json`` files.
 KNOWN_TEXT_ARCHS: Dict[str, dict] = {
-    'bert-base-uncased':
-    dict(
+    'bert-base-uncased': dict(
         model_type='bert',
         vocab_size=30522,
         hidden_size=768,
@@ -27,9 +27,9 @@ KNOWN_TEXT_ARCHS: Dict[str, dict] = {
         max_position_embeddings=512,
         type_vocab_size=2,
         layer_norm_eps=1e-12,
-        pad_token_id=0),
-    'roberta-base':
-    dict(
+        pad_token_id=0,
+    ),
+    'roberta-base': dict(
         model_type='roberta',
         vocab_size=50265,
         hidden_size=768,
@@ -42,18 +42,21 @@ KNOWN_TEXT_ARCHS: Dict[str, dict] = {
         layer_norm_eps=1e-5,
         pad_token_id=1,
         bos_token_id=0,
-        eos_token_id=2),
+        eos_token_id=2,
+    ),
 }
-for _alias, _name in [('google-bert/bert-base-uncased', 'bert-base-uncased'),
-                      ('FacebookAI/roberta-base', 'roberta-base')]:
+for _alias, _name in [
+    ('google-bert/bert-base-uncased', 'bert-base-uncased'),
+    ('FacebookAI/roberta-base', 'roberta-base'),
+]:
     KNOWN_TEXT_ARCHS[_alias] = KNOWN_TEXT_ARCHS[_name]
 
 _SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 
 
-def build_wordpiece_tokenizer(vocab: Sequence[str],
-                              lowercase: bool = True,
-                              model_max_length: int = 512):
+def build_wordpiece_tokenizer(
+    vocab: Sequence[str], lowercase: bool = True, model_max_length: int = 512
+):
     """Build a BERT-style WordPiece tokenizer from a word list, in memory.
 
     For tiny configs and tests: nothing is read from the hub or the disk.
@@ -74,15 +77,18 @@ def build_wordpiece_tokenizer(vocab: Sequence[str],
 
     words = list(dict.fromkeys([*_SPECIALS, *vocab]))
     tok = Tokenizer(
-        models.WordPiece({w: i
-                          for i, w in enumerate(words)}, unk_token='[UNK]'))
+        models.WordPiece(
+            {w: i for i, w in enumerate(words)}, unk_token='[UNK]'
+        )
+    )
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     cls_id, sep_id = words.index('[CLS]'), words.index('[SEP]')
     tok.post_processor = TemplateProcessing(
         single='[CLS] $A [SEP]',
         pair='[CLS] $A [SEP] $B:1 [SEP]:1',
-        special_tokens=[('[CLS]', cls_id), ('[SEP]', sep_id)])
+        special_tokens=[('[CLS]', cls_id), ('[SEP]', sep_id)],
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token='[UNK]',
@@ -90,7 +96,8 @@ def build_wordpiece_tokenizer(vocab: Sequence[str],
         cls_token='[CLS]',
         sep_token='[SEP]',
         mask_token='[MASK]',
-        model_max_length=model_max_length)
+        model_max_length=model_max_length,
+    )
 
 
 @MODELS.register_module()
@@ -136,18 +143,20 @@ class HFTextEncoder(BaseModule):
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
-    def __init__(self,
-                 name_or_path: str = 'bert-base-uncased',
-                 model_cfg: Optional[dict] = None,
-                 pretrained: Union[bool, str] = True,
-                 tokenizer: Optional[str] = None,
-                 vocab: Optional[Sequence[str]] = None,
-                 max_length: int = 20,
-                 pad_to_max_length: bool = False,
-                 pooling: str = 'pooler',
-                 frozen: bool = False,
-                 gradient_checkpointing: bool = False,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(
+        self,
+        name_or_path: str = 'bert-base-uncased',
+        model_cfg: Optional[dict] = None,
+        pretrained: Union[bool, str] = True,
+        tokenizer: Optional[str] = None,
+        vocab: Optional[Sequence[str]] = None,
+        max_length: int = 20,
+        pad_to_max_length: bool = False,
+        pooling: str = 'pooler',
+        frozen: bool = False,
+        gradient_checkpointing: bool = False,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         from transformers import AutoConfig, AutoModel
 
@@ -157,15 +166,20 @@ class HFTextEncoder(BaseModule):
                     f'HFTextEncoder: no architecture is known for '
                     f'{name_or_path!r}; give `model_cfg` (the transformers '
                     f'config as a dict with `model_type`). Known names: '
-                    f'{sorted(KNOWN_TEXT_ARCHS)}.')
+                    f'{sorted(KNOWN_TEXT_ARCHS)}.'
+                )
             model_cfg = KNOWN_TEXT_ARCHS[name_or_path]
         model_cfg = copy.deepcopy(dict(model_cfg))
         if 'model_type' not in model_cfg:
-            raise ValueError('HFTextEncoder: `model_cfg` needs a `model_type`'
-                             f' key, got {sorted(model_cfg)}.')
+            raise ValueError(
+                'HFTextEncoder: `model_cfg` needs a `model_type`'
+                f' key, got {sorted(model_cfg)}.'
+            )
         if pooling not in ('pooler', 'cls', 'mean'):
-            raise ValueError(f'Unknown pooling {pooling!r}; expected one of '
-                             "'pooler', 'cls', 'mean'.")
+            raise ValueError(
+                f'Unknown pooling {pooling!r}; expected one of '
+                "'pooler', 'cls', 'mean'."
+            )
         if max_length < 2:
             raise ValueError(f'max_length must be >= 2, got {max_length}.')
         self.name_or_path = name_or_path
@@ -185,19 +199,23 @@ class HFTextEncoder(BaseModule):
             self.model = AutoModel.from_config(self.hf_config, **kwargs)
         except TypeError:
             self.model = AutoModel.from_config(self.hf_config)
-        if pooling == 'pooler' and getattr(self.model, 'pooler',
-                                           None) is None:
-            raise ValueError(f'{type(self.model).__name__} has no pooler; '
-                             "use pooling='cls' or 'mean'.")
+        if pooling == 'pooler' and getattr(self.model, 'pooler', None) is None:
+            raise ValueError(
+                f'{type(self.model).__name__} has no pooler; '
+                "use pooling='cls' or 'mean'."
+            )
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self._tokenizer = None
-        if self.vocab is not None and len(self.vocab) + len(
-                _SPECIALS) > self.hf_config.vocab_size:
+        if (
+            self.vocab is not None
+            and len(self.vocab) + len(_SPECIALS) > self.hf_config.vocab_size
+        ):
             raise ValueError(
                 f'vocab has {len(self.vocab)} words plus {len(_SPECIALS)} '
                 f'special tokens, more than model_cfg.vocab_size='
-                f'{self.hf_config.vocab_size}.')
+                f'{self.hf_config.vocab_size}.'
+            )
         if frozen:
             self._freeze()
 
@@ -213,11 +231,14 @@ class HFTextEncoder(BaseModule):
             if self.vocab is not None:
                 self._tokenizer = build_wordpiece_tokenizer(
                     self.vocab,
-                    model_max_length=self.hf_config.max_position_embeddings)
+                    model_max_length=self.hf_config.max_position_embeddings,
+                )
             else:
                 from transformers import AutoTokenizer
+
                 self._tokenizer = AutoTokenizer.from_pretrained(
-                    self.tokenizer_source)
+                    self.tokenizer_source
+                )
         return self._tokenizer
 
     def __getstate__(self):
@@ -249,21 +270,27 @@ class HFTextEncoder(BaseModule):
             source = self.name_or_path
         if source:
             from transformers import AutoModel
+
             hf = AutoModel.from_pretrained(source)
             missing, unexpected = self.model.load_state_dict(
-                hf.state_dict(), strict=False)
+                hf.state_dict(), strict=False
+            )
             print_log(
                 f'HFTextEncoder: loaded {source} '
                 f'(missing {len(missing)}, unexpected {len(unexpected)})',
-                logger='current')
+                logger='current',
+            )
             del hf
         if self.init_cfg:
             super().init_weights()
         if self.frozen:
             self._freeze()
 
-    def tokenize(self, texts: Sequence[str],
-                 device: Union[str, torch.device, None] = None) -> dict:
+    def tokenize(
+        self,
+        texts: Sequence[str],
+        device: Union[str, torch.device, None] = None,
+    ) -> dict:
         """Tokenize a batch of expressions.
 
         Args:
@@ -284,14 +311,17 @@ class HFTextEncoder(BaseModule):
             padding='max_length' if self.pad_to_max_length else 'longest',
             truncation=True,
             max_length=self.max_length,
-            return_tensors='pt')
+            return_tensors='pt',
+        )
         if device is None:
             device = next(self.model.parameters()).device
         return {k: v.to(device) for k, v in enc.items()}
 
-    def forward(self,
-                texts: Union[Sequence[str], None] = None,
-                tokens: Optional[dict] = None) -> Dict[str, Tensor]:
+    def forward(
+        self,
+        texts: Union[Sequence[str], None] = None,
+        tokens: Optional[dict] = None,
+    ) -> Dict[str, Tensor]:
         """Encode expressions.
 
         Args:
@@ -305,7 +335,7 @@ class HFTextEncoder(BaseModule):
             - ``token_feats`` (Tensor): Shape (B, L, C).
             - ``attention_mask`` (Tensor): Shape (B, L), 1 for real tokens.
             - ``padding_mask`` (Tensor): Shape (B, L), bool, True for padding
-              (the ``key_padding_mask`` convention of ``nn.MultiheadAttention``).
+              (``key_padding_mask`` of ``nn.MultiheadAttention``).
             - ``sentence_feat`` (Tensor): Shape (B, C).
             - ``input_ids`` (Tensor): Shape (B, L).
         """
@@ -333,18 +363,23 @@ class HFTextEncoder(BaseModule):
             attention_mask=mask,
             padding_mask=mask == 0,
             sentence_feat=sentence,
-            input_ids=inputs['input_ids'])
+            input_ids=inputs['input_ids'],
+        )
 
     def extra_repr(self) -> str:
-        return (f'name_or_path={self.name_or_path!r}, '
-                f'max_length={self.max_length}, pooling={self.pooling!r}, '
-                f'frozen={self.frozen}')
+        return (
+            f'name_or_path={self.name_or_path!r}, '
+            f'max_length={self.max_length}, pooling={self.pooling!r}, '
+            f'frozen={self.frozen}'
+        )
 
 
-def tiny_text_encoder_cfg(vocab: Optional[List[str]] = None,
-                          hidden_size: int = 32,
-                          num_layers: int = 2,
-                          **kwargs) -> dict:
+def tiny_text_encoder_cfg(
+    vocab: Optional[List[str]] = None,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    **kwargs,
+) -> dict:
     """Config dict of a tiny random BERT for tests and tiny configs."""
     vocab = vocab or []
     cfg = dict(
@@ -357,8 +392,10 @@ def tiny_text_encoder_cfg(vocab: Optional[List[str]] = None,
             num_hidden_layers=num_layers,
             num_attention_heads=max(1, hidden_size // 16),
             intermediate_size=hidden_size * 2,
-            max_position_embeddings=64),
+            max_position_embeddings=64,
+        ),
         pretrained=False,
-        vocab=vocab)
+        vocab=vocab,
+    )
     cfg.update(kwargs)
     return cfg

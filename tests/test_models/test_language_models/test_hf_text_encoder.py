@@ -1,8 +1,11 @@
 import pytest
 import torch
 
-from mmgres.models.language_models import (KNOWN_TEXT_ARCHS, HFTextEncoder,
-                                           tiny_text_encoder_cfg)
+from mmgres.models.language_models import (
+    KNOWN_TEXT_ARCHS,
+    HFTextEncoder,
+    tiny_text_encoder_cfg,
+)
 from mmgres.registry import MODELS
 
 VOCAB = ['the', 'man', 'on', 'left', 'right', 'red', 'ball', 'two', 'cats']
@@ -43,12 +46,14 @@ def test_pooling(pooling):
     enc = _tiny(pooling=pooling)
     out = enc(['the man', 'two red cats'])
     if pooling == 'cls':
-        torch.testing.assert_close(out['sentence_feat'],
-                                   out['token_feats'][:, 0])
+        torch.testing.assert_close(
+            out['sentence_feat'], out['token_feats'][:, 0]
+        )
     if pooling == 'mean':
         m = out['attention_mask'][0].bool()
-        torch.testing.assert_close(out['sentence_feat'][0],
-                                   out['token_feats'][0, m].mean(0))
+        torch.testing.assert_close(
+            out['sentence_feat'][0], out['token_feats'][0, m].mean(0)
+        )
 
 
 def test_frozen_stays_frozen_and_eval():
@@ -68,14 +73,16 @@ def test_gradients_flow_when_trainable():
 def test_build_full_size_offline_and_param_count():
     # Building BERT-base reads nothing: the architecture is in the config.
     enc = MODELS.build(
-        dict(type='HFTextEncoder', name_or_path='bert-base-uncased'))
+        dict(type='HFTextEncoder', name_or_path='bert-base-uncased')
+    )
     n = sum(p.numel() for p in enc.parameters())
     assert 109_000_000 < n < 110_000_000  # BERT-base: 109.48M with pooler
     assert enc.embed_dims == 768
     assert enc._tokenizer is None  # loaded lazily
     rob = HFTextEncoder('roberta-base')
     assert sum(p.numel() for p in rob.parameters()) == pytest.approx(
-        124.6e6, rel=0.01)
+        124.6e6, rel=0.01
+    )
 
 
 def test_unknown_name_without_cfg_is_clear():
@@ -92,20 +99,24 @@ def test_from_pretrained_local_dir(tmp_path):
     src.tokenizer.save_pretrained(tmp_path)
     cfg = tiny_text_encoder_cfg([])
     enc = HFTextEncoder(
-        name_or_path=str(tmp_path), model_cfg=cfg['model_cfg'],
-        pretrained=True)
+        name_or_path=str(tmp_path), model_cfg=cfg['model_cfg'], pretrained=True
+    )
     assert not torch.equal(
         enc.model.embeddings.word_embeddings.weight,
-        src.model.embeddings.word_embeddings.weight)
+        src.model.embeddings.word_embeddings.weight,
+    )
     enc.init_weights()
     for k, v in src.model.state_dict().items():
         torch.testing.assert_close(enc.model.state_dict()[k], v)
     text = ['the man on the left']
     src.eval(), enc.eval()  # no dropout
-    assert enc.tokenize(text)['input_ids'].tolist() == src.tokenize(
-        text)['input_ids'].tolist()
+    assert (
+        enc.tokenize(text)['input_ids'].tolist()
+        == src.tokenize(text)['input_ids'].tolist()
+    )
     torch.testing.assert_close(
-        enc(text)['token_feats'], src(text)['token_feats'])
+        enc(text)['token_feats'], src(text)['token_feats']
+    )
 
 
 def test_vocab_larger_than_model_vocab():
