@@ -15,7 +15,16 @@
 #   MMGRES_TORCH_SPEC  what to install when torch is absent (default: torch==2.13.0).
 #                      An existing torch (e.g. your own CUDA build) is never replaced.
 #   MMGRES_PYTHON      interpreter used to create the environment (default: python3)
+_mmgres_restore_opts() {
+    if [ "$1" = 1 ]; then set -e; else set +e; fi
+    if [ "$2" = 1 ]; then set -o pipefail; else set +o pipefail; fi
+}
+
 _mmgres_setup() {
+    # restore the caller's shell options on the way out (this file is sourced)
+    local had_e=0 had_pipefail=0
+    case $- in *e*) had_e=1 ;; esac
+    shopt -qo pipefail && had_pipefail=1
     set -eo pipefail
     local repo venv cache py torch_spec stamp want have
     repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +45,7 @@ _mmgres_setup() {
     have="$(cat "$stamp" 2>/dev/null || true)"
     if [ "$want" = "$have" ] && python -c "import mmgres, mmcv.ops" >/dev/null 2>&1; then
         echo "[mmgres] environment up to date ($venv)"
-        set +eo pipefail
+        _mmgres_restore_opts "$had_e" "$had_pipefail"
         return 0
     fi
 
@@ -85,7 +94,7 @@ assert os.path.isfile(os.path.join(p, '.mim', 'tools', 'train.py')), p"
     python -c "import mmgres, mmcv.ops" >/dev/null
     echo "$want" >"$stamp"
     echo "[mmgres] install finished in $((SECONDS - t0)) s"
-    set +eo pipefail
+    _mmgres_restore_opts "$had_e" "$had_pipefail"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
