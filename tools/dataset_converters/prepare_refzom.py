@@ -12,7 +12,8 @@ COCO train2014 *and* val2014, which its authors merge into one
 
 1. copies the refs pickle to ``OUT_DIR/refs(final).p`` (the name that
    ``split_by='final'`` looks for) and ``instances.json`` next to it;
-2. fills ``OUT_DIR/trainval2014/`` with one symbolic link (or, with
+2. fills ``OUT_DIR/images/trainval2014/`` (the ``data_prefix`` of
+   ``configs/_base_/datasets/refzom.py``) with one symbolic link (or, with
    ``--copy``, one copy) per image of ``COCO_ROOT/train2014`` and
    ``COCO_ROOT/val2014``;
 3. checks that every image named in ``instances.json`` is there, and exits
@@ -29,7 +30,7 @@ import sys
 from typing import List
 
 IMAGE_SPLITS = ('train2014', 'val2014')
-MERGED = 'trainval2014'
+MERGED = osp.join('images', 'trainval2014')
 
 
 def parse_args(argv=None):

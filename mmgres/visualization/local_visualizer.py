@@ -1,0 +1,373 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""Local visualizer for referring-expression grounding samples."""
+import textwrap
+from typing import List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import BaseBoxes
+from mmdet.structures.mask import BitmapMasks, PolygonMasks, bitmap_to_polygon
+from mmdet.visualization import DetLocalVisualizer
+from mmdet.visualization.palette import get_palette
+from mmengine.dist import master_only
+from mmengine.structures import InstanceData, PixelData
+
+from mmgres.registry import VISUALIZERS
+
+ColorType = Union[str, Tuple[int, int, int]]
+
+# matplotlib's 'tab10' colours (RGB): bright and distinct on photos.
+TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+         (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+         (188, 189, 34), (23, 190, 207)]
+
+
+def _to_numpy(data) -> np.ndarray:
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
+def _as_bool_masks(masks) -> np.ndarray:
+    """Instance masks of any mmdet/torch/numpy kind as a bool array.
+
+    Returns:
+        np.ndarray: Shape (N, H, W), dtype bool. Float masks are read as
+        probabilities and thresholded at 0.5.
+    """
+    if isinstance(masks, (BitmapMasks, PolygonMasks)):
+        masks = masks.to_ndarray()
+    masks = _to_numpy(masks)
+    if masks.dtype.kind == 'f':
+        return masks > 0.5
+    return masks.astype(bool)
+
+
+def _as_boxes(bboxes) -> np.ndarray:
+    """Boxes (HorizontalBoxes or an array) as a float (N, 4) xyxy array."""
+    if isinstance(bboxes, BaseBoxes):
+        bboxes = bboxes.tensor
+    return _to_numpy(bboxes).reshape(-1, 4).astype(np.float32)
+
+
+@VISUALIZERS.register_module()
+class GroundingLocalVisualizer(DetLocalVisualizer):
+    """Visualizer for generalized referring expression grounding.
+
+    For one sample (one expression) it draws, side by side as mmdet does,
+    the ground truth on the left and the prediction on the right:
+
+    - every instance mask in its own colour (``gt_instances.masks``,
+      ``pred_instances.masks``; BitmapMasks, PolygonMasks, tensors or arrays);
+    - the instance boxes (``bboxes``, HorizontalBoxes or (N, 4) xyxy), with
+      the score of each predicted box;
+    - the merged mask (``gt_sem_seg`` / ``pred_sem_seg``, field ``data`` of
+      shape (1, H, W)) as an outline, or as a tint when the panel has no
+      instance masks (mask-only models);
+    - a red "NO TARGET" banner across the panel when the ground truth says
+      ``metainfo.no_target`` or the model says ``pred_no_target`` (with
+      ``pred_nt_score`` when present);
+    - the expression (``metainfo.text``) as a caption strip above both
+      panels.
+
+    Predicted instances are kept when their score is ``>= pred_score_thr``
+    (the rule of the official gRefCOCO GREC evaluator), so the picture shows
+    exactly the boxes the GREC metric counts. The drawn masks and boxes must
+    be in the frame of ``image``; a mask of another size raises an error
+    naming the sample's ``img_path``.
+
+    It is a drop-in for mmdet's ``DetVisualizationHook`` (``tools/test.py
+    --show-dir``), which hands it the original image and the test loop's
+    samples.
+
+    Args:
+        name (str): Name of the instance. Defaults to 'visualizer'.
+        image (np.ndarray, optional): RGB image to draw on. Defaults to None.
+        vis_backends (list, optional): Visual backend configs.
+        save_dir (str, optional): Save dir for all storage backends.
+        instance_palette (str | list[tuple]): Colours of the instances,
+            cycled by instance index (all labels are 0 in grounding, so
+            colouring by class would paint every instance alike). Anything
+            mmdet's ``get_palette`` accepts; None uses matplotlib's tab10
+            colours. Defaults to None.
+        merged_color (str | tuple): RGB colour of the merged-mask outline
+            and tint. Defaults to yellow ``(255, 220, 0)``.
+        banner_color (tuple): RGB colour of the "NO TARGET" banner.
+            Defaults to red ``(220, 20, 20)``.
+        caption_font_size (int, optional): Font size (points) of the caption
+            and banner; None scales it with the image. Defaults to None.
+        line_width (int | float): Width of box and outline lines.
+            Defaults to 2.
+        alpha (float): Opacity of the mask tints. Defaults to 0.5.
+    """
+
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[List[dict]] = None,
+                 save_dir: Optional[str] = None,
+                 instance_palette: Union[str, List[tuple], None] = None,
+                 merged_color: ColorType = (255, 220, 0),
+                 banner_color: Tuple[int, int, int] = (220, 20, 20),
+                 caption_font_size: Optional[int] = None,
+                 line_width: Union[int, float] = 2,
+                 alpha: float = 0.5) -> None:
+        super().__init__(
+            name=name,
+            image=image,
+            vis_backends=vis_backends,
+            save_dir=save_dir,
+            line_width=line_width,
+            alpha=alpha)
+        self.instance_palette = instance_palette
+        self.merged_color = merged_color
+        self.banner_color = banner_color
+        self.caption_font_size = caption_font_size
+
+    # ------------------------------------------------------------------
+    # drawing helpers
+    # ------------------------------------------------------------------
+    def _font_size(self, height: int, width: int) -> int:
+        if self.caption_font_size is not None:
+            return int(self.caption_font_size)
+        return int(max(np.sqrt(height * width) // 40, 6))
+
+    def _colors(self, num: int) -> List[tuple]:
+        if self.instance_palette is None:
+            palette = TAB10
+        else:
+            palette = get_palette(self.instance_palette, max(num, 1))
+        return [tuple(int(c) for c in palette[i % len(palette)])
+                for i in range(num)]
+
+    def _check_shape(self, array: np.ndarray, image: np.ndarray, what: str,
+                     img_path: str) -> None:
+        if tuple(array.shape[-2:]) != tuple(image.shape[:2]):
+            raise ValueError(
+                f'{what} of sample {img_path!r} has shape '
+                f'{tuple(array.shape[-2:])}, but the image is '
+                f'{tuple(image.shape[:2])}; draw it on the image of the '
+                'same frame (test-time predictions and ground truth are in '
+                'the original frame).')
+
+    def _draw_panel(self, image: np.ndarray,
+                    instances: Optional[InstanceData],
+                    sem_seg: Optional[PixelData], no_target: bool,
+                    nt_score: Optional[float], with_scores: bool,
+                    img_path: str) -> np.ndarray:
+        """Draw one side (ground truth or prediction).
+
+        Args:
+            image (np.ndarray): RGB image, shape (H, W, 3), uint8.
+            instances (InstanceData, optional): ``masks`` (N, H, W) and/or
+                ``bboxes`` (N, 4) xyxy, optionally ``scores`` (N,).
+            sem_seg (PixelData, optional): merged mask, ``data`` (1, H, W).
+            no_target (bool): Draw the "NO TARGET" banner.
+            nt_score (float, optional): No-target probability to print.
+            with_scores (bool): Print each box's score.
+            img_path (str): Used in error messages.
+
+        Returns:
+            np.ndarray: The drawn RGB image, shape (H, W, 3).
+        """
+        self.set_image(image)
+        masks = boxes = scores = None
+        if instances is not None:
+            if 'masks' in instances and len(instances) > 0:
+                masks = _as_bool_masks(instances.masks)
+                self._check_shape(masks, image, 'instance masks', img_path)
+            if 'bboxes' in instances and len(instances) > 0:
+                boxes = _as_boxes(instances.bboxes)
+                if not boxes.any():  # dummy boxes of mask-only models
+                    boxes = None
+            if with_scores and 'scores' in instances:
+                scores = _to_numpy(instances.scores).reshape(-1)
+        num = len(instances) if instances is not None else 0
+        colors = self._colors(num)
+
+        if masks is not None and masks.any():
+            self.draw_binary_masks(masks, colors=colors, alphas=self.alpha)
+            for mask, color in zip(masks, colors):
+                contours, _ = bitmap_to_polygon(mask)
+                if contours:
+                    self.draw_polygons(
+                        contours, edge_colors=color, line_widths=1)
+
+        merged = None
+        if sem_seg is not None:
+            data = sem_seg.get('data', sem_seg.get('sem_seg'))
+            if data is not None:
+                merged = _to_numpy(data).reshape(-1, *data.shape[-2:])[0] > 0
+                self._check_shape(merged, image, 'merged mask', img_path)
+        if merged is not None and merged.any():
+            if masks is None or not masks.any():
+                self.draw_binary_masks(
+                    merged, colors=self.merged_color, alphas=self.alpha)
+            contours, _ = bitmap_to_polygon(merged)
+            self.draw_polygons(
+                contours,
+                edge_colors=self.merged_color,
+                line_widths=self.line_width)
+
+        if boxes is not None:
+            self.draw_bboxes(
+                boxes, edge_colors=colors, line_widths=self.line_width)
+            if scores is not None:
+                size = max(self._font_size(*image.shape[:2]) * 0.7, 6)
+                self.draw_texts([f'{float(s):.2f}' for s in scores],
+                                boxes[:, :2] + self.line_width,
+                                font_sizes=size,
+                                colors='white',
+                                bboxes=dict(
+                                    facecolor='black',
+                                    alpha=0.7,
+                                    pad=0.5,
+                                    edgecolor='none'))
+        drawn = self.get_image()
+        if no_target:
+            label = 'NO TARGET'
+            if nt_score is not None:
+                label += f' ({nt_score:.2f})'
+            drawn = self._draw_banner(drawn, label)
+        return drawn
+
+    def _draw_banner(self, image: np.ndarray, label: str) -> np.ndarray:
+        """Blend a red strip over the middle of ``image`` and write
+        ``label`` on it. The strip covers a quarter of the height (at least
+        12 px) across the whole width."""
+        height, width = image.shape[:2]
+        band = max(height // 4, min(12, height))
+        top = (height - band) // 2
+        out = image.astype(np.float32)
+        color = np.array(self.banner_color, dtype=np.float32)
+        out[top:top + band] = 0.25 * out[top:top + band] + 0.75 * color
+        self.set_image(out.astype(np.uint8))
+        # shrink the font until the label fits in 90% of the width
+        fit = 0.9 * width / (0.75 * len(label)) * 72 / self.dpi
+        self.draw_texts(
+            label,
+            np.array([width / 2, top + band / 2]),
+            font_sizes=max(min(self._font_size(height, width), fit), 4),
+            colors='white',
+            vertical_alignments='center',
+            horizontal_alignments='center')
+        return self.get_image()
+
+    def _draw_caption(self, text: str, width: int,
+                      font_size: int) -> np.ndarray:
+        """A black strip of the given width with ``text`` wrapped on it.
+
+        Returns:
+            np.ndarray: RGB strip, shape (h, width, 3).
+        """
+        px = font_size * self.dpi / 72  # points -> pixels
+        per_line = max(int((width - 8) / (0.55 * px)), 8)
+        lines = textwrap.wrap(text, per_line) or ['']
+        line_h = int(np.ceil(1.35 * px))
+        strip = np.zeros((line_h * len(lines) + 8, width, 3), np.uint8)
+        self.set_image(strip)
+        self.draw_texts(
+            lines,
+            np.array([[4, 4 + i * line_h] for i in range(len(lines))]),
+            font_sizes=font_size,
+            colors='white')
+        return self.get_image()
+
+    # ------------------------------------------------------------------
+    @master_only
+    def add_datasample(self,
+                       name: str,
+                       image: np.ndarray,
+                       data_sample: Optional[DetDataSample] = None,
+                       draw_gt: bool = True,
+                       draw_pred: bool = True,
+                       show: bool = False,
+                       wait_time: float = 0,
+                       out_file: Optional[str] = None,
+                       pred_score_thr: float = 0.7,
+                       step: int = 0) -> None:
+        """Draw a grounding sample and save or show it.
+
+        The ground-truth panel is drawn when the sample has ``gt_instances``,
+        ``gt_sem_seg`` or ``no_target``; the prediction panel when it has
+        ``pred_instances``, ``pred_sem_seg`` or ``pred_no_target``. Both
+        panels are put side by side (ground truth left) under a caption with
+        the expression.
+
+        Args:
+            name (str): Image identifier for the backends.
+            image (np.ndarray): RGB image, shape (H, W, 3).
+            data_sample (DetDataSample, optional): Annotations and/or
+                predictions in the frame of ``image``.
+            draw_gt (bool): Draw the ground truth. Defaults to True.
+            draw_pred (bool): Draw the prediction. Defaults to True.
+            show (bool): Show the result in a window. Defaults to False.
+            wait_time (float): Seconds to show it. Defaults to 0.
+            out_file (str, optional): Write the result there (then the
+                backends are not used). Defaults to None.
+            pred_score_thr (float): Keep predicted instances with a score of
+                at least this. Defaults to 0.7.
+            step (int): Global step for the backends. Defaults to 0.
+        """
+        image = np.ascontiguousarray(image.clip(0, 255).astype(np.uint8))
+        panels = []
+        text = None
+        if data_sample is not None:
+            data_sample = data_sample.cpu()
+            img_path = str(data_sample.get('img_path', name))
+            text = data_sample.get('text', None)
+            if draw_gt and self._has_gt(data_sample):
+                panels.append(
+                    self._draw_panel(
+                        image,
+                        data_sample.get('gt_instances', None),
+                        data_sample.get('gt_sem_seg', None),
+                        bool(data_sample.get('no_target', False)),
+                        None,
+                        with_scores=False,
+                        img_path=img_path))
+            if draw_pred and self._has_pred(data_sample):
+                instances = data_sample.get('pred_instances', None)
+                if instances is not None and 'scores' in instances:
+                    keep = _to_numpy(instances.scores).reshape(-1) \
+                        >= pred_score_thr
+                    instances = instances[torch.from_numpy(keep)]
+                nt_score = data_sample.get('pred_nt_score', None)
+                panels.append(
+                    self._draw_panel(
+                        image,
+                        instances,
+                        data_sample.get('pred_sem_seg', None),
+                        bool(data_sample.get('pred_no_target', False)),
+                        None if nt_score is None else float(nt_score),
+                        with_scores=True,
+                        img_path=img_path))
+        drawn = np.concatenate(panels, axis=1) if panels else image
+        if isinstance(text, Sequence) and not isinstance(text, str):
+            text = ' | '.join(str(t) for t in text)
+        if text:
+            caption = self._draw_caption(
+                str(text), drawn.shape[1], self._font_size(*image.shape[:2]))
+            drawn = np.concatenate([caption, drawn], axis=0)
+
+        self.set_image(drawn)
+        if show:
+            self.show(drawn, win_name=name, wait_time=wait_time)
+        if out_file is not None:
+            mmcv.imwrite(drawn[..., ::-1], out_file)
+        else:
+            self.add_image(name, drawn, step)
+
+    @staticmethod
+    def _has_gt(data_sample: DetDataSample) -> bool:
+        return any(k in data_sample
+                   for k in ('gt_instances', 'gt_sem_seg')) \
+            or 'no_target' in data_sample.metainfo
+
+    @staticmethod
+    def _has_pred(data_sample: DetDataSample) -> bool:
+        return any(k in data_sample
+                   for k in ('pred_instances', 'pred_sem_seg',
+                             'pred_no_target'))
