@@ -6,7 +6,7 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'),
+    visualization=dict(type='GroundingVisualizationHook'),
 )
 
 env_cfg = dict(
@@ -17,7 +17,9 @@ env_cfg = dict(
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer'
+    type='GroundingLocalVisualizer',
+    vis_backends=vis_backends,
+    name='visualizer',
 )
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 

@@ -1,0 +1,4 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+from .visualization_hook import GroundingVisualizationHook
+
+__all__ = ['GroundingVisualizationHook']
