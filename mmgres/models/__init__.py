@@ -1,2 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .grounders import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
 from .language_models import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .task_modules import *  # noqa: F401,F403

@@ -1,0 +1,4 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+from .instalign_head import InstAlignHead
+
+__all__ = ['InstAlignHead']

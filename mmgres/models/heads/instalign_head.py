@@ -1,0 +1,628 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""InstAlign's head: text-conditioned Mask2Former queries, relevance,
+Phrase-Object Alignment, instance aggregation and the no-target predictor."""
+
+import copy
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.ops import point_sample
+from mmdet.models.dense_heads import Mask2FormerHead
+from mmdet.models.layers.transformer import MLP
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from mmdet.structures.mask import mask2bbox
+from mmdet.utils import reduce_mean
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmgres.models.layers import TextConditionedTransformerDecoder
+from mmgres.models.losses import phrase_features
+from mmgres.registry import MODELS
+from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+
+
+@MODELS.register_module()
+class InstAlignHead(Mask2FormerHead):
+    """InstAlign head (instance-aware GRES with Phrase-Object Alignment).
+
+    Built on mmdet's :class:`Mask2FormerHead`: its pixel decoder
+    (``MSDeformAttnPixelDecoder``), query embeddings, mask embedding,
+    round-robin masked attention and point-sampled Hungarian matching are
+    reused. What InstAlign adds:
+
+    * the decoder blocks also run bi-directional object-text attention
+      (:class:`TextConditionedDecoderLayer`);
+    * a relevance logit ``r_i`` per query (an MLP; ``cls_embed``), trained
+      with BCE: 1 for matched queries, 0 for the others;
+    * Phrase-Object Alignment: ``p_i = softmax(q_i Tᵀ/√d) T`` and
+      ``L_poa = mean(1 - cos(q_i, p_i))`` over matched queries, at every
+      layer; ``POACost`` brings it into the matching;
+    * instance aggregation (IA): the merged logit
+      ``M = Σ_i σ(r_i) · PReLU(m_i)``, BCE against the merged mask;
+    * the no-target predictor: ``g = Σ σ(r_i) q_i / Σ σ(r_i)``,
+      ``NT = MLP([g; s])`` with the sentence embedding ``s``, BCE.
+
+    Total loss: ``λ_inst L_inst + λ_mask L_mask + λ_nt L_nt``; the λ are the
+    ``loss_weight`` of the loss configs (relevance/mask/dice/POA make up
+    L_inst at every decoder layer; ``loss_merged`` is L_mask and
+    ``loss_nt`` is L_nt, on the last layer).
+
+    Args:
+        in_channels (list[int]): Channels of the backbone's feature maps.
+        text_channels (int): Width of the text encoder's features.
+        feat_channels (int): Width of the queries and pixel features.
+        out_channels (int): Width of the mask embeddings.
+        num_queries (int): Number of object queries N.
+        num_transformer_feat_level (int): Visual scales the decoder visits.
+        pixel_decoder (dict): Config of the pixel decoder.
+        enforce_decoder_input_project (bool): See Mask2FormerHead.
+        transformer_decoder (dict): ``num_layers``, ``layer_cfg`` (with
+            ``text_attn_cfg``, ``self_attn_cfg``, ``cross_attn_cfg``,
+            ``ffn_cfg``) and ``init_cfg``.
+        positional_encoding (dict): Config of the positional encoding.
+        loss_cls (dict): The relevance loss (sigmoid BCE).
+        loss_mask (dict): Point-sampled mask BCE.
+        loss_dice (dict): Point-sampled dice loss.
+        loss_poa (dict, optional): POA loss; None disables POA (ablation).
+        loss_merged (dict): BCE of the aggregated mask.
+        loss_nt (dict): BCE of the no-target predictor.
+        aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
+            (ablation: the single most relevant instance's mask).
+        nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
+            (ablation: plain query averaging).
+        train_cfg (dict, optional): ``assigner``, ``sampler``, ``num_points``,
+            ``oversample_ratio``, ``importance_sample_ratio``.
+        test_cfg (dict, optional): ``score_thr`` (relevance threshold for
+            output instances, default 0.5), ``mask_thr`` (0.5),
+            ``nt_thr`` (0.5), ``max_per_image`` (defaults to num_queries).
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(
+        self,
+        in_channels: List[int],
+        text_channels: int = 768,
+        feat_channels: int = 256,
+        out_channels: int = 256,
+        num_queries: int = 100,
+        num_transformer_feat_level: int = 3,
+        pixel_decoder: ConfigType = ...,
+        enforce_decoder_input_project: bool = False,
+        transformer_decoder: ConfigType = ...,
+        positional_encoding: ConfigType = dict(num_feats=128, normalize=True),
+        loss_cls: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0
+        ),
+        loss_mask: ConfigType = dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=True,
+            reduction='mean',
+            loss_weight=5.0,
+        ),
+        loss_dice: ConfigType = dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            reduction='mean',
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=5.0,
+        ),
+        loss_poa: OptConfigType = dict(type='POALoss', loss_weight=1.0),
+        loss_merged: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
+        ),
+        loss_nt: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
+        ),
+        aggregation: str = 'relevance',
+        nt_pooling: str = 'relevance',
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+        **kwargs,
+    ) -> None:
+        if aggregation not in ('relevance', 'best'):
+            raise ValueError(f'Unknown aggregation {aggregation!r}')
+        if nt_pooling not in ('relevance', 'mean'):
+            raise ValueError(f'Unknown nt_pooling {nt_pooling!r}')
+        transformer_decoder = ConfigDict(copy.deepcopy(transformer_decoder))
+        decoder_cfg = copy.deepcopy(transformer_decoder)
+        # Mask2FormerHead builds a plain Mask2Former decoder from this config;
+        # the text attention config is ours, so it is set aside and the
+        # decoder replaced below.
+        transformer_decoder.layer_cfg.pop('text_attn_cfg', None)
+        loss_cls = ConfigDict(loss_cls)
+        loss_cls.setdefault('class_weight', None)
+        super().__init__(
+            in_channels=in_channels,
+            feat_channels=feat_channels,
+            out_channels=out_channels,
+            num_things_classes=1,
+            num_stuff_classes=0,
+            num_queries=num_queries,
+            num_transformer_feat_level=num_transformer_feat_level,
+            pixel_decoder=pixel_decoder,
+            enforce_decoder_input_project=enforce_decoder_input_project,
+            transformer_decoder=transformer_decoder,
+            positional_encoding=positional_encoding,
+            loss_cls=loss_cls,
+            loss_mask=loss_mask,
+            loss_dice=loss_dice,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            init_cfg=init_cfg,
+            **kwargs,
+        )
+        self.transformer_decoder = TextConditionedTransformerDecoder(
+            **decoder_cfg
+        )
+        self.text_channels = text_channels
+        self.text_proj = nn.Linear(text_channels, feat_channels)
+        # relevance logit r_i (replaces Mask2Former's class logits)
+        self.cls_embed = MLP(feat_channels, feat_channels, 1, 2)
+        self.ia_act = nn.PReLU(init=0.25)
+        self.nt_embed = MLP(feat_channels + text_channels, feat_channels, 1, 2)
+        self.loss_poa = MODELS.build(loss_poa) if loss_poa else None
+        self.loss_merged = MODELS.build(loss_merged)
+        self.loss_nt = MODELS.build(loss_nt)
+        self.aggregation = aggregation
+        self.nt_pooling = nt_pooling
+        self.test_cfg = ConfigDict(test_cfg or {})
+
+    # ------------------------------------------------------------------ #
+    # forward
+    # ------------------------------------------------------------------ #
+    def _forward_head(
+        self,
+        decoder_out: Tensor,
+        mask_feature: Tensor,
+        attn_mask_target_size: Tuple[int, int],
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Mask2FormerHead's per-layer prediction, plus the normalised
+        queries.
+
+        Returns:
+            tuple: relevance logits (B, Q), mask logits (B, Q, h, w),
+            attention mask (B * num_heads, Q, h'w') and the normalised
+            queries (B, Q, C).
+        """
+        query = self.transformer_decoder.post_norm(decoder_out)
+        rel = self.cls_embed(query).squeeze(-1)
+        mask_embed = self.mask_embed(query)
+        mask_pred = torch.einsum('bqc,bchw->bqhw', mask_embed, mask_feature)
+        attn_mask = F.interpolate(
+            mask_pred,
+            attn_mask_target_size,
+            mode='bilinear',
+            align_corners=False,
+        )
+        attn_mask = (
+            attn_mask.flatten(2)
+            .unsqueeze(1)
+            .repeat((1, self.num_heads, 1, 1))
+            .flatten(0, 1)
+        )
+        attn_mask = (attn_mask.sigmoid() < 0.5).detach()
+        return rel, mask_pred, attn_mask, query
+
+    def forward(self, x: List[Tensor], text: Dict[str, Tensor]) -> dict:
+        """Run the pixel decoder and the text-conditioned decoder.
+
+        Args:
+            x (list[Tensor]): Multi-scale backbone features (B, C_i, H_i, W_i).
+            text (dict): Output of :class:`HFTextEncoder`: ``token_feats``
+                (B, L, C_t), ``padding_mask`` (B, L), ``sentence_feat``
+                (B, C_t).
+
+        Returns:
+            dict: Per decoder layer (``num_layers + 1`` entries, the first
+            before any layer): ``rel`` (B, Q), ``masks`` (B, Q, h, w),
+            ``queries`` (B, Q, C), ``phrases`` (B, Q, C); and
+            ``mask_features`` (B, C, h, w).
+        """
+        batch_size = x[0].shape[0]
+        mask_features, multi_scale_memorys = self.pixel_decoder(x)
+        decoder_inputs, decoder_pos = [], []
+        for i in range(self.num_transformer_feat_level):
+            decoder_input = self.decoder_input_projs[i](multi_scale_memorys[i])
+            decoder_input = decoder_input.flatten(2).permute(0, 2, 1)
+            decoder_input = decoder_input + self.level_embed.weight[i].view(
+                1, 1, -1
+            )
+            mask = decoder_input.new_zeros(
+                (batch_size,) + multi_scale_memorys[i].shape[-2:],
+                dtype=torch.bool,
+            )
+            pos = self.decoder_positional_encoding(mask)
+            decoder_inputs.append(decoder_input)
+            decoder_pos.append(pos.flatten(2).permute(0, 2, 1))
+
+        text_feats = self.text_proj(text['token_feats'])
+        text_pad = text['padding_mask']
+        query_feat = self.query_feat.weight.unsqueeze(0).repeat(
+            (batch_size, 1, 1)
+        )
+        query_embed = self.query_embed.weight.unsqueeze(0).repeat(
+            (batch_size, 1, 1)
+        )
+
+        outs = dict(rel=[], masks=[], queries=[], phrases=[])
+
+        def record(rel, mask_pred, query, text_feats):
+            outs['rel'].append(rel)
+            outs['masks'].append(mask_pred)
+            outs['queries'].append(query)
+            outs['phrases'].append(
+                phrase_features(query, text_feats, text_pad)
+            )
+
+        rel, mask_pred, attn_mask, query = self._forward_head(
+            query_feat, mask_features, multi_scale_memorys[0].shape[-2:]
+        )
+        record(rel, mask_pred, query, text_feats)
+        for i in range(self.num_transformer_decoder_layers):
+            level_idx = i % self.num_transformer_feat_level
+            # a query whose mask is empty everywhere attends everywhere
+            mask_sum = (attn_mask.sum(-1) != attn_mask.shape[-1]).unsqueeze(-1)
+            attn_mask = attn_mask & mask_sum
+            layer = self.transformer_decoder.layers[i]
+            query_feat, text_feats = layer(
+                query=query_feat,
+                key=decoder_inputs[level_idx],
+                value=decoder_inputs[level_idx],
+                text_feats=text_feats,
+                query_pos=query_embed,
+                key_pos=decoder_pos[level_idx],
+                cross_attn_mask=attn_mask,
+                text_padding_mask=text_pad,
+            )
+            next_size = multi_scale_memorys[
+                (i + 1) % self.num_transformer_feat_level
+            ].shape[-2:]
+            rel, mask_pred, attn_mask, query = self._forward_head(
+                query_feat, mask_features, next_size
+            )
+            record(rel, mask_pred, query, text_feats)
+        outs['mask_features'] = mask_features
+        return outs
+
+    def aggregate(self, rel: Tensor, masks: Tensor) -> Tensor:
+        """Instance aggregation on logits.
+
+        Args:
+            rel (Tensor): Relevance logits, shape (B, Q).
+            masks (Tensor): Instance mask logits, shape (B, Q, h, w).
+
+        Returns:
+            Tensor: Merged mask logits, shape (B, h, w):
+            ``Σ_i σ(r_i) PReLU(m_i)`` (``aggregation='relevance'``) or the
+            mask of the most relevant query (``'best'``).
+        """
+        if self.aggregation == 'best':
+            idx = rel.argmax(dim=1)
+            return masks[torch.arange(masks.shape[0]), idx]
+        weights = rel.sigmoid()[:, :, None, None]
+        return (weights * self.ia_act(masks)).sum(dim=1)
+
+    def no_target_logit(
+        self, rel: Tensor, queries: Tensor, sentence: Tensor
+    ) -> Tensor:
+        """No-target logit ``MLP([g; s])``, shape (B,).
+
+        ``g`` pools the queries (B, Q, C) by relevance σ(r) (B, Q), or by a
+        plain mean (``nt_pooling='mean'``); ``s`` is the sentence (B, C_t).
+        """
+        if self.nt_pooling == 'mean':
+            pooled = queries.mean(dim=1)
+        else:
+            w = rel.sigmoid().unsqueeze(-1)
+            pooled = (w * queries).sum(1) / w.sum(1).clamp(min=1e-6)
+        return self.nt_embed(torch.cat([pooled, sentence], dim=-1)).squeeze(-1)
+
+    # ------------------------------------------------------------------ #
+    # loss
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def _gt_instances(data_sample, pad_shape) -> InstanceData:
+        gt = data_sample.gt_instances
+        masks = gt.masks
+        if hasattr(masks, 'to_tensor'):
+            device = gt.labels.device
+            masks = masks.to_tensor(dtype=torch.bool, device=device)
+        masks = masks.bool()
+        h, w = masks.shape[-2:]
+        if (h, w) != tuple(pad_shape):
+            masks = F.pad(masks, (0, pad_shape[1] - w, 0, pad_shape[0] - h))
+        return InstanceData(
+            labels=gt.labels.new_zeros(len(gt)).long(), masks=masks
+        )
+
+    def _get_targets_single(
+        self,
+        rel: Tensor,
+        mask_pred: Tensor,
+        query: Tensor,
+        phrase: Tensor,
+        gt_instances: InstanceData,
+        img_meta: dict,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Match one image's queries to its ground-truth instances.
+
+        Returns:
+            tuple: relevance targets (Q,), indices of matched queries (K,)
+            and their ground-truth masks (K, H, W).
+        """
+        num_queries = rel.shape[0]
+        num_gts = len(gt_instances)
+        targets = rel.new_zeros(num_queries)
+        if num_gts == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=rel.device)
+            return targets, empty, gt_instances.masks[:0]
+        point_coords = torch.rand((1, self.num_points, 2), device=rel.device)
+        mask_points_pred = point_sample(
+            mask_pred.unsqueeze(1), point_coords.repeat(num_queries, 1, 1)
+        ).squeeze(1)
+        gt_points = point_sample(
+            gt_instances.masks.unsqueeze(1).float(),
+            point_coords.repeat(num_gts, 1, 1),
+        ).squeeze(1)
+        assign_result = self.assigner.assign(
+            pred_instances=InstanceData(
+                scores=rel,
+                masks=mask_points_pred,
+                query_feats=query,
+                phrase_feats=phrase,
+            ),
+            gt_instances=InstanceData(
+                labels=gt_instances.labels, masks=gt_points
+            ),
+            img_meta=img_meta,
+        )
+        pos_inds = torch.nonzero(assign_result.gt_inds > 0).squeeze(1)
+        gt_inds = assign_result.gt_inds[pos_inds] - 1
+        targets[pos_inds] = 1.0
+        return targets, pos_inds, gt_instances.masks[gt_inds]
+
+    def _loss_layer(
+        self,
+        rel: Tensor,
+        masks: Tensor,
+        queries: Tensor,
+        phrases: Tensor,
+        batch_gt_instances: List[InstanceData],
+        batch_img_metas: List[dict],
+    ) -> Dict[str, Tensor]:
+        """L_inst of one decoder layer: relevance, mask BCE, dice, POA."""
+        num_imgs = rel.shape[0]
+        rel_targets, pos_list, mask_targets = [], [], []
+        for i in range(num_imgs):
+            t, pos, m = self._get_targets_single(
+                rel[i],
+                masks[i],
+                queries[i],
+                phrases[i],
+                batch_gt_instances[i],
+                batch_img_metas[i],
+            )
+            rel_targets.append(t)
+            pos_list.append(pos)
+            mask_targets.append(m)
+        rel_targets = torch.stack(rel_targets)
+        num_pos = sum(len(p) for p in pos_list)
+        num_total = max(reduce_mean(rel.new_tensor([num_pos])).item(), 1.0)
+
+        losses = dict()
+        losses['loss_rel'] = self.loss_cls(
+            rel.reshape(-1, 1),
+            rel_targets.reshape(-1).long().logical_not().long(),
+            avg_factor=rel.numel(),
+        )
+        batch_idx = torch.cat(
+            [torch.full_like(p, i) for i, p in enumerate(pos_list)]
+        )
+        pos_idx = torch.cat(pos_list)
+        pos_masks = masks[batch_idx, pos_idx]
+        pos_targets = torch.cat(mask_targets)
+        if pos_masks.shape[0] == 0:
+            zero = masks.sum() * 0.0
+            losses['loss_mask'] = zero
+            losses['loss_dice'] = zero
+            if self.loss_poa is not None:
+                losses['loss_poa'] = queries.sum() * 0.0
+            return losses
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(
+                pos_masks.unsqueeze(1),
+                None,
+                self.num_points,
+                self.oversample_ratio,
+                self.importance_sample_ratio,
+            )
+            point_targets = point_sample(
+                pos_targets.unsqueeze(1).float(), coords
+            ).squeeze(1)
+        point_preds = point_sample(pos_masks.unsqueeze(1), coords).squeeze(1)
+        losses['loss_dice'] = self.loss_dice(
+            point_preds, point_targets, avg_factor=num_total
+        )
+        losses['loss_mask'] = self.loss_mask(
+            point_preds.reshape(-1),
+            point_targets.reshape(-1),
+            avg_factor=num_total * self.num_points,
+        )
+        if self.loss_poa is not None:
+            losses['loss_poa'] = self.loss_poa(
+                queries[batch_idx, pos_idx],
+                phrases[batch_idx, pos_idx],
+                avg_factor=num_total,
+            )
+        return losses
+
+    def loss(
+        self,
+        x: List[Tensor],
+        text: Dict[str, Tensor],
+        batch_data_samples: SampleList,
+    ) -> Dict[str, Tensor]:
+        """Losses of a batch.
+
+        Args:
+            x (list[Tensor]): Multi-scale backbone features.
+            text (dict): Text encoder outputs.
+            batch_data_samples (list[DetDataSample]): With ``gt_instances``
+                (masks padded to ``batch_input_shape``), ``gt_sem_seg`` and
+                ``metainfo.no_target``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_rel``, ``loss_mask``, ``loss_dice``,
+            ``loss_poa`` of the last layer and ``d{i}.*`` of the others;
+            ``loss_merged`` and ``loss_nt``.
+        """
+        metas = [s.metainfo for s in batch_data_samples]
+        pad_shape = metas[0]['batch_input_shape']
+        gts = [self._gt_instances(s, pad_shape) for s in batch_data_samples]
+        outs = self(x, text)
+
+        losses = dict()
+        num_layers = len(outs['rel'])
+        for i in range(num_layers):
+            layer_losses = self._loss_layer(
+                outs['rel'][i],
+                outs['masks'][i],
+                outs['queries'][i],
+                outs['phrases'][i],
+                gts,
+                metas,
+            )
+            prefix = '' if i == num_layers - 1 else f'd{i}.'
+            losses.update({prefix + k: v for k, v in layer_losses.items()})
+
+        rel, masks = outs['rel'][-1], outs['masks'][-1]
+        merged = self.aggregate(rel, masks)
+        gt_merged = torch.stack(
+            [self._merged_target(s, pad_shape) for s in batch_data_samples]
+        ).to(merged.device)
+        gt_merged = F.interpolate(
+            gt_merged[:, None],
+            size=merged.shape[-2:],
+            mode='bilinear',
+            align_corners=False,
+        )[:, 0]
+        losses['loss_merged'] = self.loss_merged(
+            merged.reshape(-1, 1),
+            (gt_merged.reshape(-1) < 0.5).long(),
+            avg_factor=merged.numel(),
+        )
+        nt_logit = self.no_target_logit(
+            rel, outs['queries'][-1], text['sentence_feat']
+        )
+        nt_gt = torch.tensor(
+            [bool(m.get('no_target', False)) for m in metas],
+            device=nt_logit.device,
+        )
+        losses['loss_nt'] = self.loss_nt(
+            nt_logit.reshape(-1, 1),
+            nt_gt.logical_not().long(),
+            avg_factor=len(metas),
+        )
+        return losses
+
+    @staticmethod
+    def _merged_target(data_sample, pad_shape) -> Tensor:
+        """Merged ground-truth mask, float (H_pad, W_pad)."""
+        if 'gt_sem_seg' in data_sample:
+            seg = data_sample.gt_sem_seg.data[0].float()
+            seg = (seg > 0).float()
+        else:
+            masks = InstAlignHead._gt_instances(data_sample, pad_shape).masks
+            seg = (
+                masks.any(0).float()
+                if len(masks)
+                else masks.new_zeros(pad_shape).float()
+            )
+        h, w = seg.shape
+        if (h, w) != tuple(pad_shape):
+            seg = F.pad(seg, (0, pad_shape[1] - w, 0, pad_shape[0] - h))
+        return seg
+
+    # ------------------------------------------------------------------ #
+    # predict
+    # ------------------------------------------------------------------ #
+    def predict(
+        self,
+        x: List[Tensor],
+        text: Dict[str, Tensor],
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+    ) -> List[dict]:
+        """Predict instances, the merged mask and no-target.
+
+        Returns:
+            list[dict]: Per sample: ``pred_instances`` (InstanceData with
+            ``masks`` (N, H, W) bool, ``bboxes`` (N, 4) from the masks,
+            ``scores`` (N,) relevance, ``labels``), ``merged`` (H, W) bool,
+            ``no_target`` (bool) and ``nt_score`` (float). H, W is the
+            original image size when ``rescale`` is True.
+        """
+        metas = [s.metainfo for s in batch_data_samples]
+        outs = self(x, text)
+        rel, masks = outs['rel'][-1], outs['masks'][-1]
+        merged = self.aggregate(rel, masks)
+        nt_prob = self.no_target_logit(
+            rel, outs['queries'][-1], text['sentence_feat']
+        ).sigmoid()
+        score_thr = self.test_cfg.get('score_thr', 0.5)
+        mask_thr = self.test_cfg.get('mask_thr', 0.5)
+        nt_thr = self.test_cfg.get('nt_thr', 0.5)
+        max_per_image = self.test_cfg.get('max_per_image', self.num_queries)
+        pad_shape = metas[0]['batch_input_shape']
+        results = []
+        for i, meta in enumerate(metas):
+            scores = rel[i].sigmoid()
+            keep = torch.nonzero(scores > score_thr).squeeze(1)
+            keep = keep[scores[keep].argsort(descending=True)][:max_per_image]
+            logits = torch.cat([masks[i, keep], merged[i : i + 1]])
+            logits = self._to_image(logits, meta, pad_shape, rescale)
+            inst_masks = logits[:-1].sigmoid() > mask_thr
+            results.append(
+                dict(
+                    pred_instances=InstanceData(
+                        masks=inst_masks,
+                        bboxes=mask2bbox(inst_masks),
+                        scores=scores[keep],
+                        labels=torch.zeros_like(keep),
+                    ),
+                    merged=logits[-1].sigmoid() > mask_thr,
+                    no_target=bool(nt_prob[i] > nt_thr),
+                    nt_score=float(nt_prob[i]),
+                )
+            )
+        return results
+
+    @staticmethod
+    def _to_image(
+        logits: Tensor, meta: dict, pad_shape, rescale: bool
+    ) -> Tensor:
+        """Mask logits (K, h, w) → the input frame, cropped to the image,
+        then (``rescale``) resized to the original image."""
+        logits = F.interpolate(
+            logits[None],
+            size=tuple(pad_shape),
+            mode='bilinear',
+            align_corners=False,
+        )[0]
+        img_h, img_w = meta['img_shape'][:2]
+        logits = logits[:, :img_h, :img_w]
+        if rescale:
+            ori_h, ori_w = meta['ori_shape'][:2]
+            logits = F.interpolate(
+                logits[None],
+                size=(ori_h, ori_w),
+                mode='bilinear',
+                align_corners=False,
+            )[0]
+        return logits

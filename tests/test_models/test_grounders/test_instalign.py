@@ -1,0 +1,152 @@
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmgres.registry import MODELS
+from mmgres.utils import register_all_modules
+
+from ..instalign_utils import BASE, fake_batch, tiny_instalign_cfg
+
+register_all_modules(init_default_scope=False)
+
+
+@pytest.fixture(autouse=True)
+def _scope():
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        yield
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_instalign_cfg(**kw))
+    model.init_weights()
+    return model
+
+
+def test_loss_mode_all_terms_and_backward():
+    model = _model()
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    for k in (
+        'loss_rel',
+        'loss_mask',
+        'loss_dice',
+        'loss_poa',
+        'loss_merged',
+        'loss_nt',
+        'd0.loss_rel',
+        'd1.loss_poa',
+    ):
+        assert k in losses, k
+        assert torch.isfinite(losses[k]), k
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    head = model.head
+    assert head.ia_act.weight.grad is not None
+    assert head.nt_embed.layers[0].weight.grad is not None
+    layer = head.transformer_decoder.layers[0]
+    assert layer.query_to_text_attn.attn.in_proj_weight.grad is not None
+    assert (
+        model.text_encoder.model.embeddings.word_embeddings.weight.grad
+        is not None
+    )
+
+
+def test_loss_no_target_only_batch():
+    model = _model()
+    inputs, samples = fake_batch(batch_size=1)
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    assert losses['loss_mask'] == 0 and losses['loss_poa'] == 0
+    assert losses['loss_rel'] > 0 and losses['loss_nt'] > 0
+
+
+def test_predict_mode_fills_the_contract():
+    model = _model().eval()
+    model.head.test_cfg.score_thr = 0.0  # keep every instance
+    inputs, samples = fake_batch()
+    samples[1].set_metainfo(dict(ori_shape=(48, 80)))
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert len(out) == 2
+    s = out[1]
+    assert s.pred_sem_seg.data.shape == (1, 48, 80)
+    assert s.pred_sem_seg.data.dtype == torch.bool
+    inst = s.pred_instances
+    assert inst.masks.shape == (6, 48, 80) and inst.bboxes.shape == (6, 4)
+    assert torch.all(inst.scores[:-1] >= inst.scores[1:])  # sorted
+    assert isinstance(s.pred_no_target, bool)
+    assert 0.0 <= s.pred_nt_score <= 1.0
+
+    model.head.test_cfg.score_thr = 1.1  # nothing passes
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert len(out[0].pred_instances) == 0
+    assert out[0].pred_instances.bboxes.shape == (0, 4)
+
+
+def test_tensor_mode_deep_supervision_outputs():
+    model = _model(layers=3)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    outs = model(**data, mode='tensor')
+    assert len(outs['rel']) == 4  # before the first layer + 3 layers
+    assert outs['rel'][-1].shape == (2, 6)
+    assert outs['masks'][-1].shape == (2, 6, 16, 16)
+    assert outs['phrases'][-1].shape == (2, 6, 32)
+
+
+def test_ablation_switches():
+    model = _model()
+    model.head.aggregation = 'best'
+    rel = torch.tensor([[0.1, 3.0, -1.0]])
+    masks = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(model.head.aggregate(rel, masks), masks[:, 1])
+    model.head.nt_pooling = 'mean'
+    q = torch.randn(1, 3, 32)
+    s = torch.randn(1, 32)
+    expected = model.head.nt_embed(torch.cat([q.mean(1), s], -1)).squeeze(-1)
+    torch.testing.assert_close(model.head.no_target_logit(rel, q, s), expected)
+
+
+def test_relevance_aggregation_formula():
+    model = _model()
+    head = model.head
+    rel = torch.tensor([[0.0, 2.0]])
+    masks = torch.tensor([[[[1.0, -2.0]], [[-1.0, 3.0]]]])  # (1, 2, 1, 2)
+    a = head.ia_act.weight.item()  # PReLU slope, 0.25 at init
+    s0, s1 = 0.5, torch.sigmoid(torch.tensor(2.0)).item()
+    expected = torch.tensor(
+        [[[s0 * 1.0 + s1 * (-1.0 * a), s0 * (-2.0 * a) + s1 * 3.0]]]
+    )
+    torch.testing.assert_close(head.aggregate(rel, masks), expected)
+
+
+def test_empty_text_is_an_error():
+    model = _model()
+    inputs, samples = fake_batch()
+    samples[0].set_metainfo(dict(text='  '))
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    with pytest.raises(ValueError, match='Empty referring expression'):
+        model(**data, mode='loss')
+
+
+def test_full_size_config_builds_offline_with_paper_param_count():
+    cfg = Config.fromfile(BASE)
+    model = MODELS.build(cfg.model)
+    n = sum(p.numel() for p in model.parameters())
+    # paper (Table 5): 230M for Swin-B + BERT-base; ours 221.6M
+    assert abs(n - 230e6) / 230e6 < 0.05, n
