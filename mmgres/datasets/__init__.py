@@ -4,11 +4,13 @@ from .refcoco import RefCOCODataset
 from .refer_base import BaseReferDataset, ReferDataError
 from .refzom import RefZOMDataset
 from .rrefcoco import RRefCOCODataset
+from .synthetic import SYNTHETIC_VOCAB, generate_synthetic_grefcoco
 from .transforms import *  # noqa: F401,F403
 from .utils import ReferFormatError, find_dataset_problems
 
 __all__ = [
     'BaseReferDataset', 'GRefCOCODataset', 'RefCOCODataset',
     'RefZOMDataset', 'RRefCOCODataset', 'ReferDataError',
-    'ReferFormatError', 'find_dataset_problems'
+    'ReferFormatError', 'find_dataset_problems', 'SYNTHETIC_VOCAB',
+    'generate_synthetic_grefcoco'
 ]

@@ -1,0 +1,106 @@
+"""PackReferringInputs and full pipelines against the data contract."""
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks
+from refer_fixtures import dataset_cfg
+
+from mmgres.registry import DATASETS
+
+TEST_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(96, 64), keep_ratio=False),  # (w, h)
+    dict(type='LoadReferringAnnotations'),
+    dict(type='PackReferringInputs'),
+]
+TRAIN_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferringAnnotations'),
+    dict(type='Resize', scale=(96, 64), keep_ratio=False),
+    dict(type='RandomFlip', prob=1.0),
+    dict(type='PackReferringInputs'),
+]
+META = {
+    'img_path', 'img_id', 'text', 'ref_id', 'sent_id', 'no_target',
+    'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction'
+}
+
+
+def build(root, kind='grefcoco', pipeline=TEST_PIPELINE, **kw):
+    return DATASETS.build(
+        dataset_cfg(root, kind, pipeline=pipeline, **kw))
+
+
+def test_test_pipeline_keeps_gt_in_original_frame(refer_root):
+    ds = build(refer_root, test_mode=True)
+    packed = ds[2]  # ref 101: anns 12 (RLE) + 13 (uncompressed RLE)
+    inputs, sample = packed['inputs'], packed['data_samples']
+    assert inputs.shape == (3, 64, 96) and inputs.dtype == torch.uint8
+    assert isinstance(sample, DetDataSample)
+    assert META <= set(sample.metainfo)
+    assert sample.text == 'both blocks on the right'
+    assert (sample.ref_id, sample.sent_id, sample.img_id) == (101, 1002, 1)
+    assert sample.no_target is False
+    assert sample.ori_shape == (32, 48) and sample.img_shape == (64, 96)
+    assert sample.scale_factor == (2.0, 2.0)
+    assert sample.flip is False and sample.flip_direction is None
+
+    gt = sample.gt_instances
+    assert isinstance(gt.bboxes, HorizontalBoxes)
+    torch.testing.assert_close(  # original frame, not x2
+        gt.bboxes.tensor,
+        torch.tensor([[30., 20., 40., 28.], [40., 0., 48., 5.]]))
+    assert gt.labels.tolist() == [0, 0]
+    assert isinstance(gt.masks, BitmapMasks)
+    assert gt.masks.masks.shape == (2, 32, 48)
+    assert gt.masks.masks.sum(axis=(1, 2)).tolist() == [80, 40]
+    seg = sample.gt_sem_seg.data
+    assert seg.shape == (1, 32, 48) and seg.dtype == torch.uint8
+    assert int(seg.sum()) == 120
+    assert bool(seg[0, 0:5, 40:48].all()) and bool(seg[0, 20:28, 30:40].all())
+
+
+def test_no_target_sample(refer_root):
+    ds = build(refer_root, test_mode=True)
+    sample = ds[3]['data_samples']  # ref 102, [-1]
+    assert sample.no_target is True
+    assert len(sample.gt_instances) == 0
+    assert sample.gt_instances.bboxes.tensor.shape == (0, 4)
+    assert sample.gt_instances.masks.masks.shape == (0, 32, 48)
+    assert sample.gt_sem_seg.data.shape == (1, 32, 48)
+    assert int(sample.gt_sem_seg.data.sum()) == 0
+    # the contract's dict form carries the same
+    as_dict = sample.to_dict()
+    assert as_dict['no_target'] is True
+    assert as_dict['gt_sem_seg']['data'].shape == (1, 32, 48)
+
+
+def test_train_pipeline_flips_everything(refer_root):
+    ds = build(refer_root, pipeline=TRAIN_PIPELINE)
+    sample = ds[2]['data_samples']
+    assert sample.text == 'both blocks on the left'
+    assert sample.flip is True and sample.flip_direction == 'horizontal'
+    # resized x2 (96 x 64), then mirrored: ann 13 cols 40..48 -> 80..96 ->
+    # 0..16; ann 12 cols 30..40 -> 60..80 -> 16..36
+    torch.testing.assert_close(
+        sample.gt_instances.bboxes.tensor,
+        torch.tensor([[16., 40., 36., 56.], [0., 0., 16., 10.]]))
+    seg = sample.gt_sem_seg.data[0].numpy()
+    assert seg.shape == (64, 96)
+    expected = np.zeros((64, 96), np.uint8)
+    expected[40:56, 16:36] = 1
+    expected[0:10, 0:16] = 1
+    np.testing.assert_array_equal(seg, expected)
+
+
+@pytest.mark.parametrize('kind, idx, key, value', [
+    ('rrefcoco', 1, 'exist', False),
+    ('refzom', 0, 'source', 'one'),
+])
+def test_dataset_specific_meta(refer_root, kind, idx, key, value):
+    sample = build(refer_root, kind)[idx]['data_samples']
+    assert sample.metainfo[key] == value
+    if key == 'exist':
+        assert sample.no_target is True and len(sample.gt_instances) == 0
