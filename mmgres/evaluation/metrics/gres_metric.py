@@ -1,0 +1,109 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""GRES metric: gIoU, cIoU, N-acc, T-acc, Pr@thr (ReLA's evaluator)."""
+
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.logging import MMLogger
+
+from mmgres.registry import METRICS
+
+from ..functional.gres import compute_gres_metrics
+from .base_mask_metric import BaseMaskMetric
+from .sample_fields import read_gt_no_target
+
+
+@METRICS.register_module()
+class GRESMetric(BaseMaskMetric):
+    """Generalized referring expression segmentation metric.
+
+    Follows the official gRefCOCO/ReLA ``ReferEvaluator``; see
+    :mod:`mmgres.evaluation.functional.gres` for the per-sample table. In
+    short, with ``U = |pred ∪ gt|``:
+
+    - no-target GT, predicted no target (TP): IoU 1, adds nothing;
+    - no-target GT, predicted target (FN): IoU 0, ``ΣU += |pred|``;
+    - target GT, predicted no target (FP): IoU 0, ``ΣI += 0``,
+      ``ΣU += U`` (the predicted mask is not cleared);
+    - target GT, predicted target (TN): IoU ``I/U``, ``ΣI += I``,
+      ``ΣU += U``.
+
+    Reported (in percent, with the prefix, e.g. ``gres/cIoU``): ``gIoU``
+    (mean sample IoU over all samples), ``cIoU`` (ΣI/ΣU), ``N_acc``
+    (TP/(TP+FN)), ``T_acc`` (TN/(TN+FP)) and ``Pr@0.7/0.8/0.9`` (target
+    samples with IoU >= thr). A ratio without samples is NaN.
+
+    ``process`` reduces each sample to five integers at once; no mask is
+    kept in ``self.results``.
+
+    Args:
+        pr_thrs (Sequence[float]): IoU thresholds of ``Pr@``.
+        nt_source (str): ``'classifier'`` (default, ReLA), ``'score'``
+            (InstanceVG) or ``'empty_mask'`` (LISA); see
+            :class:`BaseMaskMetric`.
+        score_thr (float): Score threshold of ``'score'``. Defaults to 0.7.
+        min_pixels (int): Pixel threshold of ``'empty_mask'``. Defaults
+            to 50.
+        nt_score_thr (float): Threshold on ``pred_nt_score`` when
+            ``pred_no_target`` is absent. Defaults to 0.5.
+        resolution (str): ``'original'`` (default) or ``'resized'`` (ReLA
+            evaluated at the resized network input).
+        collect_device (str): See ``mmengine.evaluator.BaseMetric``.
+        prefix (str, optional): Defaults to ``'gres'``.
+        collect_dir (str, optional): See ``BaseMetric``.
+
+    Example:
+        >>> metric = GRESMetric()
+        >>> # in a config: val_evaluator = dict(type='GRESMetric')
+    """
+
+    default_prefix: Optional[str] = 'gres'
+
+    def __init__(
+        self,
+        pr_thrs: Sequence[float] = (0.7, 0.8, 0.9),
+        nt_source: str = 'classifier',
+        score_thr: float = 0.7,
+        min_pixels: int = 50,
+        nt_score_thr: float = 0.5,
+        resolution: str = 'original',
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+        collect_dir: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            nt_source=nt_source,
+            score_thr=score_thr,
+            min_pixels=min_pixels,
+            nt_score_thr=nt_score_thr,
+            resolution=resolution,
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir,
+        )
+        self.pr_thrs = tuple(pr_thrs)
+
+    def process(
+        self, data_batch: Optional[dict], data_samples: Sequence
+    ) -> None:
+        """Reduce each sample to ``(gt_nt, pred_nt, I, |pred|, |gt|)``.
+
+        Args:
+            data_batch (dict, optional): Unused.
+            data_samples (Sequence): ``DetDataSample``s or their dicts.
+        """
+        for sample in data_samples:
+            gt_nt = read_gt_no_target(sample, self._owner)
+            inter, pred_px, gt_px = self.mask_counts(sample, gt_nt)
+            pred_nt = self.pred_no_target(sample, pred_px)
+            self.results.append(
+                (int(gt_nt), int(pred_nt), inter, pred_px, gt_px)
+            )
+
+    def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
+        """Compute the totals from the collected records."""
+        metrics = compute_gres_metrics(results, self.pr_thrs)
+        MMLogger.get_current_instance().info(
+            f'{self._owner} on {len(results)} samples: '
+            + ', '.join(f'{k}: {v:.2f}' for k, v in metrics.items())
+        )
+        return metrics
