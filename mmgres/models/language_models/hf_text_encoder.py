@@ -125,9 +125,12 @@ class HFTextEncoder(BaseModule):
             Defaults to True.
         tokenizer (str, optional): Where to load the tokenizer from.
             Defaults to ``name_or_path``.
-        vocab (Sequence[str], optional): Build an in-memory WordPiece
+        vocab (Sequence[str] | str, optional): Build an in-memory WordPiece
             tokenizer over these words instead of loading one (for tiny
-            configs and tests). ``model_cfg['vocab_size']`` must cover it.
+            configs and tests): a word list, ``'synthetic'`` (the synthetic
+            benchmark's vocabulary, ``SYNTHETIC_VOCAB``), or the path of a
+            text file with one word per line (read on first use).
+            ``model_cfg['vocab_size']`` must cover it.
         max_length (int): Longest token sequence, special tokens included;
             longer expressions are truncated. Defaults to 20.
         pad_to_max_length (bool): Pad every batch to ``max_length`` rather
@@ -185,7 +188,7 @@ class HFTextEncoder(BaseModule):
         self.name_or_path = name_or_path
         self.pretrained = pretrained
         self.tokenizer_source = tokenizer or name_or_path
-        self.vocab = list(vocab) if vocab is not None else None
+        self.vocab = self._resolve_vocab(vocab)
         self.max_length = max_length
         self.pad_to_max_length = pad_to_max_length
         self.pooling = pooling
@@ -208,7 +211,7 @@ class HFTextEncoder(BaseModule):
             self.model.gradient_checkpointing_enable()
         self._tokenizer = None
         if (
-            self.vocab is not None
+            isinstance(self.vocab, list)
             and len(self.vocab) + len(_SPECIALS) > self.hf_config.vocab_size
         ):
             raise ValueError(
@@ -218,6 +221,33 @@ class HFTextEncoder(BaseModule):
             )
         if frozen:
             self._freeze()
+
+    @staticmethod
+    def _resolve_vocab(vocab):
+        if vocab is None or not isinstance(vocab, str):
+            return None if vocab is None else list(vocab)
+        if vocab == 'synthetic':
+            from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
+
+            return list(SYNTHETIC_VOCAB)
+        return vocab  # a word-list file, read on first use
+
+    def _vocab_words(self) -> List[str]:
+        if isinstance(self.vocab, list):
+            return self.vocab
+        try:
+            with open(self.vocab, encoding='utf-8') as f:
+                words = [w.strip() for w in f if w.strip()]
+        except OSError as e:
+            raise FileNotFoundError(
+                f'HFTextEncoder: cannot read vocab file {self.vocab!r}: {e}'
+            ) from e
+        if len(words) + len(_SPECIALS) > self.hf_config.vocab_size:
+            raise ValueError(
+                f'vocab file {self.vocab} has {len(words)} words, more than '
+                f'model_cfg.vocab_size={self.hf_config.vocab_size} allows.'
+            )
+        return words
 
     @property
     def embed_dims(self) -> int:
@@ -230,7 +260,7 @@ class HFTextEncoder(BaseModule):
         if self._tokenizer is None:
             if self.vocab is not None:
                 self._tokenizer = build_wordpiece_tokenizer(
-                    self.vocab,
+                    self._vocab_words(),
                     model_max_length=self.hf_config.max_position_embeddings,
                 )
             else:

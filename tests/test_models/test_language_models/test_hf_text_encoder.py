@@ -125,3 +125,25 @@ def test_vocab_larger_than_model_vocab():
     cfg.pop('type')
     with pytest.raises(ValueError, match='vocab_size'):
         HFTextEncoder(**cfg)
+
+
+def test_named_and_file_vocab(tmp_path):
+    from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
+
+    cfg = tiny_text_encoder_cfg(vocab=None)
+    cfg.pop('type')
+    cfg['vocab'] = 'synthetic'
+    enc = HFTextEncoder(**cfg)
+    ids = enc.tokenize(['the red circle on the left'])['input_ids'][0]
+    assert enc.tokenizer.unk_token_id not in ids.tolist()
+    assert len(enc.tokenizer) == len(SYNTHETIC_VOCAB) + 5
+
+    words = tmp_path / 'words.txt'
+    words.write_text('red\nball\n')
+    cfg['vocab'] = str(words)
+    enc = HFTextEncoder(**cfg)  # the file is not read at build time
+    words.write_text('red\nball\nblue\n')
+    assert len(enc.tokenizer) == 3 + 5
+    cfg['vocab'] = str(tmp_path / 'missing.txt')
+    with pytest.raises(FileNotFoundError, match='missing.txt'):
+        HFTextEncoder(**cfg).tokenize(['red'])
