@@ -16,9 +16,9 @@ import mmengine
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from mmdet.structures import DetDataSample
 from mmengine.structures import PixelData
+from tool_utils import REPO
 
 BROWSE = osp.join(REPO, 'tools', 'analysis_tools', 'browse_dataset.py')
 EVAL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_predictions.py')

@@ -4,7 +4,7 @@ import socket
 import subprocess
 
 import torch
-from conftest import REPO, TOY_CONFIG, tool_env
+from tool_utils import REPO, TOY_CONFIG, tool_env
 
 
 def _free_port():

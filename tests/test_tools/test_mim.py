@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import TOY_CONFIG, tool_env
+from tool_utils import TOY_CONFIG, tool_env
 
 import mmgres
 

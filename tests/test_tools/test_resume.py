@@ -4,7 +4,7 @@ from the saved iteration with the saved optimizer state."""
 import shutil
 
 import torch
-from conftest import TOY_CONFIG, run_tool
+from tool_utils import TOY_CONFIG, run_tool
 
 
 def _load(path):

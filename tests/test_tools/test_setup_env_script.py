@@ -3,7 +3,7 @@ caller's `set -e` in force, so that a failing test run fails the command."""
 
 import subprocess
 
-from conftest import REPO
+from tool_utils import REPO
 
 
 def test_sourcing_keeps_errexit():

@@ -3,7 +3,7 @@
 import os.path as osp
 
 import torch
-from conftest import TOY_CONFIG, run_tool
+from tool_utils import TOY_CONFIG, run_tool
 
 
 def test_train_then_test(tmp_path):
