@@ -28,7 +28,11 @@ if [ ! -f "$CONFIG" ]; then
     echo "[mmgres] has not landed yet: stopping after data generation."
     exit 0
 fi
-python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
-    --cfg-options "data_root=$DATA/"
+ROOTS=()
+for split in train val test; do
+    ROOTS+=("${split}_dataloader.dataset.data_root=$DATA/")
+done
+# --resume: a killed run picks up from its last checkpoint
+python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --resume --cfg-options "${ROOTS[@]}"
 python tools/test.py "$CONFIG" "$(cat "$WORK_DIR/last_checkpoint")" \
-    --work-dir "$WORK_DIR" --cfg-options "data_root=$DATA/"
+    --work-dir "$WORK_DIR" --cfg-options "${ROOTS[@]}"

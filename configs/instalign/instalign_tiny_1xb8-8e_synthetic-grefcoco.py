@@ -103,6 +103,8 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=2, max_keep_ckpts=2, save_best='auto'),
+    checkpoint=dict(
+        interval=2, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
+    ),
 )
 log_processor = dict(by_epoch=True)
