@@ -586,8 +586,8 @@ class InstAlignHead(Mask2FormerHead):
             keep = torch.nonzero(scores > score_thr).squeeze(1)
             keep = keep[scores[keep].argsort(descending=True)][:max_per_image]
             logits = torch.cat([masks[i, keep], merged[i : i + 1]])
-            logits = self._to_image(logits, meta, pad_shape, rescale)
-            inst_masks = logits[:-1].sigmoid() > mask_thr
+            binary = self._to_image(logits, meta, pad_shape, rescale, mask_thr)
+            inst_masks = binary[:-1]
             results.append(
                 dict(
                     pred_instances=InstanceData(
@@ -596,7 +596,7 @@ class InstAlignHead(Mask2FormerHead):
                         scores=scores[keep],
                         labels=torch.zeros_like(keep),
                     ),
-                    merged=logits[-1].sigmoid() > mask_thr,
+                    merged=binary[-1],
                     no_target=bool(nt_prob[i] > nt_thr),
                     nt_score=float(nt_prob[i]),
                 )
@@ -605,24 +605,32 @@ class InstAlignHead(Mask2FormerHead):
 
     @staticmethod
     def _to_image(
-        logits: Tensor, meta: dict, pad_shape, rescale: bool
+        logits: Tensor, meta: dict, pad_shape, rescale: bool, thr: float
     ) -> Tensor:
-        """Mask logits (K, h, w) → the input frame, cropped to the image,
-        then (``rescale``) resized to the original image."""
-        logits = F.interpolate(
-            logits[None],
-            size=tuple(pad_shape),
-            mode='bilinear',
-            align_corners=False,
-        )[0]
+        """Mask logits (K, h, w) → binary masks (K, H, W) in the input frame
+        cropped to the image, or (``rescale``) in the original image.
+
+        One mask at a time, thresholded at once, so that a huge original
+        image (e.g. 8000×8000) costs one float mask of memory, not K.
+        """
         img_h, img_w = meta['img_shape'][:2]
-        logits = logits[:, :img_h, :img_w]
-        if rescale:
-            ori_h, ori_w = meta['ori_shape'][:2]
-            logits = F.interpolate(
-                logits[None],
-                size=(ori_h, ori_w),
+        out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
+        out = logits.new_zeros(
+            (logits.shape[0], out_h, out_w), dtype=torch.bool
+        )
+        for k in range(logits.shape[0]):
+            m = F.interpolate(
+                logits[None, k : k + 1],
+                size=tuple(pad_shape),
                 mode='bilinear',
                 align_corners=False,
-            )[0]
-        return logits
+            )[..., :img_h, :img_w]
+            if rescale:
+                m = F.interpolate(
+                    m,
+                    size=(out_h, out_w),
+                    mode='bilinear',
+                    align_corners=False,
+                )
+            out[k] = m[0, 0].sigmoid() > thr
+        return out

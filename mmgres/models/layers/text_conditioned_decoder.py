@@ -103,11 +103,13 @@ class TextConditionedDecoderLayer(Mask2FormerTransformerDecoderLayer):
         )
         query = self.norms[0](query)
 
+        # words carry no positional encoding: add the queries' own here
+        # (mmcv would otherwise warn that the key's is missing)
         new_query = self.query_to_text_attn(
-            query=query,
+            query=query if query_pos is None else query + query_pos,
             key=text_feats,
             value=text_feats,
-            query_pos=query_pos,
+            identity=query,
             key_padding_mask=text_padding_mask,
         )
         new_text = self.text_to_query_attn(
