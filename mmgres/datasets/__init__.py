@@ -9,8 +9,14 @@ from .transforms import *  # noqa: F401,F403
 from .utils import ReferFormatError, find_dataset_problems
 
 __all__ = [
-    'BaseReferDataset', 'GRefCOCODataset', 'RefCOCODataset',
-    'RefZOMDataset', 'RRefCOCODataset', 'ReferDataError',
-    'ReferFormatError', 'find_dataset_problems', 'SYNTHETIC_VOCAB',
-    'generate_synthetic_grefcoco'
+    'BaseReferDataset',
+    'GRefCOCODataset',
+    'RefCOCODataset',
+    'RefZOMDataset',
+    'RRefCOCODataset',
+    'ReferDataError',
+    'ReferFormatError',
+    'find_dataset_problems',
+    'SYNTHETIC_VOCAB',
+    'generate_synthetic_grefcoco',
 ]

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """gRefCOCO (GRES / GREC): ``grefs(unc).json`` + COCO ``instances.json``."""
+
 from typing import List, Tuple
 
 from mmgres.registry import DATASETS
@@ -35,14 +36,19 @@ class GRefCOCODataset(BaseReferDataset):
 
     def parse_targets(self, ref: dict) -> Tuple[List[int], bool]:
         ann_ids = ref.get('ann_id')
-        if not isinstance(ann_ids, list) or not ann_ids or not all(
-                is_int(a) for a in ann_ids):
+        if (
+            not isinstance(ann_ids, list)
+            or not ann_ids
+            or not all(is_int(a) for a in ann_ids)
+        ):
             raise ReferFormatError(
                 f'"ann_id" must be a non-empty list of ints ([-1] for no '
-                f'target) in gRefCOCO, got {ann_ids!r}')
+                f'target) in gRefCOCO, got {ann_ids!r}'
+            )
         if ann_ids == [-1]:
             return [], True
         if -1 in ann_ids:
             raise ReferFormatError(
-                f'"ann_id" {ann_ids} mixes -1 (no target) with targets')
+                f'"ann_id" {ann_ids} mixes -1 (no target) with targets'
+            )
         return [int(a) for a in ann_ids], False

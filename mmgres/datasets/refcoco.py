@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Classic RefCOCO / RefCOCO+ / RefCOCOg (REC and RES)."""
+
 from typing import List, Tuple
 
 from mmgres.registry import DATASETS
@@ -33,5 +34,6 @@ class RefCOCODataset(BaseReferDataset):
         if not is_int(ann_id):
             raise ReferFormatError(
                 f'"ann_id" must be a single int in RefCOCO-style refs, got '
-                f'{ann_id!r}')
+                f'{ann_id!r}'
+            )
         return [int(ann_id)], False

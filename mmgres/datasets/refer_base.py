@@ -22,6 +22,7 @@ The image file name comes from ``instances.json`` (the refs' own
 ``ref_id``/``sent_id`` are copied as they are and never used as keys across
 files: the 2023 gRefCOCO re-release renumbered some of them.
 """
+
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -78,30 +79,35 @@ class BaseReferDataset(BaseDataset):
             ``metainfo``, ``indices``, ``serialize_data``...).
     """
 
-    METAINFO = dict(classes=('object', ), palette=[(220, 20, 60)])
+    METAINFO = dict(classes=('object',), palette=[(220, 20, 60)])
     REFS_FORMAT: str = 'pickle'
     REFS_FILE_TEMPLATE: str = 'refs({split_by}).p'
     DEFAULT_SPLIT_BY: str = 'unc'
 
-    def __init__(self,
-                 ann_file: str = 'instances.json',
-                 refs_file: Optional[str] = None,
-                 split_by: Optional[str] = None,
-                 split: Union[str, Sequence[str]] = 'train',
-                 text_mode: str = 'all',
-                 text_key: str = 'raw',
-                 data_prefix: dict = dict(img_path=''),
-                 backend_args: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        ann_file: str = 'instances.json',
+        refs_file: Optional[str] = None,
+        split_by: Optional[str] = None,
+        split: Union[str, Sequence[str]] = 'train',
+        text_mode: str = 'all',
+        text_key: str = 'raw',
+        data_prefix: dict = dict(img_path=''),
+        backend_args: Optional[dict] = None,
+        **kwargs,
+    ) -> None:
         if text_mode not in ('all', 'random'):
             raise ValueError(
-                f"text_mode must be 'all' or 'random', got {text_mode!r}")
+                f"text_mode must be 'all' or 'random', got {text_mode!r}"
+            )
         if text_key not in ('raw', 'sent'):
             raise ValueError(
-                f"text_key must be 'raw' or 'sent', got {text_key!r}")
+                f"text_key must be 'raw' or 'sent', got {text_key!r}"
+            )
         self.split_by = split_by or self.DEFAULT_SPLIT_BY
         self.refs_file = refs_file or self.REFS_FILE_TEMPLATE.format(
-            split_by=self.split_by)
+            split_by=self.split_by
+        )
         self.split = split
         self.text_mode = text_mode
         self.text_key = text_key
@@ -126,8 +132,9 @@ class BaseReferDataset(BaseDataset):
         """
         raise NotImplementedError
 
-    def sample_fields(self, ref: dict, sentence: dict,
-                      ref_no_target: bool) -> dict:
+    def sample_fields(
+        self, ref: dict, sentence: dict, ref_no_target: bool
+    ) -> dict:
         """Per-sentence fields: ``no_target`` plus dataset-specific keys.
 
         Args:
@@ -159,7 +166,8 @@ class BaseReferDataset(BaseDataset):
             f'{type(self).__name__} split={self.split}: {num} sentences '
             f'(text_mode={self.text_mode}), skipped {stats["crowd"]} crowd '
             f'objects, dropped {stats["dropped"]} objects with no valid '
-            'polygon')
+            'polygon'
+        )
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
@@ -189,8 +197,7 @@ class BaseReferDataset(BaseDataset):
             problem.
         """
         problems: List[str] = []
-        data_list = self._parse(report=problems.append, stats=None,
-                                notes=True)
+        data_list = self._parse(report=problems.append, stats=None, notes=True)
         if self.text_mode == 'random':
             data_list = [s for entry in data_list for s in entry['samples']]
         # an annotation shared by several refs is reported once
@@ -199,10 +206,12 @@ class BaseReferDataset(BaseDataset):
     # ------------------------------------------------------------------
     # Parsing
     # ------------------------------------------------------------------
-    def _parse(self,
-               report: Optional[Report],
-               stats: Optional[dict],
-               notes: bool = False) -> List[dict]:
+    def _parse(
+        self,
+        report: Optional[Report],
+        stats: Optional[dict],
+        notes: bool = False,
+    ) -> List[dict]:
         """Parse the files. ``report=None`` raises on the first problem;
         otherwise problems go to ``report`` and parsing goes on. ``notes``
         also reports what the official loaders drop silently."""
@@ -213,31 +222,35 @@ class BaseReferDataset(BaseDataset):
             report(msg)
 
         self._note = report if notes else None
-        self._stats = stats if stats is not None else dict(crowd=0,
-                                                           dropped=0)
+        self._stats = stats if stats is not None else dict(crowd=0, dropped=0)
         try:
             return self._parse_files(report, fail)
         finally:
             self._note = None
 
-    def _parse_files(self, report: Optional[Report],
-                     fail: Report) -> List[dict]:
+    def _parse_files(
+        self, report: Optional[Report], fail: Report
+    ) -> List[dict]:
         try:
             coco = load_coco(self.ann_file, self.backend_args)
-            refs = load_refs(self.refs_file, self.REFS_FORMAT,
-                             self.backend_args)
+            refs = load_refs(
+                self.refs_file, self.REFS_FORMAT, self.backend_args
+            )
         except (FileNotFoundError, ReferFormatError) as e:
             if report is None:
                 raise
             report(str(e))
             return []
 
-        wanted = {self.split} if isinstance(self.split, str) else set(
-            self.split)
+        wanted = (
+            {self.split} if isinstance(self.split, str) else set(self.split)
+        )
         present = sorted({str(ref['split']) for ref in refs})
         if not wanted & set(present):
-            fail(f'{self.refs_file}: no ref has split {self.split!r}; the '
-                 f'splits present are {present}')
+            fail(
+                f'{self.refs_file}: no ref has split {self.split!r}; the '
+                f'splits present are {present}'
+            )
             return []
 
         data_list = []
@@ -264,8 +277,10 @@ class BaseReferDataset(BaseDataset):
         where = f'{self.refs_file}: ref_id={ref_id}'
         img = coco.imgs.get(ref['image_id'])
         if img is None:
-            fail(f'{where} has image_id={ref["image_id"]}, which is not in '
-                 f'{self.ann_file}')
+            fail(
+                f'{where} has image_id={ref["image_id"]}, which is not in '
+                f'{self.ann_file}'
+            )
             return []
         try:
             ann_ids, no_target = self.parse_targets(ref)
@@ -277,13 +292,17 @@ class BaseReferDataset(BaseDataset):
         for ann_id in ann_ids:
             ann = coco.anns.get(ann_id)
             if ann is None:
-                fail(f'{where} refers to ann_id={ann_id}, which is not in '
-                     f'{self.ann_file}')
+                fail(
+                    f'{where} refers to ann_id={ann_id}, which is not in '
+                    f'{self.ann_file}'
+                )
                 continue
             if ann['image_id'] != ref['image_id']:
-                fail(f'{where} (image_id={ref["image_id"]}) refers to '
-                     f'ann_id={ann_id} of another image '
-                     f'(image_id={ann["image_id"]})')
+                fail(
+                    f'{where} (image_id={ref["image_id"]}) refers to '
+                    f'ann_id={ann_id} of another image '
+                    f'(image_id={ann["image_id"]})'
+                )
                 continue
             if ann.get('iscrowd', 0):
                 self._stats['crowd'] += 1
@@ -294,16 +313,19 @@ class BaseReferDataset(BaseDataset):
         if failures:
             return []
         if not no_target and ann_ids and not instances and self._note:
-            self._note(f'{where} has targets {ann_ids} but none is usable '
-                       '(crowd or no valid polygon): its samples have no '
-                       'instances although they are not no-target')
+            self._note(
+                f'{where} has targets {ann_ids} but none is usable '
+                '(crowd or no valid polygon): its samples have no '
+                'instances although they are not no-target'
+            )
 
         if not ref['sentences']:
             fail(f'{where} has no sentences')
             return []
         samples = []
-        img_path = join_path(self.data_prefix.get('img_path', ''),
-                             img['file_name'])
+        img_path = join_path(
+            self.data_prefix.get('img_path', ''), img['file_name']
+        )
         for i, sentence in enumerate(ref['sentences']):
             sample = self._parse_sentence(ref, i, sentence, no_target, fail)
             if sample is None:
@@ -313,13 +335,20 @@ class BaseReferDataset(BaseDataset):
                 img_id=img['id'],
                 height=int(img['height']),
                 width=int(img['width']),
-                ref_id=ref_id)
+                ref_id=ref_id,
+            )
             sample['instances'] = [] if sample['no_target'] else instances
             samples.append(sample)
         return samples
 
-    def _parse_sentence(self, ref: dict, index: int, sentence,
-                        ref_no_target: bool, fail: Report) -> Optional[dict]:
+    def _parse_sentence(
+        self,
+        ref: dict,
+        index: int,
+        sentence,
+        ref_no_target: bool,
+        fail: Report,
+    ) -> Optional[dict]:
         where = f'{self.refs_file}: ref_id={ref["ref_id"]}'
         if not isinstance(sentence, dict) or 'sent_id' not in sentence:
             fail(f'{where}: sentence {index} is not a dict with a "sent_id"')
@@ -328,8 +357,7 @@ class BaseReferDataset(BaseDataset):
         other = 'sent' if self.text_key == 'raw' else 'raw'
         text = sentence.get(self.text_key, sentence.get(other))
         if not isinstance(text, str) or not text.strip():
-            fail(f'{where}, sent_id={sent_id}: empty expression '
-                 f'{text!r}')
+            fail(f'{where}, sent_id={sent_id}: empty expression {text!r}')
             return None
         try:
             fields = self.sample_fields(ref, sentence, ref_no_target)
@@ -339,20 +367,24 @@ class BaseReferDataset(BaseDataset):
         fields['no_target'] = bool(fields['no_target'])
         return dict(text=text.strip(), sent_id=sent_id, **fields)
 
-    def _parse_instance(self, ann: dict, img: dict,
-                        fail: Report) -> Optional[dict]:
+    def _parse_instance(
+        self, ann: dict, img: dict, fail: Report
+    ) -> Optional[dict]:
         where = f'{self.ann_file}: ann_id={ann["id"]}'
         bbox = ann.get('bbox')
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
             fail(f'{where} has no valid "bbox" [x, y, w, h]: {bbox!r}')
             return None
         segm = ann.get('segmentation')
-        problem = segmentation_problem(segm, int(img['height']),
-                                       int(img['width']))
+        problem = segmentation_problem(
+            segm, int(img['height']), int(img['width'])
+        )
         all_polygons_invalid = (
-            isinstance(segm, list) and segm
+            isinstance(segm, list)
+            and segm
             and all(isinstance(p, (list, tuple)) for p in segm)
-            and not any(is_valid_polygon(p) for p in segm))
+            and not any(is_valid_polygon(p) for p in segm)
+        )
         if all_polygons_invalid:
             # the official loaders drop such an object silently
             self._stats['dropped'] += 1
@@ -362,14 +394,19 @@ class BaseReferDataset(BaseDataset):
         if problem is not None:
             fail(f'{where}: invalid segmentation: {problem}')
             return None
-        if self._note and isinstance(segm, list) and not all(
-                is_valid_polygon(p) for p in segm):
-            self._note(f'{where}: polygons with fewer than 3 points are '
-                       'dropped')
+        if (
+            self._note
+            and isinstance(segm, list)
+            and not all(is_valid_polygon(p) for p in segm)
+        ):
+            self._note(
+                f'{where}: polygons with fewer than 3 points are dropped'
+            )
         x, y, w, h = (float(v) for v in bbox)
         return dict(
             bbox=[x, y, x + w, y + h],
             bbox_label=0,
             ignore_flag=0,
             mask=clean_segmentation(segm),
-            ann_id=ann['id'])
+            ann_id=ann['id'],
+        )

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Ref-ZOM (DMMI): ``refs(final).p`` + COCO ``instances.json``."""
+
 from typing import List, Tuple
 
 from mmgres.registry import DATASETS
@@ -34,13 +35,16 @@ class RefZOMDataset(BaseReferDataset):
         if is_int(ann_ids):
             ann_ids = [ann_ids]
         if not isinstance(ann_ids, list) or not all(
-                is_int(a) for a in ann_ids):
+            is_int(a) for a in ann_ids
+        ):
             raise ReferFormatError(
-                f'"ann_id" must be an int or a list of ints, got {ann_ids!r}')
+                f'"ann_id" must be an int or a list of ints, got {ann_ids!r}'
+            )
         if ref.get('source') == 'zero' or not ann_ids:
             return [], True
         return [int(a) for a in ann_ids], False
 
-    def sample_fields(self, ref: dict, sentence: dict,
-                      ref_no_target: bool) -> dict:
+    def sample_fields(
+        self, ref: dict, sentence: dict, ref_no_target: bool
+    ) -> dict:
         return dict(no_target=ref_no_target, source=ref.get('source'))

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """R-RefCOCO / R-RefCOCO+ / R-RefCOCOg (RefSegformer)."""
+
 from typing import List, Tuple
 
 from mmgres.registry import DATASETS
@@ -39,15 +40,18 @@ class RRefCOCODataset(BaseReferDataset):
         if not is_int(ann_id):
             raise ReferFormatError(
                 f'"ann_id" must be a single int in R-RefCOCO refs, got '
-                f'{ann_id!r}')
+                f'{ann_id!r}'
+            )
         return [int(ann_id)], False
 
-    def sample_fields(self, ref: dict, sentence: dict,
-                      ref_no_target: bool) -> dict:
+    def sample_fields(
+        self, ref: dict, sentence: dict, ref_no_target: bool
+    ) -> dict:
         exist = sentence.get('exist', ref.get('exist'))
         if exist is None:
             raise ReferFormatError(
                 'the sentence has no "exist" flag (R-RefCOCO marks negative '
-                'sentences with exist=False)')
+                'sentences with exist=False)'
+            )
         exist = bool(exist)
         return dict(no_target=ref_no_target or not exist, exist=exist)

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Local visualizer for referring-expression grounding samples."""
+
 import textwrap
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -19,9 +20,18 @@ from mmgres.registry import VISUALIZERS
 ColorType = Union[str, Tuple[int, int, int]]
 
 # matplotlib's 'tab10' colours (RGB): bright and distinct on photos.
-TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
-         (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
-         (188, 189, 34), (23, 190, 207)]
+TAB10 = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 def _to_numpy(data) -> np.ndarray:
@@ -103,24 +113,27 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         alpha (float): Opacity of the mask tints. Defaults to 0.5.
     """
 
-    def __init__(self,
-                 name: str = 'visualizer',
-                 image: Optional[np.ndarray] = None,
-                 vis_backends: Optional[List[dict]] = None,
-                 save_dir: Optional[str] = None,
-                 instance_palette: Union[str, List[tuple], None] = None,
-                 merged_color: ColorType = (255, 220, 0),
-                 banner_color: Tuple[int, int, int] = (220, 20, 20),
-                 caption_font_size: Optional[int] = None,
-                 line_width: Union[int, float] = 2,
-                 alpha: float = 0.5) -> None:
+    def __init__(
+        self,
+        name: str = 'visualizer',
+        image: Optional[np.ndarray] = None,
+        vis_backends: Optional[List[dict]] = None,
+        save_dir: Optional[str] = None,
+        instance_palette: Union[str, List[tuple], None] = None,
+        merged_color: ColorType = (255, 220, 0),
+        banner_color: Tuple[int, int, int] = (220, 20, 20),
+        caption_font_size: Optional[int] = None,
+        line_width: Union[int, float] = 2,
+        alpha: float = 0.5,
+    ) -> None:
         super().__init__(
             name=name,
             image=image,
             vis_backends=vis_backends,
             save_dir=save_dir,
             line_width=line_width,
-            alpha=alpha)
+            alpha=alpha,
+        )
         self.instance_palette = instance_palette
         self.merged_color = merged_color
         self.banner_color = banner_color
@@ -139,24 +152,33 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             palette = TAB10
         else:
             palette = get_palette(self.instance_palette, max(num, 1))
-        return [tuple(int(c) for c in palette[i % len(palette)])
-                for i in range(num)]
+        return [
+            tuple(int(c) for c in palette[i % len(palette)])
+            for i in range(num)
+        ]
 
-    def _check_shape(self, array: np.ndarray, image: np.ndarray, what: str,
-                     img_path: str) -> None:
+    def _check_shape(
+        self, array: np.ndarray, image: np.ndarray, what: str, img_path: str
+    ) -> None:
         if tuple(array.shape[-2:]) != tuple(image.shape[:2]):
             raise ValueError(
                 f'{what} of sample {img_path!r} has shape '
                 f'{tuple(array.shape[-2:])}, but the image is '
                 f'{tuple(image.shape[:2])}; draw it on the image of the '
                 'same frame (test-time predictions and ground truth are in '
-                'the original frame).')
+                'the original frame).'
+            )
 
-    def _draw_panel(self, image: np.ndarray,
-                    instances: Optional[InstanceData],
-                    sem_seg: Optional[PixelData], no_target: bool,
-                    nt_score: Optional[float], with_scores: bool,
-                    img_path: str) -> np.ndarray:
+    def _draw_panel(
+        self,
+        image: np.ndarray,
+        instances: Optional[InstanceData],
+        sem_seg: Optional[PixelData],
+        no_target: bool,
+        nt_score: Optional[float],
+        with_scores: bool,
+        img_path: str,
+    ) -> np.ndarray:
         """Draw one side (ground truth or prediction).
 
         Args:
@@ -193,7 +215,8 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 contours, _ = bitmap_to_polygon(mask)
                 if contours:
                     self.draw_polygons(
-                        contours, edge_colors=color, line_widths=1)
+                        contours, edge_colors=color, line_widths=1
+                    )
 
         merged = None
         if sem_seg is not None:
@@ -204,27 +227,30 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         if merged is not None and merged.any():
             if masks is None or not masks.any():
                 self.draw_binary_masks(
-                    merged, colors=self.merged_color, alphas=self.alpha)
+                    merged, colors=self.merged_color, alphas=self.alpha
+                )
             contours, _ = bitmap_to_polygon(merged)
             self.draw_polygons(
                 contours,
                 edge_colors=self.merged_color,
-                line_widths=self.line_width)
+                line_widths=self.line_width,
+            )
 
         if boxes is not None:
             self.draw_bboxes(
-                boxes, edge_colors=colors, line_widths=self.line_width)
+                boxes, edge_colors=colors, line_widths=self.line_width
+            )
             if scores is not None:
                 size = max(self._font_size(*image.shape[:2]) * 0.7, 6)
-                self.draw_texts([f'{float(s):.2f}' for s in scores],
-                                boxes[:, :2] + self.line_width,
-                                font_sizes=size,
-                                colors='white',
-                                bboxes=dict(
-                                    facecolor='black',
-                                    alpha=0.7,
-                                    pad=0.5,
-                                    edgecolor='none'))
+                self.draw_texts(
+                    [f'{float(s):.2f}' for s in scores],
+                    boxes[:, :2] + self.line_width,
+                    font_sizes=size,
+                    colors='white',
+                    bboxes=dict(
+                        facecolor='black', alpha=0.7, pad=0.5, edgecolor='none'
+                    ),
+                )
         drawn = self.get_image()
         if no_target:
             label = 'NO TARGET'
@@ -242,7 +268,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         top = (height - band) // 2
         out = image.astype(np.float32)
         color = np.array(self.banner_color, dtype=np.float32)
-        out[top:top + band] = 0.25 * out[top:top + band] + 0.75 * color
+        out[top : top + band] = 0.25 * out[top : top + band] + 0.75 * color
         self.set_image(out.astype(np.uint8))
         # shrink the font until the label fits in 90% of the width
         fit = 0.9 * width / (0.75 * len(label)) * 72 / self.dpi
@@ -252,11 +278,13 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             font_sizes=max(min(self._font_size(height, width), fit), 4),
             colors='white',
             vertical_alignments='center',
-            horizontal_alignments='center')
+            horizontal_alignments='center',
+        )
         return self.get_image()
 
-    def _draw_caption(self, text: str, width: int,
-                      font_size: int) -> np.ndarray:
+    def _draw_caption(
+        self, text: str, width: int, font_size: int
+    ) -> np.ndarray:
         """A black strip of the given width with ``text`` wrapped on it.
 
         Returns:
@@ -272,22 +300,25 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             lines,
             np.array([[4, 4 + i * line_h] for i in range(len(lines))]),
             font_sizes=font_size,
-            colors='white')
+            colors='white',
+        )
         return self.get_image()
 
     # ------------------------------------------------------------------
     @master_only
-    def add_datasample(self,
-                       name: str,
-                       image: np.ndarray,
-                       data_sample: Optional[DetDataSample] = None,
-                       draw_gt: bool = True,
-                       draw_pred: bool = True,
-                       show: bool = False,
-                       wait_time: float = 0,
-                       out_file: Optional[str] = None,
-                       pred_score_thr: float = 0.7,
-                       step: int = 0) -> None:
+    def add_datasample(
+        self,
+        name: str,
+        image: np.ndarray,
+        data_sample: Optional[DetDataSample] = None,
+        draw_gt: bool = True,
+        draw_pred: bool = True,
+        show: bool = False,
+        wait_time: float = 0,
+        out_file: Optional[str] = None,
+        pred_score_thr: float = 0.7,
+        step: int = 0,
+    ) -> None:
         """Draw a grounding sample and save or show it.
 
         The ground-truth panel is drawn when the sample has ``gt_instances``,
@@ -327,12 +358,16 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                         bool(data_sample.get('no_target', False)),
                         None,
                         with_scores=False,
-                        img_path=img_path))
+                        img_path=img_path,
+                    )
+                )
             if draw_pred and self._has_pred(data_sample):
                 instances = data_sample.get('pred_instances', None)
                 if instances is not None and 'scores' in instances:
-                    keep = _to_numpy(instances.scores).reshape(-1) \
+                    keep = (
+                        _to_numpy(instances.scores).reshape(-1)
                         >= pred_score_thr
+                    )
                     instances = instances[torch.from_numpy(keep)]
                 nt_score = data_sample.get('pred_nt_score', None)
                 panels.append(
@@ -343,13 +378,16 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                         bool(data_sample.get('pred_no_target', False)),
                         None if nt_score is None else float(nt_score),
                         with_scores=True,
-                        img_path=img_path))
+                        img_path=img_path,
+                    )
+                )
         drawn = np.concatenate(panels, axis=1) if panels else image
         if isinstance(text, Sequence) and not isinstance(text, str):
             text = ' | '.join(str(t) for t in text)
         if text:
             caption = self._draw_caption(
-                str(text), drawn.shape[1], self._font_size(*image.shape[:2]))
+                str(text), drawn.shape[1], self._font_size(*image.shape[:2])
+            )
             drawn = np.concatenate([caption, drawn], axis=0)
 
         self.set_image(drawn)
@@ -362,12 +400,14 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
 
     @staticmethod
     def _has_gt(data_sample: DetDataSample) -> bool:
-        return any(k in data_sample
-                   for k in ('gt_instances', 'gt_sem_seg')) \
+        return (
+            any(k in data_sample for k in ('gt_instances', 'gt_sem_seg'))
             or 'no_target' in data_sample.metainfo
+        )
 
     @staticmethod
     def _has_pred(data_sample: DetDataSample) -> bool:
-        return any(k in data_sample
-                   for k in ('pred_instances', 'pred_sem_seg',
-                             'pred_no_target'))
+        return any(
+            k in data_sample
+            for k in ('pred_instances', 'pred_sem_seg', 'pred_no_target')
+        )

@@ -20,6 +20,7 @@ def _mmgres_scope():
     from mmengine.registry import DefaultScope
 
     import mmgres.datasets  # noqa: F401
+
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope('mmgres'):
         yield

@@ -22,6 +22,7 @@ Annotations (ids):
 - 16 (img 2): polygon x 5..20, y 5..30.
 - 17 (img 3): polygon x 0..10, y 0..10.
 """
+
 import json
 import os
 import os.path as osp
@@ -60,37 +61,86 @@ def image_array(img_id: int) -> np.ndarray:
 
 def instances_json() -> dict:
     anns = [
-        dict(id=11, image_id=1, category_id=1, iscrowd=0, area=100.0,
-             bbox=[2, 4, 10, 10],
-             segmentation=[[2, 4, 12, 4, 12, 14, 2, 14], [1, 1, 2, 2]]),
-        dict(id=12, image_id=1, category_id=1, iscrowd=0, area=80.0,
-             bbox=[30, 20, 10, 8],
-             segmentation=dict(size=[32, 48], counts=_rle12_counts())),
-        dict(id=13, image_id=1, category_id=1, iscrowd=0, area=40.0,
-             bbox=[40, 0, 8, 5],
-             segmentation=dict(size=[32, 48], counts=RLE13_COUNTS)),
-        dict(id=14, image_id=1, category_id=1, iscrowd=1, area=16.0,
-             bbox=[0, 28, 4, 4],
-             segmentation=dict(size=[32, 48], counts=CROWD14_COUNTS)),
-        dict(id=15, image_id=2, category_id=1, iscrowd=0, area=4.0,
-             bbox=[1, 2, 2, 2], segmentation=[[1, 2, 3, 4]]),
-        dict(id=16, image_id=2, category_id=1, iscrowd=0, area=375.0,
-             bbox=[5, 5, 15, 25],
-             segmentation=[[5, 5, 20, 5, 20, 30, 5, 30]]),
-        dict(id=17, image_id=3, category_id=1, iscrowd=0, area=100.0,
-             bbox=[0, 0, 10, 10],
-             segmentation=[[0, 0, 10, 0, 10, 10, 0, 10]]),
+        dict(
+            id=11,
+            image_id=1,
+            category_id=1,
+            iscrowd=0,
+            area=100.0,
+            bbox=[2, 4, 10, 10],
+            segmentation=[[2, 4, 12, 4, 12, 14, 2, 14], [1, 1, 2, 2]],
+        ),
+        dict(
+            id=12,
+            image_id=1,
+            category_id=1,
+            iscrowd=0,
+            area=80.0,
+            bbox=[30, 20, 10, 8],
+            segmentation=dict(size=[32, 48], counts=_rle12_counts()),
+        ),
+        dict(
+            id=13,
+            image_id=1,
+            category_id=1,
+            iscrowd=0,
+            area=40.0,
+            bbox=[40, 0, 8, 5],
+            segmentation=dict(size=[32, 48], counts=RLE13_COUNTS),
+        ),
+        dict(
+            id=14,
+            image_id=1,
+            category_id=1,
+            iscrowd=1,
+            area=16.0,
+            bbox=[0, 28, 4, 4],
+            segmentation=dict(size=[32, 48], counts=CROWD14_COUNTS),
+        ),
+        dict(
+            id=15,
+            image_id=2,
+            category_id=1,
+            iscrowd=0,
+            area=4.0,
+            bbox=[1, 2, 2, 2],
+            segmentation=[[1, 2, 3, 4]],
+        ),
+        dict(
+            id=16,
+            image_id=2,
+            category_id=1,
+            iscrowd=0,
+            area=375.0,
+            bbox=[5, 5, 15, 25],
+            segmentation=[[5, 5, 20, 5, 20, 30, 5, 30]],
+        ),
+        dict(
+            id=17,
+            image_id=3,
+            category_id=1,
+            iscrowd=0,
+            area=100.0,
+            bbox=[0, 0, 10, 10],
+            segmentation=[[0, 0, 10, 0, 10, 10, 0, 10]],
+        ),
     ]
     images = [dict(id=i, **info) for i, info in IMAGES.items()]
     return dict(
         images=images,
         annotations=anns,
-        categories=[dict(id=1, name='object', supercategory='object')])
+        categories=[dict(id=1, name='object', supercategory='object')],
+    )
 
 
 def _sent(sent_id: int, text: str, **extra) -> dict:
-    return dict(sent_id=sent_id, raw=text, sent=text.lower(),
-                tokens=text.lower().split(), **extra)
+    return dict(
+        sent_id=sent_id,
+        raw=text,
+        sent=text.lower(),
+        tokens=text.lower().split(),
+        **extra,
+    )
 
 
 def _ref(ref_id, image_id, split, ann_id, sentences, **extra) -> dict:
@@ -104,40 +154,103 @@ def _ref(ref_id, image_id, split, ann_id, sentences, **extra) -> dict:
         ann_id=ann_id,
         sentences=sentences,
         sent_ids=[s['sent_id'] for s in sentences],
-        **extra)
+        **extra,
+    )
 
 
 def grefs() -> list:
     """gRefCOCO refs. train: 6 sentences (2 no-target, 1 multi-target),
     val: 3 (1 no-target), testA: 2, testB: 1."""
     return [
-        _ref(100, 1, 'train', [11], [
-            _sent(1000, 'the square on the left'),
-            _sent(1001, 'Top-left square')
-        ], category_id=[1], no_target=False),
-        _ref(101, 1, 'train', [12, 13],
-             [_sent(1002, 'both blocks on the right')],
-             category_id=[1, 1], no_target=False),
-        _ref(102, 1, 'train', [-1], [
-            _sent(1003, 'the green cat'),
-            _sent(1004, 'a dog under the table')
-        ], category_id=[-1], no_target=True),
+        _ref(
+            100,
+            1,
+            'train',
+            [11],
+            [
+                _sent(1000, 'the square on the left'),
+                _sent(1001, 'Top-left square'),
+            ],
+            category_id=[1],
+            no_target=False,
+        ),
+        _ref(
+            101,
+            1,
+            'train',
+            [12, 13],
+            [_sent(1002, 'both blocks on the right')],
+            category_id=[1, 1],
+            no_target=False,
+        ),
+        _ref(
+            102,
+            1,
+            'train',
+            [-1],
+            [
+                _sent(1003, 'the green cat'),
+                _sent(1004, 'a dog under the table'),
+            ],
+            category_id=[-1],
+            no_target=True,
+        ),
         # 14 is a crowd object: only 12 is kept
-        _ref(103, 1, 'train', [12, 14], [_sent(1005, 'the middle block')],
-             category_id=[1, 1], no_target=False),
-        _ref(104, 2, 'val', [16], [_sent(1006, 'the tall box')],
-             category_id=[1], no_target=False),
+        _ref(
+            103,
+            1,
+            'train',
+            [12, 14],
+            [_sent(1005, 'the middle block')],
+            category_id=[1, 1],
+            no_target=False,
+        ),
+        _ref(
+            104,
+            2,
+            'val',
+            [16],
+            [_sent(1006, 'the tall box')],
+            category_id=[1],
+            no_target=False,
+        ),
         # 15 has only an invalid polygon: only 16 is kept
-        _ref(105, 2, 'val', [15, 16], [_sent(1007, 'everything')],
-             category_id=[1, 1], no_target=False),
-        _ref(106, 3, 'val', [-1], [_sent(1008, 'a red car')],
-             category_id=[-1], no_target=True),
-        _ref(107, 3, 'testA', [17], [
-            _sent(1009, 'the square'),
-            _sent(1010, 'square in the corner')
-        ], category_id=[1], no_target=False),
-        _ref(108, 2, 'testB', [16], [_sent(1011, 'the box')],
-             category_id=[1], no_target=False),
+        _ref(
+            105,
+            2,
+            'val',
+            [15, 16],
+            [_sent(1007, 'everything')],
+            category_id=[1, 1],
+            no_target=False,
+        ),
+        _ref(
+            106,
+            3,
+            'val',
+            [-1],
+            [_sent(1008, 'a red car')],
+            category_id=[-1],
+            no_target=True,
+        ),
+        _ref(
+            107,
+            3,
+            'testA',
+            [17],
+            [_sent(1009, 'the square'), _sent(1010, 'square in the corner')],
+            category_id=[1],
+            no_target=False,
+        ),
+        _ref(
+            108,
+            2,
+            'testB',
+            [16],
+            [_sent(1011, 'the box')],
+            category_id=[1],
+            no_target=False,
+        ),
     ]
 
 
@@ -145,16 +258,30 @@ def refcoco_refs() -> list:
     """RefCOCO refs (scalar ann_id). train: 3 sentences, val/testA/testB:
     1 each."""
     return [
-        _ref(400, 1, 'train', 11, [
-            _sent(4000, 'left square'),
-            _sent(4001, 'the square at the left')
-        ], category_id=1),
-        _ref(401, 1, 'train', 12, [_sent(4002, 'middle block')],
-             category_id=1),
+        _ref(
+            400,
+            1,
+            'train',
+            11,
+            [
+                _sent(4000, 'left square'),
+                _sent(4001, 'the square at the left'),
+            ],
+            category_id=1,
+        ),
+        _ref(
+            401, 1, 'train', 12, [_sent(4002, 'middle block')], category_id=1
+        ),
         _ref(402, 2, 'val', 16, [_sent(4003, 'the box')], category_id=1),
         _ref(403, 3, 'testA', 17, [_sent(4004, 'square')], category_id=1),
-        _ref(404, 1, 'testB', 13, [_sent(4005, 'top right block')],
-             category_id=1),
+        _ref(
+            404,
+            1,
+            'testB',
+            13,
+            [_sent(4005, 'top right block')],
+            category_id=1,
+        ),
     ]
 
 
@@ -162,19 +289,40 @@ def rrefcoco_refs() -> list:
     """R-RefCOCO refs. train: 2 sentences (1 negative); val: 5 (2
     negatives; ref 201 has none)."""
     return [
-        _ref(200, 1, 'train', 11, [
-            _sent(2000, 'the square on the left', exist=True),
-            _sent(2001, 'the blue circle', exist=False)
-        ], category_id=1),
-        _ref(201, 2, 'val', 16, [
-            _sent(2002, 'the box', exist=True),
-            _sent(2003, 'tall box', exist=True)
-        ], category_id=1),
-        _ref(202, 3, 'val', 17, [
-            _sent(2004, 'the square', exist=True),
-            _sent(2005, 'the purple square', exist=False),
-            _sent(2006, 'the round square', exist=False)
-        ], category_id=1),
+        _ref(
+            200,
+            1,
+            'train',
+            11,
+            [
+                _sent(2000, 'the square on the left', exist=True),
+                _sent(2001, 'the blue circle', exist=False),
+            ],
+            category_id=1,
+        ),
+        _ref(
+            201,
+            2,
+            'val',
+            16,
+            [
+                _sent(2002, 'the box', exist=True),
+                _sent(2003, 'tall box', exist=True),
+            ],
+            category_id=1,
+        ),
+        _ref(
+            202,
+            3,
+            'val',
+            17,
+            [
+                _sent(2004, 'the square', exist=True),
+                _sent(2005, 'the purple square', exist=False),
+                _sent(2006, 'the round square', exist=False),
+            ],
+            category_id=1,
+        ),
     ]
 
 
@@ -183,12 +331,18 @@ def refzom_refs() -> list:
     test: 3 (2 no-target: source 'zero' with an ann_id, and an empty
     ann_id without source)."""
     return [
-        _ref(300, 1, 'train', [11], [_sent(3000, 'the square')],
-             source='one'),
-        _ref(301, 1, 'train', [12, 13], [
-            _sent(3001, 'the blocks on the right'),
-            _sent(3002, 'two blocks')
-        ], source='many'),
+        _ref(300, 1, 'train', [11], [_sent(3000, 'the square')], source='one'),
+        _ref(
+            301,
+            1,
+            'train',
+            [12, 13],
+            [
+                _sent(3001, 'the blocks on the right'),
+                _sent(3002, 'two blocks'),
+            ],
+            source='many',
+        ),
         _ref(302, 2, 'train', [], [_sent(3003, 'a cat')], source='zero'),
         _ref(303, 3, 'test', [17], [_sent(3004, 'a bird')], source='zero'),
         _ref(304, 2, 'test', [], [_sent(3005, 'a plane')]),
@@ -214,8 +368,9 @@ def write_all(root: str) -> str:
     """Write every fixture dataset under ``root``; return ``root``."""
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     for img_id, info in IMAGES.items():
-        cv2.imwrite(osp.join(root, 'images', info['file_name']),
-                    image_array(img_id))
+        cv2.imwrite(
+            osp.join(root, 'images', info['file_name']), image_array(img_id)
+        )
     instances = instances_json()
     write_json(osp.join(root, 'instances.json'), instances)
     write_json(osp.join(root, 'grefcoco', 'grefs(unc).json'), grefs())
@@ -227,14 +382,19 @@ def write_all(root: str) -> str:
 
 def dataset_cfg(root: str, kind: str, **overrides) -> dict:
     """A dataset config for the fixture dataset ``kind``."""
-    types = dict(grefcoco='GRefCOCODataset', refcoco='RefCOCODataset',
-                 rrefcoco='RRefCOCODataset', refzom='RefZOMDataset')
+    types = dict(
+        grefcoco='GRefCOCODataset',
+        refcoco='RefCOCODataset',
+        rrefcoco='RRefCOCODataset',
+        refzom='RefZOMDataset',
+    )
     cfg = dict(
         type=types[kind],
         data_root=osp.join(root, kind),
         ann_file='../instances.json',
         data_prefix=dict(img_path='../images/'),
         split='train',
-        pipeline=[])
+        pipeline=[],
+    )
     cfg.update(overrides)
     return cfg

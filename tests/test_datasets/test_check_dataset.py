@@ -1,4 +1,5 @@
 """find_dataset_problems and tools/analysis_tools/check_dataset.py."""
+
 import os
 import os.path as osp
 import runpy
@@ -34,8 +35,9 @@ def _broken_root(tmp_path):
     data['annotations'][0]['segmentation'] = dict(size=[5, 5], counts='x')
     write_json(osp.join(root, 'instances.json'), data)
     # img1.png 50 pixels wide, where instances.json says 48
-    cv2.imwrite(osp.join(root, 'images', 'img1.png'),
-                np.zeros((32, 50, 3), np.uint8))
+    cv2.imwrite(
+        osp.join(root, 'images', 'img1.png'), np.zeros((32, 50, 3), np.uint8)
+    )
     os.remove(osp.join(root, 'images', 'img3.png'))  # only val uses it
     return root
 
@@ -46,12 +48,14 @@ def test_train_splits_only_note_the_short_polygon(refer_root):
         problems = find_dataset_problems(dataset_cfg(refer_root, kind))
         assert len(problems) == 1, problems
         assert problems[0].endswith(
-            'ann_id=11: polygons with fewer than 3 points are dropped')
+            'ann_id=11: polygons with fewer than 3 points are dropped'
+        )
 
 
 def test_val_notes_dropped_object(refer_root):
     problems = find_dataset_problems(
-        dataset_cfg(refer_root, 'grefcoco', split='val'))
+        dataset_cfg(refer_root, 'grefcoco', split='val')
+    )
     # ref 105 keeps ann 16; ann 15 (only an invalid polygon) is dropped
     assert len(problems) == 1
     assert 'ann_id=15: no valid polygon' in problems[0]
@@ -63,32 +67,43 @@ def test_lists_all_problems(tmp_path):
     text = '\n'.join(problems)
     assert 'ref_id=101 refers to ann_id=999' in text
     assert 'ref_id=102, sent_id=1003: empty expression' in text
-    assert 'ref_id=103 (image_id=3) refers to ann_id=12 of another image' \
-        in text
+    assert (
+        'ref_id=103 (image_id=3) refers to ann_id=12 of another image' in text
+    )
     assert 'ann_id=11: invalid segmentation: RLE size [5, 5]' in text
-    assert 'ref_id=103 (image_id=3) refers to ann_id=14 of another image' \
-        in text
-    assert 'img1.png is 32x50 (h x w) but the annotation file says 32x48' \
-        in text
+    assert (
+        'ref_id=103 (image_id=3) refers to ann_id=14 of another image' in text
+    )
+    assert (
+        'img1.png is 32x50 (h x w) but the annotation file says 32x48' in text
+    )
     # 5 annotation problems + the image size; ref 102's 2nd sentence is fine
     assert len(problems) == 6, text
 
     val = find_dataset_problems(
-        dataset_cfg(root, 'grefcoco', split='val'), decode_images=False)
+        dataset_cfg(root, 'grefcoco', split='val'), decode_images=False
+    )
     assert any('image not found' in p and 'img3.png' in p for p in val)
     assert not any('img1.png' in p for p in val)  # not decoded
 
     broken_format = find_dataset_problems(
-        dataset_cfg(root, 'grefcoco', ann_file='nothing.json'))
+        dataset_cfg(root, 'grefcoco', ann_file='nothing.json')
+    )
     assert len(broken_format) == 1 and 'nothing.json' in broken_format[0]
 
 
 def test_wrapped_datasets(refer_root):
-    cfg = dict(type='ConcatDataset', datasets=[
-        dataset_cfg(refer_root, 'grefcoco', split='val'),
-        dict(type='RepeatDataset', times=2,
-             dataset=dataset_cfg(refer_root, 'refcoco'))
-    ])
+    cfg = dict(
+        type='ConcatDataset',
+        datasets=[
+            dataset_cfg(refer_root, 'grefcoco', split='val'),
+            dict(
+                type='RepeatDataset',
+                times=2,
+                dataset=dataset_cfg(refer_root, 'refcoco'),
+            ),
+        ],
+    )
     # ann 15 (grefcoco val) and ann 11 (refcoco train)
     assert len(find_dataset_problems(cfg)) == 2
 
@@ -97,12 +112,12 @@ def _write_config(path, root, split='testA'):
     cfg = dataset_cfg(root, 'grefcoco', split=split)
     path.write_text(
         f'val_dataloader = dict(dataset={cfg!r})\n'
-        'test_dataloader = val_dataloader\n')
+        'test_dataloader = val_dataloader\n'
+    )
     return str(path)
 
 
-def test_tool_clean_config_exits_0(tmp_path, refer_root, monkeypatch,
-                                   capsys):
+def test_tool_clean_config_exits_0(tmp_path, refer_root, monkeypatch, capsys):
     good = _write_config(tmp_path / 'good.py', refer_root)
     monkeypatch.setattr(sys, 'argv', [TOOL, good])
     with pytest.raises(SystemExit) as exit_info:
@@ -115,12 +130,19 @@ def test_tool_clean_config_exits_0(tmp_path, refer_root, monkeypatch,
 
 
 def test_tool_cli_lists_problems_and_exits_1(tmp_path):
-    bad = _write_config(tmp_path / 'bad.py', _broken_root(tmp_path / 'b'),
-                        split='train')
+    bad = _write_config(
+        tmp_path / 'bad.py', _broken_root(tmp_path / 'b'), split='train'
+    )
     env = dict(os.environ, PYTHONPATH=REPO)
-    proc = subprocess.run([sys.executable, TOOL, bad, '--split', 'val'],
-                          cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, TOOL, bad, '--split', 'val'],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stdout
     assert '6 problem(s) found' in proc.stdout
     assert 'ann_id=999' in proc.stdout

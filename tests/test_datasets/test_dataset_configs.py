@@ -1,4 +1,5 @@
 """configs/_base_/datasets/*: parse, build the pipelines, run on fixtures."""
+
 import glob
 import os.path as osp
 
@@ -54,8 +55,10 @@ def test_config(name, refer_root):
         Compose(loader.dataset.pipeline)  # every transform builds
     test_types = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]
     assert test_types == [
-        'LoadImageFromFile', 'Resize', 'LoadReferringAnnotations',
-        'PackReferringInputs'
+        'LoadImageFromFile',
+        'Resize',
+        'LoadReferringAnnotations',
+        'PackReferringInputs',
     ]
     assert cfg.train_dataloader.dataset.split == 'train'
     assert cfg.test_dataloader.dataset.test_mode
@@ -80,7 +83,10 @@ def test_synthetic_train_pipeline():
     train = cfg.train_dataloader.dataset
     assert train.text_mode == 'random'
     assert any(t['type'] == 'RandomFlip' for t in train.pipeline)
-    resize = [t for t in cfg.test_dataloader.dataset.pipeline
-              if t['type'] == 'Resize'][0]
+    resize = [
+        t
+        for t in cfg.test_dataloader.dataset.pipeline
+        if t['type'] == 'Resize'
+    ][0]
     assert tuple(resize['scale']) == (128, 128)
     assert resize['keep_ratio'] is False

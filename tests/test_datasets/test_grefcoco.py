@@ -1,4 +1,5 @@
 """GRefCOCODataset on the tiny official-format fixture (hand counts)."""
+
 import os.path as osp
 
 import numpy as np
@@ -9,8 +10,15 @@ from mmgres.datasets import GRefCOCODataset
 from mmgres.registry import DATASETS
 
 CONTRACT_KEYS = {
-    'img_path', 'img_id', 'height', 'width', 'text', 'ref_id', 'sent_id',
-    'no_target', 'instances'
+    'img_path',
+    'img_id',
+    'height',
+    'width',
+    'text',
+    'ref_id',
+    'sent_id',
+    'no_target',
+    'instances',
 }
 
 
@@ -24,8 +32,14 @@ def test_registered_and_counts(refer_root):
     # train: refs 100 (2 sentences), 101 (1), 102 (2, no target), 103 (1)
     assert len(ds) == 6
     infos = [ds.get_data_info(i) for i in range(len(ds))]
-    assert [i['sent_id'] for i in infos] == [1000, 1001, 1002, 1003, 1004,
-                                             1005]
+    assert [i['sent_id'] for i in infos] == [
+        1000,
+        1001,
+        1002,
+        1003,
+        1004,
+        1005,
+    ]
     assert sum(i['no_target'] for i in infos) == 2
     assert [len(i['instances']) for i in infos] == [1, 1, 2, 0, 0, 1]
     # val 3 (1 no-target), testA 2, testB 1; a list of splits adds up
@@ -40,16 +54,20 @@ def test_sample_fields(refer_root):
     first = ds.get_data_info(0)
     assert CONTRACT_KEYS <= set(first)
     # image file name from instances.json, not the ref's suffixed one
-    assert first['img_path'] == osp.join(refer_root, 'grefcoco', '..',
-                                         'images', 'img1.png')
+    assert first['img_path'] == osp.join(
+        refer_root, 'grefcoco', '..', 'images', 'img1.png'
+    )
     assert osp.isfile(first['img_path'])
     assert (first['img_id'], first['height'], first['width']) == (1, 32, 48)
     assert first['text'] == 'the square on the left'  # 'raw' by default
     assert (first['ref_id'], first['no_target']) == (100, False)
     inst = first['instances'][0]
     assert inst['bbox'] == [2.0, 4.0, 12.0, 14.0]  # xywh [2,4,10,10]
-    assert (inst['bbox_label'], inst['ignore_flag'], inst['ann_id']) == (0, 0,
-                                                                         11)
+    assert (inst['bbox_label'], inst['ignore_flag'], inst['ann_id']) == (
+        0,
+        0,
+        11,
+    )
     # the 2-point polygon [1, 1, 2, 2] is dropped, the square kept
     assert inst['mask'] == [[2, 4, 12, 4, 12, 14, 2, 14]]
     assert ds.get_data_info(1)['text'] == 'Top-left square'

@@ -1,4 +1,5 @@
 """RefCOCODataset, RRefCOCODataset and RefZOMDataset (hand counts)."""
+
 import numpy as np
 import pytest
 from refer_fixtures import dataset_cfg
@@ -21,15 +22,17 @@ def test_refcoco(refer_root):
     assert ds.refs_file.endswith('refs(unc).p')
     got = infos(ds)
     # train: ref 400 (2 sentences) + ref 401 (1)
-    assert [(i['ref_id'], i['sent_id']) for i in got] == [(400, 4000),
-                                                         (400, 4001),
-                                                         (401, 4002)]
+    assert [(i['ref_id'], i['sent_id']) for i in got] == [
+        (400, 4000),
+        (400, 4001),
+        (401, 4002),
+    ]
     assert all(len(i['instances']) == 1 and not i['no_target'] for i in got)
     assert got[2]['instances'][0]['bbox'] == [30.0, 20.0, 40.0, 28.0]
     for split in ('val', 'testA', 'testB'):
         assert len(build(refer_root, 'refcoco', split=split)) == 1
     # ref 404: the uncompressed RLE object 13, bbox xywh [40, 0, 8, 5]
-    (info, ) = infos(build(refer_root, 'refcoco', split='testB'))
+    (info,) = infos(build(refer_root, 'refcoco', split='testB'))
     assert info['instances'][0]['bbox'] == [40.0, 0.0, 48.0, 5.0]
     assert info['instances'][0]['mask']['counts'][:3] == [1280, 5, 27]
 
@@ -43,11 +46,13 @@ def test_rrefcoco_exist(refer_root):
     assert [len(i['instances']) for i in got] == [1, 0]
     val = infos(build(refer_root, 'rrefcoco', split='val'))
     # ref 201: two positives; ref 202: one positive, two negatives
-    assert [(i['ref_id'], i['exist']) for i in val] == [(201, True),
-                                                       (201, True),
-                                                       (202, True),
-                                                       (202, False),
-                                                       (202, False)]
+    assert [(i['ref_id'], i['exist']) for i in val] == [
+        (201, True),
+        (201, True),
+        (202, True),
+        (202, False),
+        (202, False),
+    ]
     assert sum(i['no_target'] for i in val) == 2
 
 

@@ -1,4 +1,5 @@
 """Bad input gives a clear error naming the file, ref_id, ann_id, sent_id."""
+
 import copy
 import os.path as osp
 import re
@@ -34,8 +35,9 @@ def build(root, kind='grefcoco', **kw):
 
 def test_refs_not_a_list(root):
     write_json(grefs_path(root), dict(refs=grefs()))
-    with pytest.raises(ReferFormatError,
-                       match=re.escape('grefs(unc).json') + '.*list of refs'):
+    with pytest.raises(
+        ReferFormatError, match=re.escape('grefs(unc).json') + '.*list of refs'
+    ):
         build(root)
 
 
@@ -50,14 +52,17 @@ def test_ref_missing_keys(root):
     refs = grefs()
     del refs[2]['sentences']
     write_json(grefs_path(root), refs)
-    with pytest.raises(ReferFormatError,
-                       match=r"ref_id=102 .*lacks the keys \['sentences'\]"):
+    with pytest.raises(
+        ReferFormatError, match=r"ref_id=102 .*lacks the keys \['sentences'\]"
+    ):
         build(root)
 
 
 def test_pickle_refs_not_a_list(root):
-    write_pickle(osp.join(root, 'refcoco', 'refs(unc).p'),
-                 {r['ref_id']: r for r in refcoco_refs()})
+    write_pickle(
+        osp.join(root, 'refcoco', 'refs(unc).p'),
+        {r['ref_id']: r for r in refcoco_refs()},
+    )
     with pytest.raises(ReferFormatError, match=r'refs\(unc\)\.p must hold'):
         build(root, 'refcoco')
 
@@ -88,9 +93,11 @@ def test_ref_points_at_missing_annotation(root):
     refs = grefs()
     refs[1]['ann_id'] = [12, 999]
     write_json(grefs_path(root), refs)
-    with pytest.raises(ReferDataError,
-                       match=r'ref_id=101 refers to ann_id=999, which is not '
-                       r'in .*instances.json'):
+    with pytest.raises(
+        ReferDataError,
+        match=r'ref_id=101 refers to ann_id=999, which is not '
+        r'in .*instances.json',
+    ):
         build(root)
 
 
@@ -115,8 +122,9 @@ def test_empty_expression(root, text):
     refs = grefs()
     refs[2]['sentences'][1]['raw'] = text
     write_json(grefs_path(root), refs)
-    with pytest.raises(ReferDataError,
-                       match='ref_id=102, sent_id=1004: empty expression'):
+    with pytest.raises(
+        ReferDataError, match='ref_id=102, sent_id=1004: empty expression'
+    ):
         build(root)
 
 
@@ -141,8 +149,9 @@ def test_refcoco_ann_id_must_be_scalar(root):
     refs = refcoco_refs()
     refs[0]['ann_id'] = [11, 12]
     write_pickle(osp.join(root, 'refcoco', 'refs(unc).p'), refs)
-    with pytest.raises(ReferDataError,
-                       match='ref_id=400.*must be a single int'):
+    with pytest.raises(
+        ReferDataError, match='ref_id=400.*must be a single int'
+    ):
         build(root, 'refcoco')
 
 
@@ -150,23 +159,31 @@ def test_rrefcoco_needs_exist(root):
     refs = rrefcoco_refs()
     del refs[0]['sentences'][1]['exist']
     write_pickle(osp.join(root, 'rrefcoco', 'refs(unc).p'), refs)
-    with pytest.raises(ReferDataError,
-                       match='ref_id=200, sent_id=2001.*"exist"'):
+    with pytest.raises(
+        ReferDataError, match='ref_id=200, sent_id=2001.*"exist"'
+    ):
         build(root, 'rrefcoco')
 
 
-@pytest.mark.parametrize('segm, message', [
-    (dict(size=[10, 10], counts='abc'), r'RLE size \[10, 10\]'),
-    (dict(counts=[1, 2]), "RLE needs the keys 'counts' and 'size'"),
-    (dict(size=[32, 48], counts=[5, 5]), 'uncompressed RLE counts sum to 10'),
-    ('not a mask', 'segmentation must be'),
-])
+@pytest.mark.parametrize(
+    'segm, message',
+    [
+        (dict(size=[10, 10], counts='abc'), r'RLE size \[10, 10\]'),
+        (dict(counts=[1, 2]), "RLE needs the keys 'counts' and 'size'"),
+        (
+            dict(size=[32, 48], counts=[5, 5]),
+            'uncompressed RLE counts sum to 10',
+        ),
+        ('not a mask', 'segmentation must be'),
+    ],
+)
 def test_malformed_segmentation(root, segm, message):
     data = instances_json()
     data['annotations'][0]['segmentation'] = segm  # ann 11, ref 100
     write_json(osp.join(root, 'instances.json'), data)
-    with pytest.raises(ReferDataError,
-                       match=r'ann_id=11: invalid segmentation: ' + message):
+    with pytest.raises(
+        ReferDataError, match=r'ann_id=11: invalid segmentation: ' + message
+    ):
         build(root)
 
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """The generated synthetic benchmark: official file formats, determinism,
 the sentence mix, masks against pixels, idempotency and the CLI."""
+
 import filecmp
 import importlib.util
 import json
@@ -20,8 +21,12 @@ from mmgres.datasets.synthetic import (
 )
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SMALL = dict(num_images=dict(train=60, val=12, testA=12, testB=12),
-             img_size=96, seed=3, progress=False)
+SMALL = dict(
+    num_images=dict(train=60, val=12, testA=12, testB=12),
+    img_size=96,
+    seed=3,
+    progress=False,
+)
 COUNT_WORDS = {'two', 'three', 'four', 'five', 'six'}
 
 
@@ -33,8 +38,13 @@ def bench(tmp_path_factory):
         refs = json.load(f)
     with open(osp.join(out, 'scenes.json')) as f:
         scenes = json.load(f)['images']
-    return dict(out=out, summary=summary, refs=refs, scenes=scenes,
-                coco=COCO(osp.join(out, 'instances.json')))
+    return dict(
+        out=out,
+        summary=summary,
+        refs=refs,
+        scenes=scenes,
+        coco=COCO(osp.join(out, 'instances.json')),
+    )
 
 
 def test_grefs_fields_and_types(bench):
@@ -44,8 +54,15 @@ def test_grefs_fields_and_types(bench):
     sent_ids = set()
     for ref in refs:
         assert set(ref) == {
-            'ref_id', 'image_id', 'split', 'file_name', 'ann_id',
-            'category_id', 'sentences', 'sent_ids', 'no_target'
+            'ref_id',
+            'image_id',
+            'split',
+            'file_name',
+            'ann_id',
+            'category_id',
+            'sentences',
+            'sent_ids',
+            'no_target',
         }
         assert isinstance(ref['ref_id'], int)
         assert ref['split'] in ('train', 'val', 'testA', 'testB')
@@ -77,7 +94,10 @@ def test_coco_annotations_masks_boxes_and_encodings(bench):
     coco = bench['coco']
     styles = dict(polygon=0, rle=0, rle_list=0)
     assert [c['name'] for c in coco.dataset['categories']] == [
-        'circle', 'square', 'triangle', 'diamond'
+        'circle',
+        'square',
+        'triangle',
+        'diamond',
     ]
     for ann in coco.dataset['annotations']:
         seg = ann['segmentation']
@@ -90,8 +110,12 @@ def test_coco_annotations_masks_boxes_and_encodings(bench):
         mask = coco.annToMask(ann).astype(bool)
         ys, xs = np.nonzero(mask)
         assert len(xs) > 0, ann['id']
-        assert ann['bbox'] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
-                               ys.max() - ys.min() + 1]
+        assert ann['bbox'] == [
+            xs.min(),
+            ys.min(),
+            xs.max() - xs.min() + 1,
+            ys.max() - ys.min() + 1,
+        ]
         assert ann['area'] == mask.sum() and ann['iscrowd'] == 0
     assert min(styles.values()) >= 20, styles
 
@@ -113,8 +137,11 @@ def test_images_exist_and_masks_carry_the_object_colour(bench):
             objects[obj['ann_id']] = nearest
     # tie the text to the pixels: a colour word names the colour of every
     # referent's pixels (attribute, plural and count expressions)
-    kinds = {s['sent_id']: s['kind'] for sc in bench['scenes']
-             for s in sc['sentences']}
+    kinds = {
+        s['sent_id']: s['kind']
+        for sc in bench['scenes']
+        for s in sc['sentences']
+    }
     checked = 0
     for ref in bench['refs']:
         if not set(ref['ann_id']) <= set(objects) or ref['no_target']:
@@ -122,16 +149,21 @@ def test_images_exist_and_masks_carry_the_object_colour(bench):
         for s in ref['sentences']:
             words = set(s['tokens'])
             colour = words & set(COLOURS)
-            if kinds[s['sent_id']] in ('attribute', 'plural', 'count') \
-                    and colour:
+            if (
+                kinds[s['sent_id']] in ('attribute', 'plural', 'count')
+                and colour
+            ):
                 assert {objects[a] for a in ref['ann_id']} == colour, s
                 checked += 1
     assert checked >= 5
 
 
 def test_referents_are_visible_and_singular_sentences_are_singular(bench):
-    referable = {o['ann_id']: o['referable'] for sc in bench['scenes']
-                 for o in sc['objects']}
+    referable = {
+        o['ann_id']: o['referable']
+        for sc in bench['scenes']
+        for o in sc['objects']
+    }
     for ref in bench['refs']:
         if ref['no_target']:
             continue
@@ -139,9 +171,11 @@ def test_referents_are_visible_and_singular_sentences_are_singular(bench):
         for s in ref['sentences']:
             toks = s['tokens']
             if toks[0] in COUNT_WORDS:
-                assert len(ref['ann_id']) == \
-                    ['two', 'three', 'four', 'five', 'six'].index(
-                        toks[0]) + 2
+                assert (
+                    len(ref['ann_id'])
+                    == ['two', 'three', 'four', 'five', 'six'].index(toks[0])
+                    + 2
+                )
             if toks[0] in ('all', 'both') or ' and ' in s['sent']:
                 assert len(ref['ann_id']) >= 2
 
@@ -167,50 +201,71 @@ def test_refcoco_variant(bench):
     with open(osp.join(out, 'refcoco', 'refs(unc).p'), 'rb') as f:
         refs = pickle.load(f)
     coco = COCO(osp.join(out, 'refcoco', 'instances.json'))
-    singles = [r for r in bench['refs'] if len(r['ann_id']) == 1
-               and not r['no_target']]
+    singles = [
+        r
+        for r in bench['refs']
+        if len(r['ann_id']) == 1 and not r['no_target']
+    ]
     assert len(refs) == len(singles) > 50
     for ref in refs:
         assert set(ref) == {
-            'ref_id', 'image_id', 'split', 'file_name', 'ann_id',
-            'category_id', 'sentences', 'sent_ids'
+            'ref_id',
+            'image_id',
+            'split',
+            'file_name',
+            'ann_id',
+            'category_id',
+            'sentences',
+            'sent_ids',
         }
         assert isinstance(ref['ann_id'], int)
         assert isinstance(ref['category_id'], int)
         ann = coco.anns[ref['ann_id']]
         assert ann['category_id'] == ref['category_id']
         assert ann['image_id'] == ref['image_id']
-        assert osp.isfile(osp.join(out, 'refcoco', '..', 'images',
-                                   ref['file_name']))
+        assert osp.isfile(
+            osp.join(out, 'refcoco', '..', 'images', ref['file_name'])
+        )
 
 
 def test_determinism_and_seed(bench, tmp_path):
     again = str(tmp_path / 'again')
     generate_synthetic_grefcoco(again, **SMALL)
-    for name in ('grefs(unc).json', 'instances.json', 'scenes.json',
-                 osp.join('refcoco', 'refs(unc).p'),
-                 osp.join('refcoco', 'instances.json')):
-        assert filecmp.cmp(osp.join(bench['out'], name),
-                           osp.join(again, name), shallow=False), name
+    for name in (
+        'grefs(unc).json',
+        'instances.json',
+        'scenes.json',
+        osp.join('refcoco', 'refs(unc).p'),
+        osp.join('refcoco', 'instances.json'),
+    ):
+        assert filecmp.cmp(
+            osp.join(bench['out'], name), osp.join(again, name), shallow=False
+        ), name
     imgs = sorted(os.listdir(osp.join(again, 'images')))
     assert imgs == sorted(os.listdir(osp.join(bench['out'], 'images')))
     match, mismatch, errors = filecmp.cmpfiles(
-        osp.join(bench['out'], 'images'), osp.join(again, 'images'), imgs,
-        shallow=False)
+        osp.join(bench['out'], 'images'),
+        osp.join(again, 'images'),
+        imgs,
+        shallow=False,
+    )
     assert len(match) == len(imgs) and not mismatch and not errors
     other = str(tmp_path / 'other')
     generate_synthetic_grefcoco(
-        other, **dict(SMALL, seed=4, num_images=dict(train=3)))
+        other, **dict(SMALL, seed=4, num_images=dict(train=3))
+    )
     with open(osp.join(other, 'grefs(unc).json')) as f:
         other_refs = json.load(f)
     first = [r['sentences'][0]['sent'] for r in other_refs]
-    assert first != [r['sentences'][0]['sent']
-                     for r in bench['refs'][:len(first)]]
+    assert first != [
+        r['sentences'][0]['sent'] for r in bench['refs'][: len(first)]
+    ]
 
 
 def _load_cli():
-    path = osp.join(REPO, 'tools', 'dataset_converters',
-                    'generate_synthetic_grefcoco.py')
+    path = osp.join(
+        REPO, 'tools', 'dataset_converters', 'generate_synthetic_grefcoco.py'
+    )
     spec = importlib.util.spec_from_file_location('gen_synthetic_cli', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -220,16 +275,28 @@ def _load_cli():
 def test_cli_is_idempotent_and_prints_a_summary(tmp_path, capsys):
     cli = _load_cli()
     out = str(tmp_path / 'bench')
-    argv = ['--out-dir', out, '--num-train', '6', '--num-val', '2',
-            '--num-test', '2', '--img-size', '64', '--no-progress']
+    argv = [
+        '--out-dir',
+        out,
+        '--num-train',
+        '6',
+        '--num-val',
+        '2',
+        '--num-test',
+        '2',
+        '--img-size',
+        '64',
+        '--no-progress',
+    ]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert 'wrote' in text and 'multi-target %' in text
     assert 'train' in text and 'testB' in text
     with open(osp.join(out, 'generation_args.json')) as f:
         record = json.load(f)
-    assert record['args']['num_images'] == dict(train=6, val=2, testA=2,
-                                                testB=2)
+    assert record['args']['num_images'] == dict(
+        train=6, val=2, testA=2, testB=2
+    )
     assert record['splits']['train']['images'] == 6
     grefs = osp.join(out, 'grefs(unc).json')
     stamp = os.stat(grefs).st_mtime_ns
@@ -243,8 +310,9 @@ def test_cli_is_idempotent_and_prints_a_summary(tmp_path, capsys):
     assert cli.main(argv[:3] + ['2'] + argv[4:] + ['--force']) == 0
     assert 'wrote' in capsys.readouterr().out
     # a missing image makes the output out of date
-    os.remove(osp.join(out, 'images', sorted(os.listdir(
-        osp.join(out, 'images')))[0]))
+    os.remove(
+        osp.join(out, 'images', sorted(os.listdir(osp.join(out, 'images')))[0])
+    )
     assert cli.main(argv[:3] + ['2'] + argv[4:]) == 0
     assert 'wrote' in capsys.readouterr().out
     with pytest.raises(SystemExit):
@@ -253,6 +321,7 @@ def test_cli_is_idempotent_and_prints_a_summary(tmp_path, capsys):
 
 def test_vocab_builds_a_tokenizer_without_unknown_words(bench):
     from mmgres.models.language_models import build_wordpiece_tokenizer
+
     tok = build_wordpiece_tokenizer(SYNTHETIC_VOCAB)
     sents = [s['raw'] for r in bench['refs'] for s in r['sentences']]
     ids = tok(sents)['input_ids']
@@ -262,14 +331,21 @@ def test_vocab_builds_a_tokenizer_without_unknown_words(bench):
 
 def test_loads_with_the_grefcoco_dataset(bench):
     from mmgres.registry import DATASETS
+
     if DATASETS.get('GRefCOCODataset') is None:
         pytest.skip('GRefCOCODataset is not registered')
     ds = DATASETS.build(
-        dict(type='GRefCOCODataset', data_root=bench['out'], split='val',
-             data_prefix=dict(img_path='images/'), pipeline=[],
-             test_mode=True))
+        dict(
+            type='GRefCOCODataset',
+            data_root=bench['out'],
+            split='val',
+            data_prefix=dict(img_path='images/'),
+            pipeline=[],
+            test_mode=True,
+        )
+    )
     val = [r for r in bench['refs'] if r['split'] == 'val']
     assert len(ds) == sum(len(r['sentences']) for r in val)
-    assert sum(bool(ds.get_data_info(i)['no_target'])
-               for i in range(len(ds))) == sum(
-                   len(r['sentences']) for r in val if r['no_target'])
+    assert sum(
+        bool(ds.get_data_info(i)['no_target']) for i in range(len(ds))
+    ) == sum(len(r['sentences']) for r in val if r['no_target'])

@@ -1,6 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Scenes, occlusion-aware masks and the COCO segmentation encodings of the
 synthetic benchmark."""
+
 import math
 
 import numpy as np
@@ -87,10 +88,10 @@ def test_nearly_hidden_object_is_not_referable_and_hidden_one_dropped():
 
 
 def test_paint_puts_each_object_colour_on_its_visible_pixels():
-    a = SceneObject('diamond', 'yellow', 'big', 20, 20, 9.0, rgb=(230, 200,
-                                                                   40))
-    b = SceneObject('circle', 'purple', 'big', 28, 24, 8.0, rgb=(150, 50,
-                                                                 200))
+    a = SceneObject(
+        'diamond', 'yellow', 'big', 20, 20, 9.0, rgb=(230, 200, 40)
+    )
+    b = SceneObject('circle', 'purple', 'big', 28, 24, 8.0, rgb=(150, 50, 200))
     scene = Scene(48, 40, [a, b], dict(rgb=(200, 190, 180), texture='plain'))
     full, visible = compute_masks(scene)
     img = paint_scene(scene, full, np.random.default_rng(0), noise_std=0)

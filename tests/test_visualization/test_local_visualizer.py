@@ -1,4 +1,5 @@
 """GroundingLocalVisualizer: masks, boxes, merged mask, caption, banner."""
+
 import itertools
 import os.path as osp
 
@@ -21,8 +22,7 @@ _names = itertools.count()
 
 
 def make_vis(**kwargs) -> GroundingLocalVisualizer:
-    return GroundingLocalVisualizer(
-        name=f'test_vis_{next(_names)}', **kwargs)
+    return GroundingLocalVisualizer(name=f'test_vis_{next(_names)}', **kwargs)
 
 
 def blank() -> np.ndarray:
@@ -39,22 +39,29 @@ def two_masks() -> np.ndarray:
 
 
 def gt_sample(text='the two cups', no_target=False) -> DetDataSample:
-    sample = DetDataSample(metainfo=dict(
-        img_path='img.jpg', text=text, no_target=no_target))
+    sample = DetDataSample(
+        metainfo=dict(img_path='img.jpg', text=text, no_target=no_target)
+    )
     if no_target:
         masks = np.zeros((0, H, W), np.uint8)
         boxes = torch.zeros((0, 4))
     else:
         masks = two_masks()
-        boxes = torch.tensor([[10., 10., 50., 40.], [90., 70., 150., 110.]])
+        boxes = torch.tensor(
+            [[10.0, 10.0, 50.0, 40.0], [90.0, 70.0, 150.0, 110.0]]
+        )
     sample.gt_instances = InstanceData(
         bboxes=HorizontalBoxes(boxes),
         labels=torch.zeros(len(boxes), dtype=torch.long),
-        masks=BitmapMasks(masks, H, W))
+        masks=BitmapMasks(masks, H, W),
+    )
     sample.gt_sem_seg = PixelData(
-        data=torch.from_numpy(masks.max(0, keepdims=True)
-                              if len(masks) else np.zeros((1, H, W),
-                                                          np.uint8)))
+        data=torch.from_numpy(
+            masks.max(0, keepdims=True)
+            if len(masks)
+            else np.zeros((1, H, W), np.uint8)
+        )
+    )
     return sample
 
 
@@ -67,7 +74,7 @@ def panels(drawn: np.ndarray, num: int):
     """Split a drawing into its caption strip and its ``num`` panels."""
     assert drawn.shape[1] == num * W
     body = drawn[-H:]
-    return drawn[:-H], [body[:, i * W:(i + 1) * W] for i in range(num)]
+    return drawn[:-H], [body[:, i * W : (i + 1) * W] for i in range(num)]
 
 
 def changed(a: np.ndarray, b: np.ndarray = None) -> np.ndarray:
@@ -78,7 +85,8 @@ def changed(a: np.ndarray, b: np.ndarray = None) -> np.ndarray:
 
 def test_build_from_registry():
     vis = VISUALIZERS.build(
-        dict(type='GroundingLocalVisualizer', name='test_vis_registry'))
+        dict(type='GroundingLocalVisualizer', name='test_vis_registry')
+    )
     assert isinstance(vis, GroundingLocalVisualizer)
 
 
@@ -108,8 +116,9 @@ def test_no_caption_without_text():
 def test_boxes_without_masks_are_drawn():
     sample = DetDataSample(metainfo=dict(img_path='img.jpg', text='x'))
     sample.gt_instances = InstanceData(
-        bboxes=torch.tensor([[20., 30., 100., 90.]]),
-        labels=torch.zeros(1, dtype=torch.long))
+        bboxes=torch.tensor([[20.0, 30.0, 100.0, 90.0]]),
+        labels=torch.zeros(1, dtype=torch.long),
+    )
     _, (gt,) = panels(draw(make_vis(), sample), 1)
     diff = changed(gt)
     assert diff[60, 19:22].any()  # left edge at x=20
@@ -123,18 +132,20 @@ def test_gt_and_pred_side_by_side_with_score_threshold():
     pred_masks[0, 10:40, 10:50] = True
     pred_masks[1, 60:100, 20:60] = True  # low score: must not be drawn
     sample.pred_instances = InstanceData(
-        bboxes=torch.tensor([[10., 10., 50., 40.], [20., 60., 60., 100.]]),
+        bboxes=torch.tensor(
+            [[10.0, 10.0, 50.0, 40.0], [20.0, 60.0, 60.0, 100.0]]
+        ),
         scores=torch.tensor([0.9, 0.2]),
         labels=torch.zeros(2, dtype=torch.long),
-        masks=torch.from_numpy(pred_masks))
+        masks=torch.from_numpy(pred_masks),
+    )
     sample.pred_no_target = False
     _, (gt, pred) = panels(draw(make_vis(), sample), 2)
     pdiff = changed(pred)
     assert pdiff[20:30, 20:40].all()
     assert not pdiff[70:95, 25:55].any()  # below the 0.7 threshold
     # a lower threshold draws it
-    _, (_, pred) = panels(
-        draw(make_vis(), sample, pred_score_thr=0.1), 2)
+    _, (_, pred) = panels(draw(make_vis(), sample, pred_score_thr=0.1), 2)
     assert changed(pred)[70:95, 25:55].all()
     # the ground-truth panel is the same as when drawn alone
     _, (gt_alone,) = panels(draw(make_vis(), gt_sample()), 1)
@@ -148,7 +159,8 @@ def test_pred_bitmap_masks_are_filtered_too():
         bboxes=torch.zeros((2, 4)),  # dummy boxes: not drawn
         scores=torch.tensor([0.1, 0.95]),
         labels=torch.zeros(2, dtype=torch.long),
-        masks=BitmapMasks(masks, H, W))
+        masks=BitmapMasks(masks, H, W),
+    )
     _, (pred,) = panels(draw(make_vis(), sample, draw_gt=False), 1)
     diff = changed(pred)
     assert not diff[15:35, 15:45].any()
@@ -173,7 +185,7 @@ def test_merged_mask_only_is_tinted():
 def test_gt_no_target_banner():
     vis = make_vis()
     _, (gt,) = panels(draw(vis, gt_sample(no_target=True)), 1)
-    band = gt[H // 2 - 5:H // 2 + 5].reshape(-1, 3).astype(int)
+    band = gt[H // 2 - 5 : H // 2 + 5].reshape(-1, 3).astype(int)
     # the middle of the panel is a red strip ...
     red = (band[:, 0] > 150) & (band[:, 1] < 110) & (band[:, 2] < 110)
     assert red.mean() > 0.5
@@ -183,7 +195,7 @@ def test_gt_no_target_banner():
     assert not changed(gt)[:10].any()
     # a target sample has no banner
     _, (gt,) = panels(draw(make_vis(), gt_sample()), 1)
-    mid = gt[H // 2 - 5:H // 2 + 5].reshape(-1, 3).astype(int)
+    mid = gt[H // 2 - 5 : H // 2 + 5].reshape(-1, 3).astype(int)
     assert not ((mid[:, 0] > 150) & (mid[:, 1] < 110)).any()
 
 
@@ -195,8 +207,12 @@ def test_pred_no_target_banner_on_pred_side_only():
     row = pred[H // 2].astype(int)
     assert ((row[:, 0] > 150) & (row[:, 1] < 110)).mean() > 0.5
     gt_row = gt[H // 2].astype(int)
-    assert not ((gt_row[:, 0] > 150) & (gt_row[:, 1] < 110)
-                & (gt_row[:, 2] < 110)).mean() > 0.5
+    assert (
+        not (
+            (gt_row[:, 0] > 150) & (gt_row[:, 1] < 110) & (gt_row[:, 2] < 110)
+        ).mean()
+        > 0.5
+    )
 
 
 def test_wrong_frame_names_the_sample():
@@ -213,7 +229,8 @@ def test_out_file_and_visualization_hook(tmp_path):
     sample = gt_sample()
     sample.set_metainfo(dict(img_path=img_path))
     sample.pred_sem_seg = PixelData(
-        data=torch.from_numpy(two_masks().max(0, keepdims=True) > 0))
+        data=torch.from_numpy(two_masks().max(0, keepdims=True) > 0)
+    )
     sample.pred_no_target = False
 
     make_vis()  # the hook takes the latest visualizer

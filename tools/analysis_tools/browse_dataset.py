@@ -14,6 +14,7 @@ and a "NO TARGET" banner for no-target expressions. Images are written to
 config, prints every problem it finds and exits with status 1 if there is
 any; with no problem it goes on to draw.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -32,40 +33,48 @@ VISUALIZER = 'GroundingLocalVisualizer'
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Browse (draw) a grounding dataset')
+        description='Browse (draw) a grounding dataset'
+    )
     parser.add_argument('config', help='config file path')
     parser.add_argument(
         '--output-dir',
         default=None,
-        help='folder for the drawn images (needed without a display)')
+        help='folder for the drawn images (needed without a display)',
+    )
     parser.add_argument(
         '--split',
         choices=['train', 'val', 'test'],
         default='train',
-        help='which dataloader of the config to browse')
+        help='which dataloader of the config to browse',
+    )
     parser.add_argument(
         '--max-samples',
         type=int,
         default=None,
-        help='draw at most this many samples (from the start)')
+        help='draw at most this many samples (from the start)',
+    )
     parser.add_argument(
         '--not-show',
         action='store_true',
-        help='do not open a window for each sample')
+        help='do not open a window for each sample',
+    )
     parser.add_argument(
         '--show-interval',
         type=float,
         default=2,
-        help='seconds each sample is shown')
+        help='seconds each sample is shown',
+    )
     parser.add_argument(
         '--check',
         action='store_true',
-        help='list every problem of the annotations first; exit 1 if any')
+        help='list every problem of the annotations first; exit 1 if any',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, as key=value pairs')
+        help='override settings in the config, as key=value pairs',
+    )
     return parser.parse_args()
 
 
@@ -84,8 +93,9 @@ def build_visualizer(cfg: Config):
     vis_cfg = cfg.get('visualizer')
     if vis_cfg is not None:
         vis_cls = VISUALIZERS.get(vis_cfg['type'])
-        if vis_cls is not None and issubclass(vis_cls,
-                                              VISUALIZERS.get(VISUALIZER)):
+        if vis_cls is not None and issubclass(
+            vis_cls, VISUALIZERS.get(VISUALIZER)
+        ):
             vis_cfg = dict(vis_cfg, name='browse_dataset')
             vis_cfg.pop('vis_backends', None)
             vis_cfg.pop('save_dir', None)
@@ -100,8 +110,11 @@ def gt_shape(data_sample):
     gt = data_sample.get('gt_instances')
     if gt is not None and 'masks' in gt:
         masks = gt.masks
-        return (masks.height, masks.width) if hasattr(masks, 'height') \
+        return (
+            (masks.height, masks.width)
+            if hasattr(masks, 'height')
             else tuple(masks.shape[-2:])
+        )
     return None
 
 
@@ -131,6 +144,7 @@ def out_name(data_sample, index: int) -> str:
 
 def run_check(dataset_cfg: dict) -> None:
     from mmgres.datasets.utils.checks import find_dataset_problems
+
     problems = find_dataset_problems(dataset_cfg)
     if problems:
         print(f'{len(problems)} problem(s) found in the dataset:')
@@ -152,8 +166,9 @@ def main():
     if args.check:
         run_check(dataset_cfg)
     if args.output_dir is None and args.not_show:
-        raise SystemExit('Nothing to do: give --output-dir or drop '
-                         '--not-show.')
+        raise SystemExit(
+            'Nothing to do: give --output-dir or drop --not-show.'
+        )
 
     dataset = DATASETS.build(dataset_cfg)
     visualizer = build_visualizer(cfg)
@@ -171,8 +186,11 @@ def main():
         data_sample = item['data_samples']
         num_no_target += bool(data_sample.get('no_target', False))
         name = out_name(data_sample, index)
-        out_file = None if args.output_dir is None else osp.join(
-            args.output_dir, name)
+        out_file = (
+            None
+            if args.output_dir is None
+            else osp.join(args.output_dir, name)
+        )
         visualizer.add_datasample(
             name,
             image_for(item),
@@ -180,10 +198,13 @@ def main():
             draw_pred=False,
             show=not args.not_show,
             wait_time=args.show_interval,
-            out_file=out_file)
+            out_file=out_file,
+        )
         progress_bar.update()
-    print(f'\nDrew {num} samples ({num_no_target} no-target)'
-          + (f' into {args.output_dir}' if args.output_dir else ''))
+    print(
+        f'\nDrew {num} samples ({num_no_target} no-target)'
+        + (f' into {args.output_dir}' if args.output_dir else '')
+    )
 
 
 if __name__ == '__main__':

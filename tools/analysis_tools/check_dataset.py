@@ -10,6 +10,7 @@ or annotations, empty expressions, invalid segmentations) and the images
 (missing, unreadable, size different from ``instances.json``) and prints
 ALL problems, instead of failing mid-epoch. Exits with 1 when there is any.
 """
+
 import argparse
 import sys
 
@@ -18,26 +19,31 @@ from mmengine.config import Config, DictAction
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Check a referring dataset for problems')
+        description='Check a referring dataset for problems'
+    )
     parser.add_argument('config', help='config file path')
     parser.add_argument(
         '--split',
         choices=['train', 'val', 'test', 'all'],
         default='all',
-        help='which dataloader\'s dataset to check (default: all)')
+        help="which dataloader's dataset to check (default: all)",
+    )
     parser.add_argument(
         '--no-images',
         action='store_true',
-        help='check only the annotation files')
+        help='check only the annotation files',
+    )
     parser.add_argument(
         '--no-decode',
         action='store_true',
-        help='only check that image files exist (faster)')
+        help='only check that image files exist (faster)',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, as key=value pairs')
+        help='override settings in the config, as key=value pairs',
+    )
     return parser.parse_args()
 
 
@@ -47,14 +53,13 @@ def main() -> int:
 
     import mmgres.datasets  # noqa: F401
     from mmgres.datasets.utils import find_dataset_problems
+
     register_all_modules(init_default_scope=False)
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    splits = ['train', 'val', 'test'] if args.split == 'all' else [
-        args.split
-    ]
+    splits = ['train', 'val', 'test'] if args.split == 'all' else [args.split]
     checked, total = [], 0
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
@@ -69,10 +74,13 @@ def main() -> int:
         problems = find_dataset_problems(
             dataset,
             check_images=not args.no_images,
-            decode_images=not args.no_decode)
+            decode_images=not args.no_decode,
+        )
         total += len(problems)
-        print(f'[{split}] {dataset.get("type")} split='
-              f'{dataset.get("split")}: {len(problems)} problem(s)')
+        print(
+            f'[{split}] {dataset.get("type")} split='
+            f'{dataset.get("split")}: {len(problems)} problem(s)'
+        )
         for problem in problems:
             print(f'  - {problem}')
     print(f'{total} problem(s) found' if total else 'No problem found.')

@@ -12,6 +12,7 @@ and the predictions. They are scored with the config's ``test_evaluator``
 so a metric can be changed or re-configured without running the model
 again, e.g. ``--cfg-options test_evaluator.no_target_mode=score``.
 """
+
 import argparse
 import os.path as osp
 from numbers import Number
@@ -27,26 +28,31 @@ from mmgres.utils import register_all_modules
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Evaluate predictions saved by tools/test.py --out')
+        description='Evaluate predictions saved by tools/test.py --out'
+    )
     parser.add_argument('config', help='config file path')
     parser.add_argument('pred_pkl', help='predictions pickle (DumpResults)')
     parser.add_argument(
         '--split',
         choices=['test', 'val'],
         default='test',
-        help='use the test_evaluator or the val_evaluator of the config')
+        help='use the test_evaluator or the val_evaluator of the config',
+    )
     parser.add_argument(
-        '--out-json', default=None, help='also write the metrics there')
+        '--out-json', default=None, help='also write the metrics there'
+    )
     parser.add_argument(
         '--chunk-size',
         type=int,
         default=64,
-        help='samples handed to the metrics per process() call')
+        help='samples handed to the metrics per process() call',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, as key=value pairs')
+        help='override settings in the config, as key=value pairs',
+    )
     return parser.parse_args()
 
 
@@ -62,12 +68,14 @@ def load_predictions(path: str) -> list:
     if not isinstance(preds, (list, tuple)):
         raise SystemExit(
             f'{path} holds a {type(preds).__name__}, not the list of data '
-            'samples that tools/test.py --out (DumpResults) writes.')
+            'samples that tools/test.py --out (DumpResults) writes.'
+        )
     for i, pred in enumerate(preds):
         if not isinstance(pred, dict):
             raise SystemExit(
                 f'{path}: entry {i} is a {type(pred).__name__}, not a '
-                'data-sample dict.')
+                'data-sample dict.'
+            )
     return list(preds)
 
 
@@ -113,7 +121,8 @@ def main():
     if args.out_json is not None:
         plain = {
             k: float(v)
-            if isinstance(v, Number) and not isinstance(v, bool) else v
+            if isinstance(v, Number) and not isinstance(v, bool)
+            else v
             for k, v in results.items()
         }
         mmengine.dump(plain, args.out_json, indent=2)

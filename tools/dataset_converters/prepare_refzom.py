@@ -21,6 +21,7 @@ COCO train2014 *and* val2014, which its authors merge into one
 
 Running it again only adds what is missing.
 """
+
 import argparse
 import json
 import os
@@ -36,21 +37,27 @@ MERGED = osp.join('images', 'trainval2014')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Prepare Ref-ZOM: rename its refs file and merge COCO '
-        'train2014 + val2014 into trainval2014')
+        'train2014 + val2014 into trainval2014'
+    )
     parser.add_argument(
-        '--refs', required=True, help='the refs pickle, Ref-ZOM(final).p')
+        '--refs', required=True, help='the refs pickle, Ref-ZOM(final).p'
+    )
     parser.add_argument(
-        '--instances', required=True, help="Ref-ZOM's instances.json")
+        '--instances', required=True, help="Ref-ZOM's instances.json"
+    )
     parser.add_argument(
         '--coco-root',
         required=True,
-        help='folder holding COCO train2014/ and val2014/')
+        help='folder holding COCO train2014/ and val2014/',
+    )
     parser.add_argument(
-        '--out-dir', default='data/ref-zom', help='output folder')
+        '--out-dir', default='data/ref-zom', help='output folder'
+    )
     parser.add_argument(
         '--copy',
         action='store_true',
-        help='copy the images instead of linking them')
+        help='copy the images instead of linking them',
+    )
     return parser.parse_args(argv)
 
 
@@ -94,9 +101,11 @@ def missing_images(instances: str, merged: str) -> List[str]:
             images = json.load(f)['images']
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SystemExit(
-            f'{instances} is not a COCO instances file: {e!r}') from e
+            f'{instances} is not a COCO instances file: {e!r}'
+        ) from e
     return [
-        img['file_name'] for img in images
+        img['file_name']
+        for img in images
         if not osp.exists(osp.join(merged, img['file_name']))
     ]
 
@@ -107,12 +116,16 @@ def main(argv=None) -> int:
     copy_annotations(args.refs, args.instances, args.out_dir)
     merged = osp.join(args.out_dir, MERGED)
     added = merge_images(args.coco_root, merged, args.copy)
-    print(f'{merged}: added {added} images '
-          f'({"copied" if args.copy else "linked"})')
+    print(
+        f'{merged}: added {added} images '
+        f'({"copied" if args.copy else "linked"})'
+    )
     missing = missing_images(args.instances, merged)
     if missing:
-        print(f'{len(missing)} image(s) of {args.instances} are missing '
-              f'from {merged}, e.g.:')
+        print(
+            f'{len(missing)} image(s) of {args.instances} are missing '
+            f'from {merged}, e.g.:'
+        )
         for name in missing[:10]:
             print(f'  {name}')
         return 1

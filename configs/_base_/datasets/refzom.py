@@ -37,7 +37,9 @@ train_dataloader = dict(
         text_mode='random',
         data_prefix=dict(img_path='images/trainval2014/'),
         pipeline=train_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -55,7 +57,9 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/trainval2014/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='RefZOMMetric')

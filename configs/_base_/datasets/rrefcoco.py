@@ -38,7 +38,9 @@ train_dataloader = dict(
         text_mode='random',
         data_prefix=dict(img_path='images/train2014/'),
         pipeline=train_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -56,7 +58,9 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/train2014/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 # testA / testB: --cfg-options test_dataloader.dataset.split=testA
 test_dataloader = val_dataloader
 

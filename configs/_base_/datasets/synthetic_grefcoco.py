@@ -40,7 +40,9 @@ train_dataloader = dict(
         text_mode='random',
         data_prefix=dict(img_path='images/'),
         pipeline=train_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=0,
@@ -58,7 +60,9 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 test_dataloader = dict(
     batch_size=8,
     num_workers=0,
@@ -76,7 +80,9 @@ test_dataloader = dict(
         data_prefix=dict(img_path='images/'),
         test_mode=True,
         pipeline=test_pipeline,
-        backend_args=backend_args))
+        backend_args=backend_args,
+    ),
+)
 
 # Box models add dict(type='GRECMetric') (as a list with this one).
 val_evaluator = dict(type='GRESMetric')

@@ -11,6 +11,7 @@ variant)::
 
 or ``python tools/dataset_converters/generate_synthetic_grefcoco.py``.
 """
+
 from .expressions import (
     Description,
     Expression,
@@ -36,10 +37,27 @@ from .vocab import COLOURS, SHAPES, SIZES, SYNTHETIC_VOCAB
 from .writer import BenchmarkWriter, compressed_rle, uncompressed_rle
 
 __all__ = [
-    'generate_synthetic_grefcoco', 'format_summary', 'SYNTHETIC_VOCAB',
-    'DEFAULT_NUM_IMAGES', 'SPLITS', 'COLOURS', 'SHAPES', 'SIZES', 'Scene',
-    'SceneConfig', 'SceneObject', 'sample_scene', 'compute_masks',
-    'paint_scene', 'Description', 'Expression', 'GrammarConfig',
-    'enumerate_expressions', 'MixBalancer', 'select_refs', 'BenchmarkWriter',
-    'compressed_rle', 'uncompressed_rle'
+    'generate_synthetic_grefcoco',
+    'format_summary',
+    'SYNTHETIC_VOCAB',
+    'DEFAULT_NUM_IMAGES',
+    'SPLITS',
+    'COLOURS',
+    'SHAPES',
+    'SIZES',
+    'Scene',
+    'SceneConfig',
+    'SceneObject',
+    'sample_scene',
+    'compute_masks',
+    'paint_scene',
+    'Description',
+    'Expression',
+    'GrammarConfig',
+    'enumerate_expressions',
+    'MixBalancer',
+    'select_refs',
+    'BenchmarkWriter',
+    'compressed_rle',
+    'uncompressed_rle',
 ]

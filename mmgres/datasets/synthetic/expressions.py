@@ -44,6 +44,7 @@ neg_relation            no-target: Ds and A exist, no D is left of A (or
                         between the Cs)
 ======================  ====================================================
 """
+
 import itertools
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -59,6 +60,7 @@ NO_TARGET_KINDS = ('neg_attribute', 'neg_position', 'neg_relation')
 @dataclass(frozen=True)
 class Description:
     """A conjunction of optional attributes, e.g. ``big red circle``."""
+
     size: Optional[str] = None
     colour: Optional[str] = None
     shape: Optional[str] = None
@@ -68,9 +70,11 @@ class Description:
         return sum(v is not None for v in (self.size, self.colour, self.shape))
 
     def matches(self, obj: SceneObject) -> bool:
-        return ((self.size is None or obj.size == self.size)
-                and (self.colour is None or obj.colour == self.colour)
-                and (self.shape is None or obj.shape == self.shape))
+        return (
+            (self.size is None or obj.size == self.size)
+            and (self.colour is None or obj.colour == self.colour)
+            and (self.shape is None or obj.shape == self.shape)
+        )
 
     def phrase(self, plural_form: bool = False, noun: str = 'shape') -> str:
         """Words in the order size, colour, noun; ``noun`` names a shapeless
@@ -90,6 +94,7 @@ class Expression:
             empty for a no-target expression.
         kind (str): Grammar rule that produced it (table above).
     """
+
     text: str
     referents: Tuple[int, ...]
     kind: str
@@ -116,6 +121,7 @@ class GrammarConfig:
         plural_negative_prob (float): Chance that an attribute negative is
             phrased in the plural ("the green squares").
     """
+
     margin: float = 0.08
     side: float = 0.4
     size_ratio: float = 1.4
@@ -125,37 +131,60 @@ class GrammarConfig:
 
 def _all_descriptions() -> List[Description]:
     return [
-        Description(s, c, sh) for s in (None, *SIZES)
-        for c in (None, *COLOURS) for sh in (None, *SHAPES)
+        Description(s, c, sh)
+        for s in (None, *SIZES)
+        for c in (None, *COLOURS)
+        for sh in (None, *SHAPES)
     ]
 
 
 ALL_DESCRIPTIONS: List[Description] = _all_descriptions()
 # Target descriptions of relations: at most two attributes, keeps it short.
 RELATION_DESCRIPTIONS: List[Description] = [
-    d for d in ALL_DESCRIPTIONS
+    d
+    for d in ALL_DESCRIPTIONS
     if d.num_attributes <= 1 or (d.shape is not None and d.num_attributes == 2)
 ]
 # How an object is named as an anchor: the first of these that is unique.
-_ANCHOR_FIELDS = (('colour', 'shape'), ('shape', ), ('colour', ),
-                  ('size', 'shape'), ('size', 'colour'),
-                  ('size', 'colour', 'shape'))
+_ANCHOR_FIELDS = (
+    ('colour', 'shape'),
+    ('shape',),
+    ('colour',),
+    ('size', 'shape'),
+    ('size', 'colour'),
+    ('size', 'colour', 'shape'),
+)
 # (word, axis, sign): "on the left" picks the smaller x, "at the top" the
 # smaller y (image rows grow downwards).
-_SIDES = (('on the left', 0, -1), ('on the right', 0, 1),
-          ('at the top', 1, -1), ('at the bottom', 1, 1))
-_EXTREMES = (('leftmost', 0, -1), ('rightmost', 0, 1), ('topmost', 1, -1),
-             ('bottommost', 1, 1))
-_RELATIONS = (('left of', 0, -1), ('right of', 0, 1), ('above', 1, -1),
-              ('below', 1, 1))
+_SIDES = (
+    ('on the left', 0, -1),
+    ('on the right', 0, 1),
+    ('at the top', 1, -1),
+    ('at the bottom', 1, 1),
+)
+_EXTREMES = (
+    ('leftmost', 0, -1),
+    ('rightmost', 0, 1),
+    ('topmost', 1, -1),
+    ('bottommost', 1, 1),
+)
+_RELATIONS = (
+    ('left of', 0, -1),
+    ('right of', 0, 1),
+    ('above', 1, -1),
+    ('below', 1, 1),
+)
 
 
 class _Builder:
-    """Collects expressions of one scene; see :func:`enumerate_expressions`.
-    """
+    """Collects expressions of one scene; see :func:`enumerate_expressions`."""
 
-    def __init__(self, scene: Scene, rng: Optional[np.random.Generator],
-                 cfg: GrammarConfig) -> None:
+    def __init__(
+        self,
+        scene: Scene,
+        rng: Optional[np.random.Generator],
+        cfg: GrammarConfig,
+    ) -> None:
         self.objs = scene.objects
         self.rng, self.cfg = rng, cfg
         self.size = (scene.width, scene.height)
@@ -171,7 +200,7 @@ class _Builder:
             obj = self.objs[i]
             for fields in _ANCHOR_FIELDS:
                 d = Description(**{f: getattr(obj, f) for f in fields})
-                if self.match[d] == (i, ):
+                if self.match[d] == (i,):
                     self.anchors[i] = d
                     break
 
@@ -183,8 +212,10 @@ class _Builder:
         return all(i in self.referable for i in idx)
 
     def noun(self) -> str:
-        if self.rng is not None and \
-                self.rng.random() < self.cfg.object_noun_prob:
+        if (
+            self.rng is not None
+            and self.rng.random() < self.cfg.object_noun_prob
+        ):
             return GENERIC_NOUNS[1]
         return GENERIC_NOUNS[0]
 
@@ -197,16 +228,21 @@ class _Builder:
         refs = tuple(sorted(idx))
         old = self.out.get(text)
         if old is not None and old.referents != refs:
-            raise RuntimeError(f'grammar bug: {text!r} refers to both '
-                               f'{old.referents} and {refs}')
+            raise RuntimeError(
+                f'grammar bug: {text!r} refers to both '
+                f'{old.referents} and {refs}'
+            )
         if old is None:
             self.out[text] = Expression(text, refs, kind)
 
     def side_of(self, i: int, axis: int) -> int:
         """-1 left/top part, +1 right/bottom part, 0 middle band."""
         rel = self.pos(i, axis) / self.size[axis]
-        return -1 if rel < self.cfg.side else (
-            1 if rel > 1 - self.cfg.side else 0)
+        return (
+            -1
+            if rel < self.cfg.side
+            else (1 if rel > 1 - self.cfg.side else 0)
+        )
 
     # rules -----------------------------------------------------------------
     def descriptions(self) -> None:
@@ -242,42 +278,46 @@ class _Builder:
                 self.pos(b, axis) - self.pos(a, axis)
                 for a, b in zip(order, order[1:])
             ]
-            first_ok, last_ok = (gaps[0] >= self.margin[axis],
-                                 gaps[-1] >= self.margin[axis])
+            first_ok, last_ok = (
+                gaps[0] >= self.margin[axis],
+                gaps[-1] >= self.margin[axis],
+            )
             for word, ax, sign in _EXTREMES:
                 if ax == axis and (first_ok if sign < 0 else last_ok):
                     target = order[0] if sign < 0 else order[-1]
-                    self.add(f'the {word} {one}', (target, ), 'extreme')
+                    self.add(f'the {word} {one}', (target,), 'extreme')
             if n == 2:
                 for word, ax, sign in _SIDES:
                     if ax == axis and first_ok:
                         target = order[0] if sign < 0 else order[-1]
-                        self.add(f'the {one} {word}', (target, ), 'position')
+                        self.add(f'the {one} {word}', (target,), 'position')
             sides = {i: self.side_of(i, axis) for i in idx}
             if all(sides.values()):
                 for word, ax, sign in _SIDES:
                     part = [i for i in idx if sides[i] == sign]
                     if ax == axis and len(part) >= 2:
-                        self.add(f'the {many} {word}', part,
-                                 'plural_position')
+                        self.add(f'the {many} {word}', part, 'plural_position')
         if d.size is None:
             order = sorted(idx, key=lambda i: self.objs[i].nominal_area)
             area = [self.objs[i].nominal_area for i in order]
             if area[-1] >= self.cfg.size_ratio * area[-2]:
-                self.add(f'the biggest {one}', (order[-1], ), 'superlative')
+                self.add(f'the biggest {one}', (order[-1],), 'superlative')
             if area[1] >= self.cfg.size_ratio * area[0]:
-                self.add(f'the smallest {one}', (order[0], ), 'superlative')
+                self.add(f'the smallest {one}', (order[0],), 'superlative')
 
     def neg_attribute(self, d: Description) -> None:
         present = [self.objs[i] for i in self.referable]
         for attr in ('size', 'colour', 'shape'):
             value = getattr(d, attr)
-            if value is not None and \
-                    all(getattr(o, attr) != value for o in present):
+            if value is not None and all(
+                getattr(o, attr) != value for o in present
+            ):
                 return
         noun = self.noun()
-        plural_form = self.rng is not None and \
-            self.rng.random() < self.cfg.plural_negative_prob
+        plural_form = (
+            self.rng is not None
+            and self.rng.random() < self.cfg.plural_negative_prob
+        )
         self.add(f'the {d.phrase(plural_form, noun)}', (), 'neg_attribute')
 
     def neg_position(self, d: Description, i: int) -> None:
@@ -295,13 +335,16 @@ class _Builder:
                     continue
                 noun = self.noun()
                 for word, axis, sign in _RELATIONS:
-                    delta = [(self.pos(i, axis) - self.pos(a, axis)) * sign
-                             for i in cand]
+                    delta = [
+                        (self.pos(i, axis) - self.pos(a, axis)) * sign
+                        for i in cand
+                    ]
                     if min(abs(v) for v in delta) < self.margin[axis]:
                         continue
                     hit = [i for i, v in zip(cand, delta) if v > 0]
-                    self._emit(d, noun, f'{word} the {a_name}', hit,
-                               'relation')
+                    self._emit(
+                        d, noun, f'{word} the {a_name}', hit, 'relation'
+                    )
 
     def between(self) -> None:
         mx, my = self.margin
@@ -325,15 +368,20 @@ class _Builder:
                     x, y = self.pos(i, 0), self.pos(i, 1)
                     if lo + mx <= x <= hi - mx and top <= y <= bottom:
                         inside.append(i)
-                    elif not (x <= lo - mx or x >= hi + mx or
-                              y < top - my or y > bottom + my):
+                    elif not (
+                        x <= lo - mx
+                        or x >= hi + mx
+                        or y < top - my
+                        or y > bottom + my
+                    ):
                         ambiguous = True
                         break
                 if not ambiguous:
                     self._emit(d, self.noun(), tail, inside, 'between')
 
-    def _emit(self, d: Description, noun: str, tail: str, hit: List[int],
-              kind: str) -> None:
+    def _emit(
+        self, d: Description, noun: str, tail: str, hit: List[int], kind: str
+    ) -> None:
         if not hit:
             self.add(f'the {d.phrase(False, noun)} {tail}', (), 'neg_relation')
         else:
@@ -346,13 +394,17 @@ class _Builder:
                 first, second = j, i
             self.add(
                 f'the {self.anchors[first].phrase()} and the '
-                f'{self.anchors[second].phrase()}', (i, j), 'conjunction')
+                f'{self.anchors[second].phrase()}',
+                (i, j),
+                'conjunction',
+            )
 
 
 def enumerate_expressions(
-        scene: Scene,
-        rng: Optional[np.random.Generator] = None,
-        cfg: Optional[GrammarConfig] = None) -> List[Expression]:
+    scene: Scene,
+    rng: Optional[np.random.Generator] = None,
+    cfg: Optional[GrammarConfig] = None,
+) -> List[Expression]:
     """Every true, unambiguous expression about ``scene``.
 
     Args:

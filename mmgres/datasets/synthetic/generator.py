@@ -11,6 +11,7 @@ Every image draws from its own random generator seeded by
 ``(seed, split, index)``, so an image does not change when the size of
 another split does; the output is byte-identical for the same arguments.
 """
+
 import glob
 import json
 import os
@@ -36,10 +37,12 @@ from .writer import (
 
 SPLITS: Tuple[str, ...] = ('train', 'val', 'testA', 'testB')
 DEFAULT_NUM_IMAGES: Dict[str, int] = dict(
-    train=1500, val=150, testA=150, testB=150)
+    train=1500, val=150, testA=150, testB=150
+)
 #: Objects per scene, per split.
 SPLIT_NUM_OBJECTS: Dict[str, Tuple[int, int]] = dict(
-    train=(2, 6), val=(2, 6), testA=(2, 4), testB=(5, 6))
+    train=(2, 6), val=(2, 6), testA=(2, 4), testB=(5, 6)
+)
 ARGS_FILE = 'generation_args.json'
 #: Bumped whenever the output for the same arguments changes.
 GENERATOR_VERSION = 1
@@ -49,16 +52,18 @@ _STYLES = ('polygon', 'rle', 'rle_list')
 _STYLE_PROBS = (0.5, 0.25, 0.25)
 
 
-def _num_images(num_images: Union[None, int, Dict[str, int]]
-                ) -> Dict[str, int]:
+def _num_images(
+    num_images: Union[None, int, Dict[str, int]],
+) -> Dict[str, int]:
     if num_images is None:
         return dict(DEFAULT_NUM_IMAGES)
     if isinstance(num_images, int):
         return dict.fromkeys(SPLITS, num_images)
     unknown = set(num_images) - set(SPLITS)
     if unknown:
-        raise ValueError(f'unknown splits {sorted(unknown)}; expected '
-                         f'{SPLITS}')
+        raise ValueError(
+            f'unknown splits {sorted(unknown)}; expected {SPLITS}'
+        )
     return {s: int(num_images.get(s, 0)) for s in SPLITS}
 
 
@@ -75,8 +80,11 @@ def _load_args(out_dir: str) -> Optional[Dict]:
 
 def _outputs_exist(out_dir: str, num_images: int) -> bool:
     """The annotation files and all ``num_images`` images are there."""
-    files = ((GREFS_FILE, ), (INSTANCES_FILE, ),
-             (REFCOCO_DIR, REFCOCO_REFS_FILE))
+    files = (
+        (GREFS_FILE,),
+        (INSTANCES_FILE,),
+        (REFCOCO_DIR, REFCOCO_REFS_FILE),
+    )
     if not all(osp.isfile(osp.join(out_dir, *p)) for p in files):
         return False
     images = glob.glob(osp.join(out_dir, IMAGE_DIR, 'synthetic_*'))
@@ -95,16 +103,17 @@ def _split_summary(stats: Dict) -> Dict:
 
 
 def generate_synthetic_grefcoco(
-        out_dir: str,
-        num_images: Union[None, int, Dict[str, int]] = None,
-        img_size: int = 128,
-        seed: int = 0,
-        sentences_per_image: Tuple[int, int] = (3, 4),
-        multi_fraction: float = 0.30,
-        no_target_fraction: float = 0.12,
-        img_format: str = 'jpg',
-        progress: bool = True,
-        force: bool = False) -> Dict:
+    out_dir: str,
+    num_images: Union[None, int, Dict[str, int]] = None,
+    img_size: int = 128,
+    seed: int = 0,
+    sentences_per_image: Tuple[int, int] = (3, 4),
+    multi_fraction: float = 0.30,
+    no_target_fraction: float = 0.12,
+    img_format: str = 'jpg',
+    progress: bool = True,
+    force: bool = False,
+) -> Dict:
     """Generate (or find up to date) the synthetic benchmark in ``out_dir``.
 
     Args:
@@ -139,16 +148,23 @@ def generate_synthetic_grefcoco(
         multi_fraction=float(multi_fraction),
         no_target_fraction=float(no_target_fraction),
         img_format=img_format,
-        version=GENERATOR_VERSION)
+        version=GENERATOR_VERSION,
+    )
     if img_size < 32:
         raise ValueError(f'img_size must be at least 32, got {img_size}')
     lo_s, hi_s = args['sentences_per_image']
     if not 1 <= lo_s <= hi_s:
-        raise ValueError('sentences_per_image must be a range (lo, hi) with '
-                         f'1 <= lo <= hi, got {sentences_per_image}')
+        raise ValueError(
+            'sentences_per_image must be a range (lo, hi) with '
+            f'1 <= lo <= hi, got {sentences_per_image}'
+        )
     old = _load_args(out_dir)
-    if not force and old is not None and old.get('args') == args \
-            and _outputs_exist(out_dir, sum(counts.values())):
+    if (
+        not force
+        and old is not None
+        and old.get('args') == args
+        and _outputs_exist(out_dir, sum(counts.values()))
+    ):
         return dict(old, out_dir=out_dir, skipped=True, seconds=0.0)
 
     start = time.perf_counter()
@@ -162,20 +178,38 @@ def generate_synthetic_grefcoco(
     bar = None
     if progress:
         from mmengine.utils import ProgressBar
+
         bar = ProgressBar(sum(counts.values()))
     ids = dict(image=0, ann=0, ref=0, sent=0)
     splits = {}
     for split_idx, split in enumerate(SPLITS):
         cfg = SceneConfig(
-            img_size=img_size, num_objects=SPLIT_NUM_OBJECTS[split])
+            img_size=img_size, num_objects=SPLIT_NUM_OBJECTS[split]
+        )
         balancer = MixBalancer(multi_fraction, no_target_fraction)
-        stats = dict(images=0, annotations=0, hidden_objects=0, refs=0,
-                     sentences=0, multi_refs=0, none_refs=0,
-                     **dict.fromkeys(CATEGORIES, 0))
+        stats = dict(
+            images=0,
+            annotations=0,
+            hidden_objects=0,
+            refs=0,
+            sentences=0,
+            multi_refs=0,
+            none_refs=0,
+            **dict.fromkeys(CATEGORIES, 0),
+        )
         for index in range(counts[split]):
             rng = np.random.default_rng([seed, split_idx, index])
-            _generate_image(writer, split, rng, cfg, grammar, balancer, ids,
-                            stats, (lo_s, hi_s))
+            _generate_image(
+                writer,
+                split,
+                rng,
+                cfg,
+                grammar,
+                balancer,
+                ids,
+                stats,
+                (lo_s, hi_s),
+            )
             if bar is not None:
                 bar.update()
         splits[split] = _split_summary(stats)
@@ -189,19 +223,27 @@ def generate_synthetic_grefcoco(
         record,
         out_dir=out_dir,
         skipped=False,
-        seconds=round(time.perf_counter() - start, 2))
+        seconds=round(time.perf_counter() - start, 2),
+    )
 
 
-def _generate_image(writer: BenchmarkWriter, split: str,
-                    rng: np.random.Generator, cfg: SceneConfig,
-                    grammar: GrammarConfig, balancer: MixBalancer,
-                    ids: Dict[str, int], stats: Dict,
-                    sent_range: Tuple[int, int]) -> None:
+def _generate_image(
+    writer: BenchmarkWriter,
+    split: str,
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    grammar: GrammarConfig,
+    balancer: MixBalancer,
+    ids: Dict[str, int],
+    stats: Dict,
+    sent_range: Tuple[int, int],
+) -> None:
     """Sample, draw and annotate one image; append it to ``writer``."""
     for _ in range(20):  # a scene needs two referable objects
         scene = sample_scene(rng, cfg)
-        full, visible = compute_masks(scene, cfg.min_visible_fraction,
-                                      cfg.min_visible_pixels)
+        full, visible = compute_masks(
+            scene, cfg.min_visible_fraction, cfg.min_visible_pixels
+        )
         if sum(o.referable for o in scene.objects) >= 2:
             break
     expressions = enumerate_expressions(scene, rng, grammar)
@@ -218,14 +260,28 @@ def _generate_image(writer: BenchmarkWriter, split: str,
         occluded = obj.visible_area < obj.full_area
         style = str(rng.choice(_STYLES, p=_STYLE_PROBS))
         writer.add_annotation(
-            ids['ann'], image_id, obj.shape, v,
-            encode_segmentation(v, obj.polygon(), occluded, style))
+            ids['ann'],
+            image_id,
+            obj.shape,
+            v,
+            encode_segmentation(v, obj.polygon(), occluded, style),
+        )
         ann_ids.append(ids['ann'])
         objects.append(
-            dict(ann_id=ids['ann'], shape=obj.shape, colour=obj.colour,
-                 size=obj.size, cx=obj.cx, cy=obj.cy, radius=obj.radius,
-                 rgb=list(obj.rgb), full_area=obj.full_area,
-                 visible_area=obj.visible_area, referable=obj.referable))
+            dict(
+                ann_id=ids['ann'],
+                shape=obj.shape,
+                colour=obj.colour,
+                size=obj.size,
+                cx=obj.cx,
+                cy=obj.cy,
+                radius=obj.radius,
+                rgb=list(obj.rgb),
+                full_area=obj.full_area,
+                visible_area=obj.visible_area,
+                referable=obj.referable,
+            )
+        )
     sentence_meta = []
     for draft in drafts:
         ids['ref'] += 1
@@ -233,15 +289,26 @@ def _generate_image(writer: BenchmarkWriter, split: str,
         for expr in draft.expressions:
             ids['sent'] += 1
             sentences.append(
-                dict(tokens=expr.text.split(), raw=expr.text[0].upper() +
-                     expr.text[1:], sent_id=ids['sent'], sent=expr.text))
+                dict(
+                    tokens=expr.text.split(),
+                    raw=expr.text[0].upper() + expr.text[1:],
+                    sent_id=ids['sent'],
+                    sent=expr.text,
+                )
+            )
             sentence_meta.append(
-                dict(sent_id=ids['sent'], ref_id=ids['ref'], kind=expr.kind))
+                dict(sent_id=ids['sent'], ref_id=ids['ref'], kind=expr.kind)
+            )
         targets = [ann_ids[i] for i in draft.referents]
         writer.add_ref(
-            ids['ref'], image_id, split, file_name, targets,
+            ids['ref'],
+            image_id,
+            split,
+            file_name,
+            targets,
             [CATEGORY_IDS[scene.objects[i].shape] for i in draft.referents],
-            sentences)
+            sentences,
+        )
         cat = category_of(draft.referents)
         stats[cat] += len(sentences)
         stats['refs'] += 1
@@ -249,9 +316,15 @@ def _generate_image(writer: BenchmarkWriter, split: str,
         stats['multi_refs'] += cat == 'multi'
         stats['none_refs'] += cat == 'none'
     writer.add_scene(
-        dict(image_id=image_id, file_name=file_name, split=split,
-             background=scene.background, objects=objects,
-             sentences=sentence_meta))
+        dict(
+            image_id=image_id,
+            file_name=file_name,
+            split=split,
+            background=scene.background,
+            objects=objects,
+            sentences=sentence_meta,
+        )
+    )
     stats['images'] += 1
     stats['annotations'] += len(ann_ids)
     stats['hidden_objects'] += sum(not o.referable for o in scene.objects)
@@ -262,24 +335,30 @@ def format_summary(summary: Dict) -> str:
 
     Percentages are over sentences, with the share over refs in brackets.
     """
-    head = (f"{'split':<6} {'images':>6} {'objects':>7} {'refs':>6} "
-            f"{'sents':>6} {'multi-target %':>15} {'no-target %':>14}")
+    head = (
+        f'{"split":<6} {"images":>6} {"objects":>7} {"refs":>6} '
+        f'{"sents":>6} {"multi-target %":>15} {"no-target %":>14}'
+    )
     lines = [head, '-' * len(head)]
-    total = dict(images=0, annotations=0, refs=0, sentences=0, multi=0,
-                 none=0)
+    total = dict(images=0, annotations=0, refs=0, sentences=0, multi=0, none=0)
     for split, s in summary['splits'].items():
         for key in total:
             total[key] += s[key]
-        multi = (f"{s['multi_target_pct']:.1f} "
-                 f"({s['multi_target_ref_pct']:.1f})")
-        none = f"{s['no_target_pct']:.1f} ({s['no_target_ref_pct']:.1f})"
-        lines.append(f"{split:<6} {s['images']:>6} {s['annotations']:>7} "
-                     f"{s['refs']:>6} {s['sentences']:>6} {multi:>15} "
-                     f'{none:>14}')
+        multi = (
+            f'{s["multi_target_pct"]:.1f} ({s["multi_target_ref_pct"]:.1f})'
+        )
+        none = f'{s["no_target_pct"]:.1f} ({s["no_target_ref_pct"]:.1f})'
+        lines.append(
+            f'{split:<6} {s["images"]:>6} {s["annotations"]:>7} '
+            f'{s["refs"]:>6} {s["sentences"]:>6} {multi:>15} '
+            f'{none:>14}'
+        )
     sents = max(total['sentences'], 1)
-    lines.append(f"{'all':<6} {total['images']:>6} {total['annotations']:>7} "
-                 f"{total['refs']:>6} {total['sentences']:>6} "
-                 f"{100 * total['multi'] / sents:>15.1f} "
-                 f"{100 * total['none'] / sents:>14.1f}")
+    lines.append(
+        f'{"all":<6} {total["images"]:>6} {total["annotations"]:>7} '
+        f'{total["refs"]:>6} {total["sentences"]:>6} '
+        f'{100 * total["multi"] / sents:>15.1f} '
+        f'{100 * total["none"] / sents:>14.1f}'
+    )
     lines.append('(% of sentences; in brackets, % of refs)')
     return '\n'.join(lines)

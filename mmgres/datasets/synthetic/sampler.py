@@ -10,6 +10,7 @@ the target mix even when some scenes offer no multi-target expression.
 A ref groups the sentences that share a referent set, as in gRefCOCO; a
 no-target ref groups one or two no-target sentences (``ann_id == [-1]``).
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
@@ -23,8 +24,11 @@ CATEGORIES = ('single', 'multi', 'none')
 
 def category_of(referents: Sequence[int]) -> str:
     """``'none'``, ``'single'`` or ``'multi'`` for a referent set."""
-    return 'none' if not referents else (
-        'single' if len(referents) == 1 else 'multi')
+    return (
+        'none'
+        if not referents
+        else ('single' if len(referents) == 1 else 'multi')
+    )
 
 
 class MixBalancer:
@@ -57,20 +61,20 @@ class MixBalancer:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def choose(self, available: Sequence[str],
-               rng: np.random.Generator) -> str:
-        """The available category with the largest deficit (ties: random).
-        """
+    def choose(
+        self, available: Sequence[str], rng: np.random.Generator
+    ) -> str:
+        """The available category with the largest deficit (ties: random)."""
         if not available:
             raise ValueError('no category available')
         nxt = self.total + 1
-        deficit = {
-            c: self.target[c] * nxt - self.counts[c]
-            for c in available
-        }
+        deficit = {c: self.target[c] * nxt - self.counts[c] for c in available}
         best = max(deficit.values())
-        tied = [c for c in CATEGORIES if c in deficit and
-                math.isclose(deficit[c], best, abs_tol=1e-9)]
+        tied = [
+            c
+            for c in CATEGORIES
+            if c in deficit and math.isclose(deficit[c], best, abs_tol=1e-9)
+        ]
         return tied[int(rng.integers(len(tied)))]
 
     def add(self, category: str, num: int = 1) -> None:
@@ -80,6 +84,7 @@ class MixBalancer:
 @dataclass
 class RefDraft:
     """A ref before ids are assigned: its referents and sentences."""
+
     referents: Tuple[int, ...]
     expressions: List[Expression] = field(default_factory=list)
 
@@ -100,11 +105,13 @@ KIND_WEIGHTS: Dict[str, float] = dict(
     conjunction=1.0,
     neg_attribute=2.0,
     neg_position=1.0,
-    neg_relation=1.0)
+    neg_relation=1.0,
+)
 
 
-def _pick_expressions(pool: List[Expression], num: int,
-                      rng: np.random.Generator) -> List[Expression]:
+def _pick_expressions(
+    pool: List[Expression], num: int, rng: np.random.Generator
+) -> List[Expression]:
     """Up to ``num`` expressions, of different rules when possible. The rule
     is drawn first (by :data:`KIND_WEIGHTS`), then a wording of it, so rules
     with many wordings (attributes) do not drown the others."""
@@ -123,11 +130,13 @@ def _pick_expressions(pool: List[Expression], num: int,
     return chosen
 
 
-def select_refs(expressions: Sequence[Expression],
-                rng: np.random.Generator,
-                balancer: MixBalancer,
-                num_sentences: int,
-                two_sentence_prob: float = 0.4) -> List[RefDraft]:
+def select_refs(
+    expressions: Sequence[Expression],
+    rng: np.random.Generator,
+    balancer: MixBalancer,
+    num_sentences: int,
+    two_sentence_prob: float = 0.4,
+) -> List[RefDraft]:
     """Choose refs and their sentences for one image.
 
     Args:
@@ -153,8 +162,7 @@ def select_refs(expressions: Sequence[Expression],
     made = 0
     while made < num_sentences:
         available = [
-            c for c in CATEGORIES
-            if (negatives if c == 'none' else unused[c])
+            c for c in CATEGORIES if (negatives if c == 'none' else unused[c])
         ]
         if not available:
             break
@@ -165,8 +173,11 @@ def select_refs(expressions: Sequence[Expression],
             keys = unused[cat]
             key = keys.pop(int(rng.integers(len(keys))))
             pool = groups[key]
-        want = 2 if (num_sentences - made >= 2
-                     and rng.random() < two_sentence_prob) else 1
+        want = (
+            2
+            if (num_sentences - made >= 2 and rng.random() < two_sentence_prob)
+            else 1
+        )
         chosen = _pick_expressions(pool, want, rng)
         if cat == 'none':
             for e in chosen:

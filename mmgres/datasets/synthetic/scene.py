@@ -16,6 +16,7 @@ removed from the scene.
 All shapes of the same radius ``r`` have the same area ``pi * r**2``, so
 "big"/"small" and "biggest"/"smallest" compare like with like.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -56,10 +57,12 @@ class SceneConfig:
         noise_std (float): Standard deviation of the Gaussian pixel noise.
         max_tries (int): Placement attempts per object.
     """
+
     img_size: int = 128
     num_objects: Tuple[int, int] = (2, 6)
     radius: Dict[str, Tuple[float, float]] = field(
-        default_factory=lambda: dict(small=(0.05, 0.07), big=(0.10, 0.14)))
+        default_factory=lambda: dict(small=(0.05, 0.07), big=(0.10, 0.14))
+    )
     overlap_prob: float = 0.3
     min_visible_fraction: float = 0.5
     min_visible_pixels: int = 12
@@ -85,6 +88,7 @@ class SceneObject:
         visible_area (int): Pixels not covered by later objects (idem).
         referable (bool): Visible enough to be referred to (idem).
     """
+
     shape: str
     colour: str
     size: str
@@ -97,12 +101,15 @@ class SceneObject:
     referable: bool = True
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (('shape', self.shape, SHAPES),
-                                     ('colour', self.colour, tuple(COLOURS)),
-                                     ('size', self.size, SIZES)):
+        for name, value, allowed in (
+            ('shape', self.shape, SHAPES),
+            ('colour', self.colour, tuple(COLOURS)),
+            ('size', self.size, SIZES),
+        ):
             if value not in allowed:
-                raise ValueError(f'SceneObject {name}={value!r} is not one '
-                                 f'of {allowed}')
+                raise ValueError(
+                    f'SceneObject {name}={value!r} is not one of {allowed}'
+                )
         if self.rgb is None:
             self.rgb = COLOURS[self.colour]
 
@@ -132,17 +139,23 @@ class SceneObject:
             pts = np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1)
         elif self.shape == 'square':
             h = math.sqrt(math.pi) / 2 * r
-            pts = np.array([[cx - h, cy - h], [cx + h, cy - h],
-                            [cx + h, cy + h], [cx - h, cy + h]])
+            pts = np.array(
+                [
+                    [cx - h, cy - h],
+                    [cx + h, cy - h],
+                    [cx + h, cy + h],
+                    [cx - h, cy + h],
+                ]
+            )
         elif self.shape == 'triangle':
             big_r = self.circumradius  # pointing up, centroid at (cx, cy)
             t = -math.pi / 2 + np.arange(3) * 2 * math.pi / 3
-            pts = np.stack([cx + big_r * np.cos(t), cy + big_r * np.sin(t)],
-                           1)
+            pts = np.stack([cx + big_r * np.cos(t), cy + big_r * np.sin(t)], 1)
         else:  # diamond
             d = self.circumradius
-            pts = np.array([[cx, cy - d], [cx + d, cy], [cx, cy + d],
-                            [cx - d, cy]])
+            pts = np.array(
+                [[cx, cy - d], [cx + d, cy], [cx, cy + d], [cx - d, cy]]
+            )
         return np.round(pts, 2)
 
 
@@ -156,15 +169,18 @@ class Scene:
         background (dict): ``rgb`` (base colour), ``texture`` (``'plain'``,
             ``'gradient'`` or ``'stripes'``), ``amplitude``, ``phase``.
     """
+
     width: int
     height: int
     objects: List[SceneObject]
     background: Dict = field(
-        default_factory=lambda: dict(rgb=(200, 200, 200), texture='plain'))
+        default_factory=lambda: dict(rgb=(200, 200, 200), texture='plain')
+    )
 
 
-def rasterize_polygon(polygon: np.ndarray, height: int,
-                      width: int) -> np.ndarray:
+def rasterize_polygon(
+    polygon: np.ndarray, height: int, width: int
+) -> np.ndarray:
     """Rasterise a polygon the way pycocotools decodes polygon annotations.
 
     Args:
@@ -174,15 +190,17 @@ def rasterize_polygon(polygon: np.ndarray, height: int,
     Returns:
         np.ndarray: Boolean mask, shape (height, width).
     """
-    rles = mask_utils.frPyObjects([polygon.reshape(-1).tolist()], height,
-                                  width)
+    rles = mask_utils.frPyObjects(
+        [polygon.reshape(-1).tolist()], height, width
+    )
     return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
 
 
-def compute_masks(scene: Scene,
-                  min_visible_fraction: float = 0.5,
-                  min_visible_pixels: int = 12
-                  ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def compute_masks(
+    scene: Scene,
+    min_visible_fraction: float = 0.5,
+    min_visible_pixels: int = 12,
+) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Full and visible masks; updates the objects' areas and referability.
 
     Objects with no visible pixel are removed from ``scene.objects``
@@ -207,15 +225,19 @@ def compute_masks(scene: Scene,
     for obj, f, v in zip(scene.objects, full, visible):
         obj.full_area = int(f.sum())
         obj.visible_area = int(v.sum())
-        obj.referable = (obj.visible_area >= min_visible_pixels
-                         and obj.visible_fraction >= min_visible_fraction)
+        obj.referable = (
+            obj.visible_area >= min_visible_pixels
+            and obj.visible_fraction >= min_visible_fraction
+        )
     return full, visible
 
 
-def paint_scene(scene: Scene,
-                full_masks: List[np.ndarray],
-                rng: np.random.Generator,
-                noise_std: float = 4.0) -> np.ndarray:
+def paint_scene(
+    scene: Scene,
+    full_masks: List[np.ndarray],
+    rng: np.random.Generator,
+    noise_std: float = 4.0,
+) -> np.ndarray:
     """Paint the background, the objects in order, then pixel noise.
 
     Returns:
@@ -228,12 +250,16 @@ def paint_scene(scene: Scene,
     amp = float(bg.get('amplitude', 0.0))
     if bg.get('texture') == 'gradient':
         ramp = np.linspace(-amp, amp, w, dtype=np.float32)
-        img += ramp[None, :, None] if bg.get('phase', 0) < 0.5 else \
-            ramp[:, None, None]
+        img += (
+            ramp[None, :, None]
+            if bg.get('phase', 0) < 0.5
+            else ramp[:, None, None]
+        )
     elif bg.get('texture') == 'stripes':
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        img += (amp * np.sin((xx + yy) * 0.35 + bg.get('phase', 0) * 6.28)
-                )[..., None]
+        img += (amp * np.sin((xx + yy) * 0.35 + bg.get('phase', 0) * 6.28))[
+            ..., None
+        ]
     for obj, m in zip(scene.objects, full_masks):
         img[m] = np.asarray(obj.rgb, dtype=np.float32)
     if noise_std > 0:
@@ -248,12 +274,17 @@ def _sample_background(rng: np.random.Generator) -> Dict:
         rgb=tuple(int(v) for v in np.clip(grey + tint, 0, 255)),
         texture=str(rng.choice(['plain', 'gradient', 'stripes'])),
         amplitude=float(rng.uniform(4, 12)),
-        phase=float(rng.random()))
+        phase=float(rng.random()),
+    )
 
 
-def _place(rng: np.random.Generator, cfg: SceneConfig,
-           placed: List[SceneObject], ext: float,
-           allow_overlap: bool) -> Optional[Tuple[float, float]]:
+def _place(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    placed: List[SceneObject],
+    ext: float,
+    allow_overlap: bool,
+) -> Optional[Tuple[float, float]]:
     s = cfg.img_size
     lo, hi = ext + 1, s - ext - 1
     for _ in range(cfg.max_tries):
@@ -270,9 +301,11 @@ def _place(rng: np.random.Generator, cfg: SceneConfig,
     return None
 
 
-def sample_scene(rng: np.random.Generator,
-                 cfg: Optional[SceneConfig] = None,
-                 num_objects: Optional[int] = None) -> Scene:
+def sample_scene(
+    rng: np.random.Generator,
+    cfg: Optional[SceneConfig] = None,
+    num_objects: Optional[int] = None,
+) -> Scene:
     """Sample a scene (objects and background); masks are not computed.
 
     Each object draws a shape, colour and size uniformly, then a position
@@ -284,7 +317,8 @@ def sample_scene(rng: np.random.Generator,
     cfg = cfg or SceneConfig()
     if num_objects is None:
         num_objects = int(
-            rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))
+            rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1)
+        )
     objects: List[SceneObject] = []
     for _ in range(num_objects):
         shape = str(rng.choice(SHAPES))
@@ -295,7 +329,8 @@ def sample_scene(rng: np.random.Generator,
         ext = _CIRCUMRADIUS[shape] * radius
         jitter = rng.integers(-cfg.colour_jitter, cfg.colour_jitter + 1, 3)
         rgb = tuple(
-            int(v) for v in np.clip(np.add(COLOURS[colour], jitter), 0, 255))
+            int(v) for v in np.clip(np.add(COLOURS[colour], jitter), 0, 255)
+        )
         allow = bool(rng.random() < cfg.overlap_prob)
         pos = _place(rng, cfg, objects, ext, allow)
         if pos is None and not allow:
@@ -303,6 +338,14 @@ def sample_scene(rng: np.random.Generator,
         if pos is None:
             continue
         objects.append(
-            SceneObject(shape, colour, size, round(float(pos[0]), 2),
-                        round(float(pos[1]), 2), round(radius, 3), rgb))
+            SceneObject(
+                shape,
+                colour,
+                size,
+                round(float(pos[0]), 2),
+                round(float(pos[1]), 2),
+                round(radius, 3),
+                rgb,
+            )
+        )
     return Scene(cfg.img_size, cfg.img_size, objects, _sample_background(rng))

@@ -11,6 +11,7 @@ can build an in-memory WordPiece tokenizer from it::
 Every token of every generated sentence is in :data:`SYNTHETIC_VOCAB`
 (a test checks this on generated data).
 """
+
 from typing import Dict, List, Tuple
 
 #: Shapes, in the order of their COCO category ids (1, 2, ...).
@@ -39,14 +40,32 @@ COUNT_WORDS: Dict[int, str] = {
     3: 'three',
     4: 'four',
     5: 'five',
-    6: 'six'
+    6: 'six',
 }
 
 #: Words of the templates (articles, relations, quantifiers).
 FUNCTION_WORDS: Tuple[str, ...] = (
-    'the', 'all', 'both', 'and', 'on', 'at', 'of', 'left', 'right', 'top',
-    'bottom', 'leftmost', 'rightmost', 'topmost', 'bottommost', 'biggest',
-    'smallest', 'above', 'below', 'between')
+    'the',
+    'all',
+    'both',
+    'and',
+    'on',
+    'at',
+    'of',
+    'left',
+    'right',
+    'top',
+    'bottom',
+    'leftmost',
+    'rightmost',
+    'topmost',
+    'bottommost',
+    'biggest',
+    'smallest',
+    'above',
+    'below',
+    'between',
+)
 
 
 def plural(noun: str) -> str:

@@ -21,6 +21,7 @@ with compressed string counts, and RLE with uncompressed list counts.
 Occluded objects are always RLE, which represents their visible region
 exactly.
 """
+
 import json
 import os
 import os.path as osp
@@ -76,12 +77,15 @@ def uncompressed_rle(mask: np.ndarray) -> Dict:
 def compressed_rle(mask: np.ndarray) -> Dict:
     """COCO RLE with compressed (string) counts, via pycocotools."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return dict(size=[int(s) for s in rle['size']],
-                counts=rle['counts'].decode('ascii'))
+    return dict(
+        size=[int(s) for s in rle['size']],
+        counts=rle['counts'].decode('ascii'),
+    )
 
 
-def encode_segmentation(visible: np.ndarray, polygon: np.ndarray,
-                        occluded: bool, style: str) -> object:
+def encode_segmentation(
+    visible: np.ndarray, polygon: np.ndarray, occluded: bool, style: str
+) -> object:
     """Segmentation of one object in the requested COCO encoding.
 
     Args:
@@ -109,13 +113,13 @@ class BenchmarkWriter:
         jpeg_quality (int): JPEG quality.
     """
 
-    def __init__(self,
-                 out_dir: str,
-                 img_format: str = 'jpg',
-                 jpeg_quality: int = 95) -> None:
+    def __init__(
+        self, out_dir: str, img_format: str = 'jpg', jpeg_quality: int = 95
+    ) -> None:
         if img_format not in ('jpg', 'png'):
-            raise ValueError(f"img_format must be 'jpg' or 'png', got "
-                             f'{img_format!r}')
+            raise ValueError(
+                f"img_format must be 'jpg' or 'png', got {img_format!r}"
+            )
         self.out_dir = out_dir
         self.img_format = img_format
         self.jpeg_quality = jpeg_quality
@@ -129,19 +133,29 @@ class BenchmarkWriter:
         """Write an RGB image (H, W, 3) uint8; returns its file name."""
         file_name = f'synthetic_{split}_{image_id:06d}.{self.img_format}'
         path = osp.join(self.out_dir, IMAGE_DIR, file_name)
-        params = ([cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
-                  if self.img_format == 'jpg' else
-                  [cv2.IMWRITE_PNG_COMPRESSION, 6])
-        if not cv2.imwrite(path, np.ascontiguousarray(image[..., ::-1]),
-                           params):
+        params = (
+            [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+            if self.img_format == 'jpg'
+            else [cv2.IMWRITE_PNG_COMPRESSION, 6]
+        )
+        if not cv2.imwrite(
+            path, np.ascontiguousarray(image[..., ::-1]), params
+        ):
             raise OSError(f'could not write image {path}')
         h, w = image.shape[:2]
         self.images.append(
-            dict(id=image_id, file_name=file_name, height=h, width=w))
+            dict(id=image_id, file_name=file_name, height=h, width=w)
+        )
         return file_name
 
-    def add_annotation(self, ann_id: int, image_id: int, shape: str,
-                       visible: np.ndarray, segmentation: object) -> None:
+    def add_annotation(
+        self,
+        ann_id: int,
+        image_id: int,
+        shape: str,
+        visible: np.ndarray,
+        segmentation: object,
+    ) -> None:
         """Add a COCO annotation; bbox (xywh) and area from the mask."""
         rle = mask_utils.encode(np.asfortranarray(visible.astype(np.uint8)))
         self.annotations.append(
@@ -152,12 +166,20 @@ class BenchmarkWriter:
                 segmentation=segmentation,
                 area=float(mask_utils.area(rle)),
                 bbox=[float(v) for v in mask_utils.toBbox(rle)],
-                iscrowd=0))
+                iscrowd=0,
+            )
+        )
 
-    def add_ref(self, ref_id: int, image_id: int, split: str,
-                file_name: str, ann_ids: Sequence[int],
-                category_ids: Sequence[int], sentences: Sequence[Dict]
-                ) -> None:
+    def add_ref(
+        self,
+        ref_id: int,
+        image_id: int,
+        split: str,
+        file_name: str,
+        ann_ids: Sequence[int],
+        category_ids: Sequence[int],
+        sentences: Sequence[Dict],
+    ) -> None:
         """Add a gRefCOCO ref; empty ``ann_ids`` means no target."""
         no_target = not ann_ids
         self.refs.append(
@@ -170,7 +192,9 @@ class BenchmarkWriter:
                 split=split,
                 sentences=list(sentences),
                 category_id=[-1] if no_target else list(category_ids),
-                no_target=no_target))
+                no_target=no_target,
+            )
+        )
 
     def add_scene(self, record: Dict) -> None:
         self.scenes.append(record)
@@ -184,16 +208,19 @@ class BenchmarkWriter:
     def _coco(self, images: List[Dict], annotations: List[Dict]) -> Dict:
         return dict(
             info=dict(
-                description='mmgres synthetic gRefCOCO-format benchmark'),
+                description='mmgres synthetic gRefCOCO-format benchmark'
+            ),
             licenses=[],
             images=images,
             annotations=annotations,
-            categories=CATEGORIES)
+            categories=CATEGORIES,
+        )
 
     def write(self) -> None:
         """Write the annotation files (images are written as added)."""
-        self._dump_json(self._coco(self.images, self.annotations),
-                        INSTANCES_FILE)
+        self._dump_json(
+            self._coco(self.images, self.annotations), INSTANCES_FILE
+        )
         self._dump_json(self.refs, GREFS_FILE)
         singles = [
             dict(
@@ -204,15 +231,19 @@ class BenchmarkWriter:
                 image_id=r['image_id'],
                 split=r['split'],
                 sentences=r['sentences'],
-                category_id=r['category_id'][0]) for r in self.refs
+                category_id=r['category_id'][0],
+            )
+            for r in self.refs
             if len(r['ann_id']) == 1 and r['ann_id'][0] != -1
         ]
         used = {r['image_id'] for r in singles}
-        sub = self._coco([i for i in self.images if i['id'] in used],
-                         [a for a in self.annotations
-                          if a['image_id'] in used])
+        sub = self._coco(
+            [i for i in self.images if i['id'] in used],
+            [a for a in self.annotations if a['image_id'] in used],
+        )
         self._dump_json(sub, REFCOCO_DIR, INSTANCES_FILE)
-        with open(osp.join(self.out_dir, REFCOCO_DIR, REFCOCO_REFS_FILE),
-                  'wb') as f:
+        with open(
+            osp.join(self.out_dir, REFCOCO_DIR, REFCOCO_REFS_FILE), 'wb'
+        ) as f:
             pickle.dump(singles, f, protocol=4)
         self._dump_json(dict(images=self.scenes), SCENES_FILE)

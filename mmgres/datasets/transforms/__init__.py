@@ -4,6 +4,9 @@ from .loading import LoadImageFromFile, LoadReferringAnnotations
 from .text_flip import RandomFlip, swap_words
 
 __all__ = [
-    'LoadImageFromFile', 'LoadReferringAnnotations', 'PackReferringInputs',
-    'RandomFlip', 'swap_words'
+    'LoadImageFromFile',
+    'LoadReferringAnnotations',
+    'PackReferringInputs',
+    'RandomFlip',
+    'swap_words',
 ]

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Packing a referring sample into a ``DetDataSample``."""
+
 from typing import Sequence
 
 from mmcv.transforms import to_tensor
@@ -8,9 +9,21 @@ from mmengine.structures import PixelData
 
 from mmgres.registry import TRANSFORMS
 
-DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape',
-                     'scale_factor', 'flip', 'flip_direction', 'text',
-                     'ref_id', 'sent_id', 'no_target', 'exist', 'source')
+DEFAULT_META_KEYS = (
+    'img_id',
+    'img_path',
+    'ori_shape',
+    'img_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
+    'text',
+    'ref_id',
+    'sent_id',
+    'no_target',
+    'exist',
+    'source',
+)
 
 
 @TRANSFORMS.register_module()
@@ -56,5 +69,6 @@ class PackReferringInputs(PackDetInputs):
         packed = super().transform(results)
         if seg_map is not None:
             packed['data_samples'].gt_sem_seg = PixelData(
-                data=to_tensor(seg_map[None, ...].copy()))
+                data=to_tensor(seg_map[None, ...].copy())
+            )
         return packed

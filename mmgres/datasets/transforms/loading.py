@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Loading images and referring annotations."""
+
 from typing import Optional, Tuple
 
 import numpy as np
@@ -29,17 +30,20 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
-        ids = ', '.join(f'{k}={results[k]}'
-                        for k in ('img_id', 'ref_id', 'sent_id')
-                        if k in results)
+        ids = ', '.join(
+            f'{k}={results[k]}'
+            for k in ('img_id', 'ref_id', 'sent_id')
+            if k in results
+        )
         where = f'{path!r}' + (f' ({ids})' if ids else '')
         try:
             out = super().transform(results)
         except FileNotFoundError as e:
             raise FileNotFoundError(f'Image file not found: {where}') from e
         except Exception as e:
-            raise OSError(f'Cannot read image {where}: '
-                          f'{type(e).__name__}: {e}') from e
+            raise OSError(
+                f'Cannot read image {where}: {type(e).__name__}: {e}'
+            ) from e
         if out is not None and out.get('img') is None:
             raise OSError(f'Cannot decode image {where}')
         return out
@@ -83,13 +87,15 @@ class LoadReferringAnnotations(LoadAnnotations):
             ``'hbox'``.
     """
 
-    def __init__(self,
-                 with_bbox: bool = True,
-                 with_label: bool = True,
-                 with_mask: bool = True,
-                 with_seg: bool = True,
-                 box_type: str = 'hbox',
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        with_bbox: bool = True,
+        with_label: bool = True,
+        with_mask: bool = True,
+        with_seg: bool = True,
+        box_type: str = 'hbox',
+        **kwargs,
+    ) -> None:
         super().__init__(
             with_bbox=with_bbox,
             with_label=with_label,
@@ -97,7 +103,8 @@ class LoadReferringAnnotations(LoadAnnotations):
             with_seg=with_seg,
             poly2mask=True,
             box_type=box_type,
-            **kwargs)
+            **kwargs,
+        )
 
     @staticmethod
     def _original_size(results: dict) -> Tuple[int, int]:
@@ -106,14 +113,17 @@ class LoadReferringAnnotations(LoadAnnotations):
         elif 'ori_shape' in results:
             size = tuple(int(v) for v in results['ori_shape'][:2])
         else:
-            raise KeyError('LoadReferringAnnotations needs "height" and '
-                           '"width" (or "ori_shape") in the sample')
+            raise KeyError(
+                'LoadReferringAnnotations needs "height" and '
+                '"width" (or "ori_shape") in the sample'
+            )
         ori_shape = results.get('ori_shape')
         if ori_shape is not None and tuple(ori_shape[:2]) != size:
             raise ValueError(
                 f'{results.get("img_path", "<no img_path>")}: the image is '
                 f'{tuple(ori_shape[:2])} (h, w) but its annotation says '
-                f'height={size[0]}, width={size[1]}')
+                f'height={size[0]}, width={size[1]}'
+            )
         return size
 
     def _decode_masks(self, results: dict, h: int, w: int) -> np.ndarray:
@@ -125,7 +135,8 @@ class LoadReferringAnnotations(LoadAnnotations):
             except Exception as e:
                 raise ValueError(
                     f'{results.get("img_path")}: cannot decode the mask of '
-                    f'ann_id={instance.get("ann_id")}: {e}') from e
+                    f'ann_id={instance.get("ann_id")}: {e}'
+                ) from e
         if not masks:
             return np.zeros((0, h, w), dtype=np.uint8)
         return np.stack(masks)
@@ -149,12 +160,17 @@ class LoadReferringAnnotations(LoadAnnotations):
             if self.with_mask:
                 results['gt_masks'] = BitmapMasks(masks, h, w)
             if self.with_seg:
-                results['gt_seg_map'] = masks.any(axis=0).astype(np.uint8) \
-                    if len(masks) else np.zeros((h, w), dtype=np.uint8)
+                results['gt_seg_map'] = (
+                    masks.any(axis=0).astype(np.uint8)
+                    if len(masks)
+                    else np.zeros((h, w), dtype=np.uint8)
+                )
         results['no_target'] = bool(results.get('no_target', False))
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(with_bbox={self.with_bbox}, '
-                f'with_label={self.with_label}, with_mask={self.with_mask}, '
-                f'with_seg={self.with_seg}, box_type={self.box_type!r})')
+        return (
+            f'{type(self).__name__}(with_bbox={self.with_bbox}, '
+            f'with_label={self.with_label}, with_mask={self.with_mask}, '
+            f'with_seg={self.with_seg}, box_type={self.box_type!r})'
+        )

@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """A flip that keeps spatial words in the expression true."""
+
 import re
 from typing import Dict, Sequence, Tuple
 
@@ -7,12 +8,16 @@ from mmdet.datasets.transforms import RandomFlip as MMDetRandomFlip
 
 from mmgres.registry import TRANSFORMS
 
-HORIZONTAL_PAIRS: Tuple[Tuple[str, str], ...] = (('left', 'right'),
-                                                 ('leftmost', 'rightmost'))
-VERTICAL_PAIRS: Tuple[Tuple[str, str], ...] = (('top', 'bottom'),
-                                               ('topmost', 'bottommost'),
-                                               ('upper', 'lower'),
-                                               ('above', 'below'))
+HORIZONTAL_PAIRS: Tuple[Tuple[str, str], ...] = (
+    ('left', 'right'),
+    ('leftmost', 'rightmost'),
+)
+VERTICAL_PAIRS: Tuple[Tuple[str, str], ...] = (
+    ('top', 'bottom'),
+    ('topmost', 'bottommost'),
+    ('upper', 'lower'),
+    ('above', 'below'),
+)
 
 
 def _match_case(word: str, template: str) -> str:
@@ -45,10 +50,12 @@ def swap_words(text: str, pairs: Sequence[Tuple[str, str]]) -> str:
     if not table:
         return text
     words = sorted(table, key=len, reverse=True)
-    pattern = re.compile(r'\b(' + '|'.join(map(re.escape, words)) + r')\b',
-                         re.IGNORECASE)
+    pattern = re.compile(
+        r'\b(' + '|'.join(map(re.escape, words)) + r')\b', re.IGNORECASE
+    )
     return pattern.sub(
-        lambda m: _match_case(table[m.group(0).lower()], m.group(0)), text)
+        lambda m: _match_case(table[m.group(0).lower()], m.group(0)), text
+    )
 
 
 @TRANSFORMS.register_module()
@@ -71,10 +78,11 @@ class RandomFlip(MMDetRandomFlip):
     """
 
     def __init__(
-            self,
-            horizontal_pairs: Sequence[Tuple[str, str]] = HORIZONTAL_PAIRS,
-            vertical_pairs: Sequence[Tuple[str, str]] = VERTICAL_PAIRS,
-            **kwargs) -> None:
+        self,
+        horizontal_pairs: Sequence[Tuple[str, str]] = HORIZONTAL_PAIRS,
+        vertical_pairs: Sequence[Tuple[str, str]] = VERTICAL_PAIRS,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.horizontal_pairs = tuple(tuple(p) for p in horizontal_pairs)
         self.vertical_pairs = tuple(tuple(p) for p in vertical_pairs)

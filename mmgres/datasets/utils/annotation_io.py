@@ -7,6 +7,7 @@
 
 Every error names the file it comes from.
 """
+
 import contextlib
 import io
 import json
@@ -57,30 +58,40 @@ def load_coco(ann_file: str, backend_args: Optional[dict] = None) -> COCO:
                 return json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ReferFormatError(
-                f'{ann_file} is not a valid JSON file: {e}') from e
+                f'{ann_file} is not a valid JSON file: {e}'
+            ) from e
 
     data = _read_local(ann_file, backend_args, reader)
     if not isinstance(data, dict):
         raise ReferFormatError(
             f'{ann_file} must be a COCO instances JSON object with '
-            f'"images" and "annotations", got a {type(data).__name__}')
+            f'"images" and "annotations", got a {type(data).__name__}'
+        )
     for key in ('images', 'annotations'):
         if not isinstance(data.get(key), list):
             raise ReferFormatError(
-                f'{ann_file} has no "{key}" list; is it a COCO '
-                'instances file?')
+                f'{ann_file} has no "{key}" list; is it a COCO instances file?'
+            )
     for img in data['images']:
-        missing = [k for k in REQUIRED_IMAGE_KEYS
-                   if not isinstance(img, dict) or k not in img]
+        missing = [
+            k
+            for k in REQUIRED_IMAGE_KEYS
+            if not isinstance(img, dict) or k not in img
+        ]
         if missing:
             raise ReferFormatError(
-                f'{ann_file}: image entry {_short(img)} lacks {missing}')
+                f'{ann_file}: image entry {_short(img)} lacks {missing}'
+            )
     for ann in data['annotations']:
-        if not isinstance(ann, dict) or 'id' not in ann \
-                or 'image_id' not in ann:
+        if (
+            not isinstance(ann, dict)
+            or 'id' not in ann
+            or 'image_id' not in ann
+        ):
             raise ReferFormatError(
                 f'{ann_file}: annotation entry {_short(ann)} lacks "id" or '
-                '"image_id"')
+                '"image_id"'
+            )
     data.setdefault('categories', [])
     coco = COCO()
     coco.dataset = data
@@ -89,9 +100,9 @@ def load_coco(ann_file: str, backend_args: Optional[dict] = None) -> COCO:
     return coco
 
 
-def load_refs(refs_file: str,
-              file_format: str,
-              backend_args: Optional[dict] = None) -> List[dict]:
+def load_refs(
+    refs_file: str, file_format: str, backend_args: Optional[dict] = None
+) -> List[dict]:
     """Load a refs file: a list of ref dicts.
 
     Args:
@@ -122,31 +133,40 @@ def load_refs(refs_file: str,
                     # refs pickled by Python 2 with non-ASCII text
                     f.seek(0)
                     return pickle.load(f, encoding='latin1')
-        except (json.JSONDecodeError, UnicodeDecodeError,
-                pickle.UnpicklingError, EOFError, ValueError) as e:
+        except (
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+        ) as e:
             raise ReferFormatError(
-                f'{refs_file} is not a valid {file_format} refs file: '
-                f'{e}') from e
+                f'{refs_file} is not a valid {file_format} refs file: {e}'
+            ) from e
 
     refs = _read_local(refs_file, backend_args, reader)
     if not isinstance(refs, list):
         raise ReferFormatError(
             f'{refs_file} must hold a list of refs, got a '
-            f'{type(refs).__name__}')
+            f'{type(refs).__name__}'
+        )
     for i, ref in enumerate(refs):
         if not isinstance(ref, dict):
             raise ReferFormatError(
                 f'{refs_file}: entry {i} is a {type(ref).__name__}, not a '
-                'ref dict')
+                'ref dict'
+            )
         missing = [k for k in REQUIRED_REF_KEYS if k not in ref]
         if missing:
             raise ReferFormatError(
                 f'{refs_file}: ref_id={ref.get("ref_id", "?")} (entry {i}) '
-                f'lacks the keys {missing}')
+                f'lacks the keys {missing}'
+            )
         if not isinstance(ref['sentences'], list):
             raise ReferFormatError(
                 f'{refs_file}: ref_id={ref["ref_id"]} has "sentences" of '
-                f'type {type(ref["sentences"]).__name__}, expected a list')
+                f'type {type(ref["sentences"]).__name__}, expected a list'
+            )
     return refs
 
 
@@ -154,8 +174,9 @@ def is_int(value) -> bool:
     """Whether ``value`` is an integer id (Python or numpy, not bool)."""
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or (hasattr(value, 'dtype')
-                                      and value.dtype.kind in 'iu')
+    return isinstance(value, int) or (
+        hasattr(value, 'dtype') and value.dtype.kind in 'iu'
+    )
 
 
 def _short(obj, limit: int = 80) -> str:

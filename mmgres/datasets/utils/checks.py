@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Scan a referring dataset up front and list every problem."""
+
 import copy
 from typing import Dict, List, Tuple, Union
 
@@ -10,9 +11,12 @@ from mmengine.registry import DefaultScope
 
 from mmgres.registry import DATASETS
 
-WRAPPERS_WITH_LIST = ('ConcatDataset', )
-WRAPPERS_WITH_ONE = ('RepeatDataset', 'ClassBalancedDataset',
-                     'MultiImageMixDataset')
+WRAPPERS_WITH_LIST = ('ConcatDataset',)
+WRAPPERS_WITH_ONE = (
+    'RepeatDataset',
+    'ClassBalancedDataset',
+    'MultiImageMixDataset',
+)
 
 
 def _flatten(cfg: dict) -> List[dict]:
@@ -26,12 +30,16 @@ def _flatten(cfg: dict) -> List[dict]:
     return [cfg]
 
 
-def _image_problem(path: str, height: int, width: int,
-                   decode: bool, backend_args) -> Union[str, None]:
+def _image_problem(
+    path: str, height: int, width: int, decode: bool, backend_args
+) -> Union[str, None]:
     try:
         if not decode:
-            return None if exists(path, backend_args=backend_args) else \
-                f'image not found: {path}'
+            return (
+                None
+                if exists(path, backend_args=backend_args)
+                else f'image not found: {path}'
+            )
         img_bytes = get(path, backend_args=backend_args)
     except FileNotFoundError:
         return f'image not found: {path}'
@@ -44,14 +52,18 @@ def _image_problem(path: str, height: int, width: int,
     if img is None:
         return f'cannot decode image {path}'
     if tuple(img.shape[:2]) != (height, width):
-        return (f'image {path} is {img.shape[0]}x{img.shape[1]} (h x w) but '
-                f'the annotation file says {height}x{width}')
+        return (
+            f'image {path} is {img.shape[0]}x{img.shape[1]} (h x w) but '
+            f'the annotation file says {height}x{width}'
+        )
     return None
 
 
-def find_dataset_problems(dataset_cfg: Union[dict, Config, ConfigDict],
-                          check_images: bool = True,
-                          decode_images: bool = True) -> List[str]:
+def find_dataset_problems(
+    dataset_cfg: Union[dict, Config, ConfigDict],
+    check_images: bool = True,
+    decode_images: bool = True,
+) -> List[str]:
     """List every problem of a referring dataset instead of failing later.
 
     The dataset is built lazily (nothing is loaded at construction) and its
@@ -80,20 +92,28 @@ def find_dataset_problems(dataset_cfg: Union[dict, Config, ConfigDict],
         with DefaultScope.overwrite_default_scope('mmgres'):
             dataset = DATASETS.build(cfg)
         if not hasattr(dataset, 'scan'):
-            raise TypeError(f'{type(dataset).__name__} is not a referring '
-                            'dataset (mmgres.datasets.BaseReferDataset)')
+            raise TypeError(
+                f'{type(dataset).__name__} is not a referring '
+                'dataset (mmgres.datasets.BaseReferDataset)'
+            )
         samples, found = dataset.scan()
         problems.extend(found)
         if not check_images:
             continue
         images: Dict[str, Tuple[int, int, object]] = {}
         for sample in samples:
-            images.setdefault(sample['img_path'],
-                              (sample['height'], sample['width'],
-                               sample['img_id']))
+            images.setdefault(
+                sample['img_path'],
+                (sample['height'], sample['width'], sample['img_id']),
+            )
         for path, (height, width, img_id) in images.items():
-            problem = _image_problem(path, height, width, decode_images,
-                                     getattr(dataset, 'backend_args', None))
+            problem = _image_problem(
+                path,
+                height,
+                width,
+                decode_images,
+                getattr(dataset, 'backend_args', None),
+            )
             if problem is not None:
                 problems.append(f'{problem} (img_id={img_id})')
     return problems

@@ -16,6 +16,7 @@ object whose polygons are all invalid; :func:`clean_segmentation` does the
 same and :func:`segmentation_problem` says what is wrong with a malformed
 one.
 """
+
 from typing import List, Optional, Union
 
 import numpy as np
@@ -33,8 +34,11 @@ def is_valid_polygon(polygon) -> bool:
         >>> is_valid_polygon([0, 0, 4, 4])  # 2 points
         False
     """
-    return (isinstance(polygon, (list, tuple, np.ndarray))
-            and len(polygon) >= 6 and len(polygon) % 2 == 0)
+    return (
+        isinstance(polygon, (list, tuple, np.ndarray))
+        and len(polygon) >= 6
+        and len(polygon) % 2 == 0
+    )
 
 
 def segmentation_problem(segm, height: int, width: int) -> Optional[str]:
@@ -58,26 +62,38 @@ def segmentation_problem(segm, height: int, width: int) -> Optional[str]:
         if not all(isinstance(p, (list, tuple)) for p in segm):
             return 'polygons must be lists of numbers'
         if not any(is_valid_polygon(p) for p in segm):
-            return ('no valid polygon (each needs at least 3 points, i.e. '
-                    f'6 numbers; got lengths {[len(p) for p in segm]})')
+            return (
+                'no valid polygon (each needs at least 3 points, i.e. '
+                f'6 numbers; got lengths {[len(p) for p in segm]})'
+            )
         return None
     if isinstance(segm, dict):
         if 'counts' not in segm or 'size' not in segm:
             return "RLE needs the keys 'counts' and 'size'"
         if not isinstance(segm['counts'], (str, bytes, list)):
-            return ("RLE 'counts' must be str/bytes (compressed) or a list "
-                    f"(uncompressed), got {type(segm['counts']).__name__}")
+            return (
+                "RLE 'counts' must be str/bytes (compressed) or a list "
+                f'(uncompressed), got {type(segm["counts"]).__name__}'
+            )
         size = list(segm['size'])
         if size != [height, width]:
-            return (f'RLE size {size} does not match the image size '
-                    f'[{height}, {width}]')
-        if isinstance(segm['counts'], list) and \
-                sum(segm['counts']) != height * width:
-            return (f"uncompressed RLE counts sum to {sum(segm['counts'])}, "
-                    f'expected height*width = {height * width}')
+            return (
+                f'RLE size {size} does not match the image size '
+                f'[{height}, {width}]'
+            )
+        if (
+            isinstance(segm['counts'], list)
+            and sum(segm['counts']) != height * width
+        ):
+            return (
+                f'uncompressed RLE counts sum to {sum(segm["counts"])}, '
+                f'expected height*width = {height * width}'
+            )
         return None
-    return ('segmentation must be a polygon list or an RLE dict, got '
-            f'{type(segm).__name__}')
+    return (
+        'segmentation must be a polygon list or an RLE dict, got '
+        f'{type(segm).__name__}'
+    )
 
 
 def clean_segmentation(segm: Segmentation) -> Optional[Segmentation]:
@@ -98,8 +114,9 @@ def clean_segmentation(segm: Segmentation) -> Optional[Segmentation]:
     return polygons or None
 
 
-def decode_segmentation(segm: Segmentation, height: int,
-                        width: int) -> np.ndarray:
+def decode_segmentation(
+    segm: Segmentation, height: int, width: int
+) -> np.ndarray:
     """Rasterise a segmentation with pycocotools.
 
     Polygons go through ``frPyObjects`` and are merged into one RLE;
@@ -121,11 +138,11 @@ def decode_segmentation(segm: Segmentation, height: int,
             rle = dict(size=list(segm['size']), counts=segm['counts'])
     else:
         polygons = [
-            np.asarray(p, dtype=np.float64) for p in segm
+            np.asarray(p, dtype=np.float64)
+            for p in segm
             if is_valid_polygon(p)
         ]
         if not polygons:
             return np.zeros((height, width), dtype=np.uint8)
-        rle = mask_utils.merge(
-            mask_utils.frPyObjects(polygons, height, width))
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)

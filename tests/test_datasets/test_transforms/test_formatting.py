@@ -1,4 +1,5 @@
 """PackReferringInputs and full pipelines against the data contract."""
+
 import numpy as np
 import pytest
 import torch
@@ -23,14 +24,22 @@ TRAIN_PIPELINE = [
     dict(type='PackReferringInputs'),
 ]
 META = {
-    'img_path', 'img_id', 'text', 'ref_id', 'sent_id', 'no_target',
-    'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction'
+    'img_path',
+    'img_id',
+    'text',
+    'ref_id',
+    'sent_id',
+    'no_target',
+    'ori_shape',
+    'img_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
 }
 
 
 def build(root, kind='grefcoco', pipeline=TEST_PIPELINE, **kw):
-    return DATASETS.build(
-        dataset_cfg(root, kind, pipeline=pipeline, **kw))
+    return DATASETS.build(dataset_cfg(root, kind, pipeline=pipeline, **kw))
 
 
 def test_test_pipeline_keeps_gt_in_original_frame(refer_root):
@@ -51,7 +60,8 @@ def test_test_pipeline_keeps_gt_in_original_frame(refer_root):
     assert isinstance(gt.bboxes, HorizontalBoxes)
     torch.testing.assert_close(  # original frame, not x2
         gt.bboxes.tensor,
-        torch.tensor([[30., 20., 40., 28.], [40., 0., 48., 5.]]))
+        torch.tensor([[30.0, 20.0, 40.0, 28.0], [40.0, 0.0, 48.0, 5.0]]),
+    )
     assert gt.labels.tolist() == [0, 0]
     assert isinstance(gt.masks, BitmapMasks)
     assert gt.masks.masks.shape == (2, 32, 48)
@@ -86,7 +96,8 @@ def test_train_pipeline_flips_everything(refer_root):
     # 0..16; ann 12 cols 30..40 -> 60..80 -> 16..36
     torch.testing.assert_close(
         sample.gt_instances.bboxes.tensor,
-        torch.tensor([[16., 40., 36., 56.], [0., 0., 16., 10.]]))
+        torch.tensor([[16.0, 40.0, 36.0, 56.0], [0.0, 0.0, 16.0, 10.0]]),
+    )
     seg = sample.gt_sem_seg.data[0].numpy()
     assert seg.shape == (64, 96)
     expected = np.zeros((64, 96), np.uint8)
@@ -95,10 +106,13 @@ def test_train_pipeline_flips_everything(refer_root):
     np.testing.assert_array_equal(seg, expected)
 
 
-@pytest.mark.parametrize('kind, idx, key, value', [
-    ('rrefcoco', 1, 'exist', False),
-    ('refzom', 0, 'source', 'one'),
-])
+@pytest.mark.parametrize(
+    'kind, idx, key, value',
+    [
+        ('rrefcoco', 1, 'exist', False),
+        ('refzom', 0, 'source', 'one'),
+    ],
+)
 def test_dataset_specific_meta(refer_root, kind, idx, key, value):
     sample = build(refer_root, kind)[idx]['data_samples']
     assert sample.metainfo[key] == value

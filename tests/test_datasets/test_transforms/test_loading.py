@@ -1,4 +1,5 @@
 """LoadReferringAnnotations and the clear-error LoadImageFromFile."""
+
 import os.path as osp
 
 import numpy as np
@@ -41,7 +42,8 @@ def test_multi_target_rle_masks(samples):
     assert isinstance(out['gt_bboxes'], HorizontalBoxes)
     torch.testing.assert_close(
         out['gt_bboxes'].tensor,
-        torch.tensor([[30., 20., 40., 28.], [40., 0., 48., 5.]]))
+        torch.tensor([[30.0, 20.0, 40.0, 28.0], [40.0, 0.0, 48.0, 5.0]]),
+    )
     assert out['gt_bboxes_labels'].tolist() == [0, 0]
     assert out['gt_bboxes_labels'].dtype == np.int64
     assert out['gt_ignore_flags'].tolist() == [False, False]
@@ -52,7 +54,7 @@ def test_polygon_mask(samples):
     # ref 100: the square polygon x 2..12, y 4..14 (the 2-point polygon
     # was dropped by the dataset)
     out = LoadReferringAnnotations()(samples[0])
-    (mask, ) = out['gt_masks'].masks
+    (mask,) = out['gt_masks'].masks
     assert 100 <= mask.sum() <= 121  # 10x10 square, border convention
     assert mask[9, 7] == 1 and mask[0, 0] == 0
     assert mask[:4].sum() == 0 and mask[15:].sum() == 0
@@ -72,10 +74,20 @@ def test_bytes_rle_counts():
     m = np.zeros((6, 5), np.uint8)
     m[1:3, 2:5] = 1
     rle = mask_utils.encode(np.asfortranarray(m))  # bytes counts
-    sample = dict(height=6, width=5, no_target=False, instances=[
-        dict(bbox=[2, 1, 5, 3], bbox_label=0, ignore_flag=0, mask=rle,
-             ann_id=1)
-    ])
+    sample = dict(
+        height=6,
+        width=5,
+        no_target=False,
+        instances=[
+            dict(
+                bbox=[2, 1, 5, 3],
+                bbox_label=0,
+                ignore_flag=0,
+                mask=rle,
+                ann_id=1,
+            )
+        ],
+    )
     out = LoadReferringAnnotations()(sample)
     np.testing.assert_array_equal(out['gt_seg_map'], m)
 
@@ -96,9 +108,11 @@ def test_load_image_is_ours_in_mmgres_scope(samples):
 
 def test_missing_image_names_path(samples, tmp_path):
     sample = dict(samples[0], img_path=str(tmp_path / 'gone.png'))
-    with pytest.raises(FileNotFoundError,
-                       match=r'gone\.png.*img_id=1, ref_id=100, '
-                       r'sent_id=1000'):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r'gone\.png.*img_id=1, ref_id=100, '
+        r'sent_id=1000',
+    ):
         LoadImageFromFile()(sample)
 
 

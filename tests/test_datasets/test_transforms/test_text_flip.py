@@ -1,4 +1,5 @@
 """The text-aware RandomFlip."""
+
 import numpy as np
 import pytest
 from mmdet.datasets.transforms import RandomFlip as MMDetRandomFlip
@@ -18,27 +19,34 @@ from mmgres.datasets.transforms.text_flip import (
 from mmgres.registry import DATASETS, TRANSFORMS
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('the man on the left', 'the man on the right'),
-    ('Left person', 'Right person'),
-    ('the LEFTMOST cup', 'the RIGHTMOST cup'),
-    ('rightmost zebra', 'leftmost zebra'),
-    ('bright light on the left', 'bright light on the right'),
-    ('leftover rightly copyright', 'leftover rightly copyright'),
-    ('left-hand side', 'right-hand side'),
-    ('left and right', 'right and left'),
-    ('the man on the left.', 'the man on the right.'),
-    ('no spatial words', 'no spatial words'),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('the man on the left', 'the man on the right'),
+        ('Left person', 'Right person'),
+        ('the LEFTMOST cup', 'the RIGHTMOST cup'),
+        ('rightmost zebra', 'leftmost zebra'),
+        ('bright light on the left', 'bright light on the right'),
+        ('leftover rightly copyright', 'leftover rightly copyright'),
+        ('left-hand side', 'right-hand side'),
+        ('left and right', 'right and left'),
+        ('the man on the left.', 'the man on the right.'),
+        ('no spatial words', 'no spatial words'),
+    ],
+)
 def test_swap_horizontal(text, expected):
     assert swap_words(text, HORIZONTAL_PAIRS) == expected
 
 
 def test_swap_vertical():
-    assert swap_words('the top one on the left', VERTICAL_PAIRS) == \
-        'the bottom one on the left'
-    assert swap_words('cup above the Lower shelf', VERTICAL_PAIRS) == \
-        'cup below the Upper shelf'
+    assert (
+        swap_words('the top one on the left', VERTICAL_PAIRS)
+        == 'the bottom one on the left'
+    )
+    assert (
+        swap_words('cup above the Lower shelf', VERTICAL_PAIRS)
+        == 'cup below the Upper shelf'
+    )
     assert swap_words('stop', VERTICAL_PAIRS) == 'stop'
 
 
@@ -47,8 +55,11 @@ def test_registered_over_mmdet():
     assert type(t) is RandomFlip and isinstance(t, MMDetRandomFlip)
     with DefaultScope.overwrite_default_scope('mmdet'):
         from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
-        assert type(MMDET_TRANSFORMS.build(
-            dict(type='RandomFlip', prob=0.5))) is MMDetRandomFlip
+
+        assert (
+            type(MMDET_TRANSFORMS.build(dict(type='RandomFlip', prob=0.5)))
+            is MMDetRandomFlip
+        )
 
 
 @pytest.fixture(scope='module')
@@ -76,9 +87,9 @@ def test_horizontal_flip_swaps_text_and_flips_gt(loaded):
     expected = np.zeros((32, 48), np.uint8)
     expected[0:5, 0:8] = 1
     np.testing.assert_array_equal(results['gt_masks'].masks[1], expected)
-    assert results['gt_bboxes'].tensor[1].tolist() == [0., 0., 8., 5.]
+    assert results['gt_bboxes'].tensor[1].tolist() == [0.0, 0.0, 8.0, 5.0]
     # ann 12: cols 30..39 -> 8..17; bbox x 30..40 -> 8..18
-    assert results['gt_bboxes'].tensor[0].tolist() == [8., 20., 18., 28.]
+    assert results['gt_bboxes'].tensor[0].tolist() == [8.0, 20.0, 18.0, 28.0]
     assert results['gt_seg_map'][20:28, 8:18].all()
     assert results['gt_seg_map'].sum() == 120
 
@@ -91,8 +102,10 @@ def test_no_flip_keeps_text(loaded):
 
 def test_vertical_flip_keeps_left(loaded):
     results = RandomFlip(prob=1.0, direction='vertical')(
-        dict(loaded[0], text='the top square on the left'))
+        dict(loaded[0], text='the top square on the left')
+    )
     assert results['text'] == 'the bottom square on the left'
     results = RandomFlip(prob=1.0, direction='diagonal')(
-        dict(loaded[0], text='the top square on the left'))
+        dict(loaded[0], text='the top square on the left')
+    )
     assert results['text'] == 'the bottom square on the right'
