@@ -1,0 +1,13 @@
+# InstAlign on classic RES (RefCOCO, unc splits): one target per expression,
+# scored with oIoU/mIoU/Pr@X (RES) and Prec@0.5 of the top box (REC).
+_base_ = [
+    '../_base_/models/instalign_swin-b_bert-base.py',
+    '../_base_/datasets/refcoco.py',
+    '../_base_/schedules/schedule_20e.py',
+    '../_base_/default_runtime.py',
+]
+
+train_dataloader = dict(batch_size=8)  # x 4 GPUs = 32
+default_hooks = dict(
+    checkpoint=dict(save_best='res/oIoU', rule='greater', max_keep_ckpts=3)
+)
