@@ -1,0 +1,92 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""Parameters and FLOPs of a grounder at a given input size.
+
+    python tools/analysis_tools/get_flops.py CONFIG [--shape 480 480]
+        [--text "the two men on the left"] [--cfg-options ...]
+
+Counting convention: torch's ``FlopCounterMode`` counts 2 FLOPs per
+multiply-accumulate of matmul/conv/attention (the standard convention); the
+``MACs`` column (= FLOPs / 2) is what fvcore/detectron2 and many papers call
+"FLOPs". Element-wise ops, normalisation, softmax and ``grid_sample`` (the
+CPU path of deformable attention) are not counted. The model runs in
+``tensor`` mode (no post-processing), with random weights.
+"""
+
+import argparse
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import DefaultScope
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmgres.registry import MODELS
+from mmgres.testing import demo_grounding_inputs, ensure_offline_tokenizer
+from mmgres.utils import register_all_modules
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Count params and FLOPs')
+    parser.add_argument('config')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=None,
+        help='input (H, W); default: the test Resize scale',
+    )
+    parser.add_argument('--text', default='the two men on the left')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args()
+
+
+def input_shape_from_cfg(cfg):
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t['type'] == 'Resize':
+            w, h = t['scale']
+            return h, w
+    raise ValueError('No Resize in the test pipeline; pass --shape H W')
+
+
+def count(model, inputs, samples):
+    """(FLOPs, per-module FLOPs) of one forward in tensor mode."""
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    with torch.no_grad(), FlopCounterMode(display=False, depth=2) as counter:
+        model(**data, mode='tensor')
+    return counter.get_total_flops(), counter.get_flop_counts()
+
+
+def main():
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    shape = tuple(args.shape) if args.shape else input_shape_from_cfg(cfg)
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        model = MODELS.build(cfg.model).eval()
+    ensure_offline_tokenizer(model, [args.text])
+    inputs, samples = demo_grounding_inputs(
+        batch_size=1, image_shape=shape, texts=[args.text]
+    )
+    total, per_module = count(model, inputs, samples)
+    params = sum(p.numel() for p in model.parameters())
+    print(f'config: {args.config}')
+    print(f'input: {shape[0]}x{shape[1]}, text: {args.text!r}')
+    print(f'params: {params / 1e6:.2f} M')
+    print(f'FLOPs: {total / 1e12:.4f} T  (MACs: {total / 2e12:.4f} T)')
+    top = sorted(
+        (
+            (k, sum(v.values()))
+            for k, v in per_module.items()
+            if k.count('.') == 1
+        ),
+        key=lambda kv: -kv[1],
+    )
+    for name, flops in top:
+        print(f'  {name:<40s} {flops / 1e9:10.2f} GFLOPs')
+
+
+if __name__ == '__main__':
+    main()
