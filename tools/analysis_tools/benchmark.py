@@ -114,7 +114,7 @@ def input_shape(cfg):
 class Runner:
     """Times one model's predict and train steps on fixed demo inputs."""
 
-    def __init__(self, name, model, inputs, samples, with_sem_seg):
+    def __init__(self, name, model, inputs, samples):
         self.name = name
         self.model = model
         self.inputs = inputs
@@ -166,7 +166,7 @@ def main():
         model = MODELS.build(cfg.model)
         inputs, samples = demo_grounding_inputs(bs, shape)
         ensure_offline_tokenizer(model, [s.text for s in samples])
-        runners.append(Runner('grounder', model, inputs, samples, True))
+        runners.append(Runner('grounder', model, inputs, samples))
         if args.compare_mask2former:
             torch.manual_seed(0)
             m2f = MODELS.build(mask2former_counterpart(cfg.model))
@@ -190,7 +190,6 @@ def main():
         f'config: {args.config}; input {shape[0]}x{shape[1]}, batch {bs}, '
         f'{torch.get_num_threads()} threads, {args.iters} timed iterations'
     )
-    base = runners[0]
     for r in runners:
         inf = sorted(r.times['infer'])[len(r.times['infer']) // 2]
         trn = sorted(r.times['train'])[len(r.times['train']) // 2]
