@@ -1,0 +1,74 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""Ground referring expressions in an image and draw the result.
+
+    python demo/image_demo.py IMG CONFIG --weights CKPT \
+        --texts "the red circle" "all blue shapes" [--out-dir outputs]
+
+IMG may be a file or a folder of images. For each (image, expression) it
+writes ``<out-dir>/vis/<image>_<k>.jpg`` (instances in distinct colours,
+their boxes, the expression, and a "NO TARGET" banner when nothing matches)
+and, with ``--save-json``, ``<out-dir>/preds/<image>.json`` (RLE masks).
+"""
+
+import argparse
+import json
+import os
+import os.path as osp
+
+from mmgres.apis import GroundingInferencer
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('img', help='image file or folder')
+    parser.add_argument('config', help='model config')
+    parser.add_argument('--weights', help='checkpoint file')
+    parser.add_argument(
+        '--texts', nargs='+', required=True, help='referring expression(s)'
+    )
+    parser.add_argument('--out-dir', default='outputs')
+    parser.add_argument('--device', default=None)
+    parser.add_argument('--score-thr', type=float, default=0.5)
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--show', action='store_true')
+    parser.add_argument('--save-json', action='store_true')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    inferencer = GroundingInferencer(
+        args.config, weights=args.weights, device=args.device
+    )
+    imgs = inferencer._inputs_to_list(args.img)
+    out = inferencer(
+        imgs,
+        texts=[list(args.texts)] * len(imgs),
+        batch_size=args.batch_size,
+        out_dir=args.out_dir,
+        show=args.show,
+        pred_score_thr=args.score_thr,
+    )
+    for img, preds in zip(imgs, out['predictions']):
+        stem = osp.splitext(osp.basename(img))[0]
+        for p in preds:
+            answer = (
+                'no target'
+                if p['no_target']
+                else f'{len(p["instances"])} instance(s)'
+            )
+            print(
+                f'{stem} | {p["text"]!r}: {answer} '
+                f'(no-target prob {p["nt_score"]:.2f})'
+            )
+        if args.save_json:
+            os.makedirs(osp.join(args.out_dir, 'preds'), exist_ok=True)
+            with open(
+                osp.join(args.out_dir, 'preds', f'{stem}.json'), 'w'
+            ) as f:
+                json.dump(preds, f)
+    print(f'drawings in {osp.join(args.out_dir, "vis")}')
+
+
+if __name__ == '__main__':
+    main()
