@@ -117,8 +117,8 @@ class GroundingInferencer(DetInferencer):
         ``dict(type=...)``, which mmengine's inferencer does not read."""
         collate = cfg.get('test_dataloader', {}).get('collate_fn')
         if isinstance(collate, dict):
-            with FUNCTIONS.switch_scope_and_registry(self.scope) as registry:
-                return registry.get(collate['type'])
+            # collate functions live in mmengine's FUNCTIONS registry
+            return FUNCTIONS.get(collate['type'])
         return super()._init_collate(cfg)
 
     # ------------------------------------------------------------------ #

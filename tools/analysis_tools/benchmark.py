@@ -174,9 +174,7 @@ def main():
             m2f_in, m2f_samples = demo_grounding_inputs(
                 bs, shape, with_sem_seg=False
             )
-            runners.append(
-                Runner('Mask2Former', m2f, m2f_in, m2f_samples, False)
-            )
+            runners.append(Runner('Mask2Former', m2f, m2f_in, m2f_samples))
         for r in runners:
             for _ in range(args.warmup):
                 r.infer(record=False)
