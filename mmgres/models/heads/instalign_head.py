@@ -3,11 +3,12 @@
 Phrase-Object Alignment, instance aggregation and the no-target predictor."""
 
 import copy
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.layers.transformer import MLP
@@ -69,6 +70,12 @@ class InstAlignHead(Mask2FormerHead):
         loss_poa (dict, optional): POA loss; None disables POA (ablation).
         loss_merged (dict): BCE of the aggregated mask.
         loss_nt (dict): BCE of the no-target predictor.
+        pixel_text_attn_cfg (dict, optional): If given, the pixel features
+            (the decoder's visual inputs and the mask features) attend to the
+            words once, before the decoder (residual + LayerNorm), so that
+            the visual side is text-aware too. Ours: the paper's decoder
+            attends "between queries, visual features and text features"
+            without spelling out this step. Defaults to None (off).
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
@@ -118,6 +125,7 @@ class InstAlignHead(Mask2FormerHead):
         loss_nt: ConfigType = dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
         ),
+        pixel_text_attn_cfg: OptConfigType = None,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         train_cfg: OptConfigType = None,
@@ -172,6 +180,14 @@ class InstAlignHead(Mask2FormerHead):
         self.aggregation = aggregation
         self.nt_pooling = nt_pooling
         self.test_cfg = ConfigDict(test_cfg or {})
+        if pixel_text_attn_cfg is not None:
+            cfg = dict(pixel_text_attn_cfg)
+            cfg.setdefault('embed_dims', feat_channels)
+            cfg.setdefault('batch_first', True)
+            self.pixel_text_attn = MultiheadAttention(**cfg)
+            self.pixel_text_norm = nn.LayerNorm(feat_channels)
+        else:
+            self.pixel_text_attn = None
 
     # ------------------------------------------------------------------ #
     # forward
@@ -243,6 +259,15 @@ class InstAlignHead(Mask2FormerHead):
 
         text_feats = self.text_proj(text['token_feats'])
         text_pad = text['padding_mask']
+        if self.pixel_text_attn is not None:
+            decoder_inputs = [
+                self._attend_words(v, pos, text_feats, text_pad)
+                for v, pos in zip(decoder_inputs, decoder_pos)
+            ]
+            b, c, h, w = mask_features.shape
+            flat = mask_features.flatten(2).permute(0, 2, 1)
+            flat = self._attend_words(flat, None, text_feats, text_pad)
+            mask_features = flat.permute(0, 2, 1).reshape(b, c, h, w)
         query_feat = self.query_feat.weight.unsqueeze(0).repeat(
             (batch_size, 1, 1)
         )
@@ -289,6 +314,23 @@ class InstAlignHead(Mask2FormerHead):
             record(rel, mask_pred, query, text_feats)
         outs['mask_features'] = mask_features
         return outs
+
+    def _attend_words(
+        self,
+        pixels: Tensor,
+        pos: Optional[Tensor],
+        text_feats: Tensor,
+        text_pad: Tensor,
+    ) -> Tensor:
+        """Pixels (B, N, C) attend to the words (B, L, C); residual + LN."""
+        out = self.pixel_text_attn(
+            query=pixels if pos is None else pixels + pos,
+            key=text_feats,
+            value=text_feats,
+            identity=pixels,
+            key_padding_mask=text_pad,
+        )
+        return self.pixel_text_norm(out)
 
     def aggregate(self, rel: Tensor, masks: Tensor) -> Tensor:
         """Instance aggregation on logits.

@@ -150,3 +150,28 @@ def test_full_size_config_builds_offline_with_paper_param_count():
     n = sum(p.numel() for p in model.parameters())
     # paper (Table 5): 230M for Swin-B + BERT-base; ours 221.6M
     assert abs(n - 230e6) / 230e6 < 0.05, n
+
+
+def test_pixel_text_attention_option():
+    cfg = tiny_instalign_cfg()
+    cfg.head.pixel_text_attn_cfg = dict(num_heads=4)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert model.head.pixel_text_attn.attn.in_proj_weight.grad is not None
+    # the masks now depend on the words
+    model.eval()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    with torch.no_grad():
+        a = model(**data, mode='tensor')['masks'][0]
+        for s in data['data_samples']:
+            s.set_metainfo(dict(text='all blue squares'))
+        b = model(**data, mode='tensor')['masks'][0]
+    assert not torch.allclose(a, b)
