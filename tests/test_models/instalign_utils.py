@@ -2,14 +2,10 @@
 
 import copy
 
-import numpy as np
-import torch
-from mmdet.structures import DetDataSample
-from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
-from mmengine.structures import InstanceData, PixelData
 
 from mmgres.models.language_models import tiny_text_encoder_cfg
+from mmgres.testing import demo_grounding_inputs
 
 BASE = 'configs/_base_/models/instalign_swin-b_bert-base.py'
 VOCAB = ['the', 'red', 'blue', 'circle', 'square', 'left', 'right', 'all']
@@ -64,35 +60,10 @@ def tiny_instalign_cfg(**kwargs):
 def fake_batch(batch_size=2, size=64, no_target_first=True, seed=0):
     """Inputs and samples: sample 0 is no-target, the others have 2
     instances. Masks and merged masks at the padded input size."""
-    rng = np.random.RandomState(seed)
-    inputs = torch.from_numpy(
-        rng.randint(0, 255, (batch_size, 3, size, size)).astype(np.uint8)
+    return demo_grounding_inputs(
+        batch_size=batch_size,
+        image_shape=(size, size),
+        num_instances=2,
+        no_target_first=no_target_first,
+        seed=seed,
     )
-    samples = []
-    for i in range(batch_size):
-        nt = no_target_first and i == 0
-        masks = np.zeros((0 if nt else 2, size, size), np.uint8)
-        if not nt:
-            masks[0, 4:20, 4:20] = 1
-            masks[1, 30:50, 26:60] = 1
-        s = DetDataSample(
-            metainfo=dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                batch_input_shape=(size, size),
-                scale_factor=(1.0, 1.0),
-                text='the red circle on the left' if not nt else 'blue square',
-                no_target=nt,
-            )
-        )
-        s.gt_instances = InstanceData(
-            masks=BitmapMasks(masks, size, size),
-            labels=torch.zeros(len(masks), dtype=torch.long),
-            bboxes=torch.zeros(len(masks), 4),
-        )
-        s.gt_sem_seg = PixelData(
-            data=torch.from_numpy(masks.any(0, keepdims=True).astype(np.uint8))
-        )
-        samples.append(s)
-    return inputs, samples
