@@ -83,6 +83,9 @@ _mmgres_setup() {
         -r "$repo/requirements/runtime.txt" -r "$repo/requirements/tests.txt" \
         -r "$repo/requirements/mim.txt"
     python -m pip install -q --no-deps openmim
+    # torchscale (BEiT-3 for IGVG) pins timm==0.6.13 -> torchvision -> another
+    # torch; only fairscale (in runtime.txt) is needed on its BEiT3 path.
+    python -m pip install -q --no-deps "torchscale==0.3.0"
     # Editable install as a `develop` egg-link: mim locates a package through
     # its distribution's location, which a PEP 660 editable install points at
     # site-packages, so `mim train mmgres` would find nothing. setup.py links

@@ -1,5 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .base_grounder import BaseGrounder
+from .gsva import GSVA
 from .instalign import InstAlign
 
 __all__ = ['BaseGrounder', 'InstAlign']
+__all__ += ['GSVA']

@@ -1,4 +1,10 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .gsva_mask_head import GSVAMaskHead
 from .instalign_head import InstAlignHead
+from .no_target_branch import NoTargetBranch
+from .region_aware_head import RegionAwareHead
 
 __all__ = ['InstAlignHead']
+__all__ += ['GSVAMaskHead']
+__all__ += ['NoTargetBranch']
+__all__ += ['RegionAwareHead']

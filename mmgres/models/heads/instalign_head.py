@@ -70,6 +70,13 @@ class InstAlignHead(Mask2FormerHead):
         loss_poa (dict, optional): POA loss; None disables POA (ablation).
         loss_merged (dict): BCE of the aggregated mask.
         loss_nt (dict): BCE of the no-target predictor.
+        loss_merged_dice (dict, optional): A dice loss on the aggregated
+            mask, added to ``loss_merged``'s BCE. Ours (the paper supervises
+            IA with BCE only); BCE averaged over every pixel gives small
+            objects little weight. Defaults to None (off, as in the paper).
+        nt_pos_weight (float): Weight of no-target samples in ``loss_nt``
+            (target samples weigh 1). Ours, for data where no-target
+            expressions are rare; 1.0 (the default) is the paper's plain BCE.
         pixel_text_attn_cfg (dict, optional): If given, the pixel features
             (the decoder's visual inputs and the mask features) attend to the
             words once, before the decoder (residual + LayerNorm), so that
@@ -125,6 +132,8 @@ class InstAlignHead(Mask2FormerHead):
         loss_nt: ConfigType = dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
         ),
+        loss_merged_dice: OptConfigType = None,
+        nt_pos_weight: float = 1.0,
         pixel_text_attn_cfg: OptConfigType = None,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
@@ -177,6 +186,12 @@ class InstAlignHead(Mask2FormerHead):
         self.loss_poa = MODELS.build(loss_poa) if loss_poa else None
         self.loss_merged = MODELS.build(loss_merged)
         self.loss_nt = MODELS.build(loss_nt)
+        self.loss_merged_dice = (
+            MODELS.build(loss_merged_dice) if loss_merged_dice else None
+        )
+        if nt_pos_weight <= 0:
+            raise ValueError(f'nt_pos_weight must be > 0, got {nt_pos_weight}')
+        self.nt_pos_weight = float(nt_pos_weight)
         self.aggregation = aggregation
         self.nt_pooling = nt_pooling
         self.test_cfg = ConfigDict(test_cfg or {})
@@ -559,6 +574,12 @@ class InstAlignHead(Mask2FormerHead):
             (gt_merged.reshape(-1) < 0.5).long(),
             avg_factor=merged.numel(),
         )
+        if self.loss_merged_dice is not None:
+            losses['loss_merged_dice'] = self.loss_merged_dice(
+                merged.flatten(1),
+                gt_merged.flatten(1),
+                avg_factor=merged.shape[0],
+            )
         nt_logit = self.no_target_logit(
             rel, outs['queries'][-1], text['sentence_feat']
         )
@@ -566,10 +587,16 @@ class InstAlignHead(Mask2FormerHead):
             [bool(m.get('no_target', False)) for m in metas],
             device=nt_logit.device,
         )
+        nt_weight = torch.where(
+            nt_gt,
+            nt_logit.new_tensor(self.nt_pos_weight),
+            nt_logit.new_tensor(1.0),
+        )
         losses['loss_nt'] = self.loss_nt(
             nt_logit.reshape(-1, 1),
             nt_gt.logical_not().long(),
-            avg_factor=len(metas),
+            weight=nt_weight,
+            avg_factor=float(nt_weight.sum()),
         )
         return losses
 

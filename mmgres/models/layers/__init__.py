@@ -1,7 +1,43 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .aqg import AdaptiveQueryGenerator, minimap_targets
+from .dist_score_point_selector import (
+    DistScorePointSelector,
+    indices_to_points,
+)
+from .inject_text_query import InjectTextQuery
+from .raam import (
+    AnchorPropagation,
+    L2VGate,
+    LinguisticAnchorLearning,
+    PixelWordAttentionFusion,
+    RegionAwareAnchoringNetwork,
+    VisualAnchorLearning,
+)
+from .score_map_cross_attention import ScoreMapCrossAttention
+from .score_text_selector import ScoreTextSelector
 from .text_conditioned_decoder import (
     TextConditionedDecoderLayer,
     TextConditionedTransformerDecoder,
 )
+from .text_pooling import masked_text_pool
+from .unet_decoder import UNetMaskDecoder
 
 __all__ = ['TextConditionedDecoderLayer', 'TextConditionedTransformerDecoder']
+__all__ += [
+    'AdaptiveQueryGenerator',
+    'minimap_targets',
+    'DistScorePointSelector',
+    'indices_to_points',
+    'InjectTextQuery',
+    'ScoreMapCrossAttention',
+    'ScoreTextSelector',
+]
+__all__ += [
+    'AnchorPropagation',
+    'L2VGate',
+    'LinguisticAnchorLearning',
+    'PixelWordAttentionFusion',
+    'RegionAwareAnchoringNetwork',
+    'VisualAnchorLearning',
+]
+__all__ += ['UNetMaskDecoder', 'masked_text_pool']

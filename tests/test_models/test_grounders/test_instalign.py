@@ -175,3 +175,33 @@ def test_pixel_text_attention_option():
             s.set_metainfo(dict(text='all blue squares'))
         b = model(**data, mode='tensor')['masks'][0]
     assert not torch.allclose(a, b)
+
+
+def test_merged_dice_and_no_target_weight_options():
+    """``loss_merged_dice`` adds a dice term on the IA mask; ``nt_pos_weight``
+    weighs no-target samples in the NT BCE (hand-computed below)."""
+    cfg = tiny_instalign_cfg()
+    cfg.head.loss_merged_dice = dict(
+        type='DiceLoss', use_sigmoid=True, naive_dice=True, eps=1.0
+    )
+    cfg.head.nt_pos_weight = 3.0
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()  # sample 0 no-target, sample 1 target
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    logits = torch.tensor([0.5, -1.0], requires_grad=True)
+    model.head.no_target_logit = lambda *args: logits
+    losses = model(**data, mode='loss')
+    assert losses['loss_merged_dice'] > 0
+    # BCE(0.5, 1) weighted 3 and BCE(-1.0, 0) weighted 1, over 3 + 1
+    bce_nt = torch.nn.functional.softplus(torch.tensor(-0.5))
+    bce_t = torch.nn.functional.softplus(torch.tensor(-1.0))
+    expected = (3 * bce_nt + bce_t) / 4
+    torch.testing.assert_close(losses['loss_nt'], expected)
+    losses['loss_merged_dice'].backward()
+    assert model.head.ia_act.weight.grad is not None
+    with pytest.raises(ValueError, match='nt_pos_weight'):
+        cfg.head.nt_pos_weight = 0
+        MODELS.build(cfg)

@@ -1,0 +1,531 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""LLaVA through HF ``transformers``, with GSVA's tokens, LoRA and
+trainable parts."""
+
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmgres.registry import MODELS
+from mmgres.utils import OptMultiConfig
+
+# CLIP ViT-L/14 at 224 px, the vision tower of LLaVA v1 (paper Sec. 3.1:
+# 224 / 14 = 16, so 256 visual tokens).
+CLIP_VIT_L14_224 = dict(
+    model_type='clip_vision_model',
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    image_size=224,
+    patch_size=14,
+    projection_dim=768,
+    hidden_act='quick_gelu',
+)
+
+
+def _llama(hidden, inter, layers, heads, max_pos):
+    return dict(
+        model_type='llama',
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        vocab_size=32000,
+        max_position_embeddings=max_pos,
+        rms_norm_eps=1e-6 if max_pos == 2048 else 1e-5,
+    )
+
+
+def _llava(text_config: dict) -> dict:
+    # LLaVA v1 reads the penultimate CLIP layer without its CLS token.
+    return dict(
+        text_config=text_config,
+        vision_config=copy.deepcopy(CLIP_VIT_L14_224),
+        image_token_index=32000,
+        image_seq_length=256,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy='default',
+        projector_hidden_act='gelu',
+    )
+
+
+# Architectures of the paper's three MLLMs (Table 1), as ``LlavaConfig``
+# kwargs, so that they build without a download. Text dims are those of the
+# public Vicuna-7B/13B (Llama-1) and Llama-2-13B ``config.json`` files. HF's
+# ``LlavaMultiModalProjector`` is LLaVA-1.5's 2-layer MLP; LLaVA v1 used one
+# linear layer (16.8 M fewer parameters at 7B, 0.24 %).
+KNOWN_LLAVA_ARCHS: Dict[str, dict] = {
+    'llava-v1-vicuna-7b': _llava(_llama(4096, 11008, 32, 32, 2048)),
+    'llava-v1-vicuna-13b': _llava(_llama(5120, 13824, 40, 40, 2048)),
+    'llava-v1-llama-2-13b': _llava(_llama(5120, 13824, 40, 40, 4096)),
+}
+
+
+def tiny_llava_cfg(
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    image_size: int = 32,
+    patch_size: int = 8,
+) -> dict:
+    """``LlavaConfig`` kwargs of a tiny random LLaVA (Llama text model,
+    CLIP vision model) for tests and tiny configs. ``vocab_size`` is a
+    placeholder: :class:`LlavaMLLM` resizes to its tokenizer."""
+    return dict(
+        text_config=dict(
+            model_type='llama',
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=num_layers,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            vocab_size=16,
+            max_position_embeddings=512,
+        ),
+        vision_config=dict(
+            model_type='clip_vision_model',
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch_size,
+            projection_dim=hidden_size,
+        ),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy='default',
+    )
+
+
+@MODELS.register_module()
+class LlavaMLLM(BaseModule):
+    """LLaVA (HF ``LlavaForConditionalGeneration``) prepared for GSVA.
+
+    On build it:
+
+    1. makes the model: ``from_pretrained(name_or_path)`` (a hub name or a
+       local directory in the HF LLaVA format) when ``pretrained``, else
+       random weights from ``model_cfg`` (a ``LlavaConfig`` dict, or a name in
+       :data:`KNOWN_LLAVA_ARCHS`);
+    2. loads the tokenizer (or builds a word-level one in memory from
+       ``vocab``), sets padding to ``<unk>`` when there is none (as GSVA
+       does), adds ``[SEG]`` and ``[REJ]`` (and the image token if missing)
+       and resizes the embeddings and ``lm_head`` when the vocabulary grew;
+    3. freezes everything, puts LoRA adapters (``peft``) on the language
+       model's ``q_proj`` / ``v_proj`` only (not on the CLIP tower), and makes
+       the modules named in ``trainable_modules`` (``lm_head``,
+       ``embed_tokens``) trainable. The CLIP tower and the projector stay
+       frozen.
+
+    Images are given as RGB pixel values in 0-255, already resized and
+    padded (the SAM frame); :meth:`preprocess_images` crops each to its
+    ``img_shape`` and makes the CLIP input (resize of the short side and
+    centre crop, as ``CLIPImageProcessor``, then CLIP normalisation).
+
+    Args:
+        name_or_path (str, optional): Hub name or local directory of the
+            LLaVA checkpoint; also the default tokenizer source.
+        model_cfg (dict | str, optional): ``LlavaConfig`` kwargs (with
+            ``text_config`` and ``vision_config`` dicts) or a name in
+            :data:`KNOWN_LLAVA_ARCHS`, used when ``pretrained`` is False.
+            Defaults to the known architecture of ``name_or_path``.
+        pretrained (bool): Load ``name_or_path`` with ``from_pretrained``
+            while building (a 7B random init first would take minutes and
+            twice the memory). Defaults to True.
+        tokenizer (str | PreTrainedTokenizerFast, optional): Where to load
+            the tokenizer from, or a tokenizer object. Defaults to
+            ``name_or_path``.
+        vocab (Sequence[str] | str, optional): Build an in-memory word-level
+            tokenizer instead (tiny configs, tests): a word list or
+            ``'synthetic'`` (the synthetic benchmark's words). The words of
+            the GSVA dialogue templates are always added.
+        seg_token (str): Defaults to ``'[SEG]'``.
+        rej_token (str): Defaults to ``'[REJ]'``.
+        image_token (str): The image placeholder token. Defaults to
+            ``'<image>'``.
+        lora_cfg (dict, optional): ``peft.LoraConfig`` kwargs;
+            ``target_modules`` is a list of layer names, matched inside the
+            language model only.
+            None trains no adapter. Defaults to rank 8 (the paper's 7B
+            setting; 64 for 13B), alpha 16, dropout 0.05 on q_proj, v_proj.
+        trainable_modules (Sequence[str]): Modules (by the last part of their
+            name) whose parameters are trained. Defaults to
+            ``('lm_head', 'embed_tokens')``.
+        clip_resize (str): ``'center_crop'`` (short side to the CLIP size,
+            then centre crop, as GSVA's ``CLIPImageProcessor``) or
+            ``'squash'`` (the whole image, aspect ratio not kept).
+        mean_resizing (bool): Initialise new embedding rows of a pretrained
+            model from the old rows' mean and covariance (``transformers``
+            default); random models and the meta device keep a random init.
+            Defaults to True.
+        torch_dtype (str | torch.dtype, optional): dtype for
+            ``from_pretrained`` / the random model, e.g. ``'bfloat16'``.
+        gradient_checkpointing (bool): Activation checkpointing of the HF
+            model. Defaults to False.
+        init_cfg (dict, optional): mmengine init config (e.g. a
+            ``Pretrained`` mmengine checkpoint).
+    """
+
+    def __init__(
+        self,
+        name_or_path: Optional[str] = None,
+        model_cfg: Union[dict, str, None] = None,
+        pretrained: bool = True,
+        tokenizer=None,
+        vocab: Union[Sequence[str], str, None] = None,
+        seg_token: str = '[SEG]',
+        rej_token: str = '[REJ]',
+        image_token: str = '<image>',
+        lora_cfg: Optional[dict] = dict(
+            r=8,
+            lora_alpha=16,
+            lora_dropout=0.05,
+            target_modules=('q_proj', 'v_proj'),
+        ),
+        trainable_modules: Sequence[str] = ('lm_head', 'embed_tokens'),
+        clip_resize: str = 'center_crop',
+        mean_resizing: bool = True,
+        torch_dtype: Union[str, torch.dtype, None] = None,
+        gradient_checkpointing: bool = False,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+        if clip_resize not in ('center_crop', 'squash'):
+            raise ValueError(f'Unknown clip_resize {clip_resize!r}.')
+        if isinstance(torch_dtype, str):
+            torch_dtype = getattr(torch, torch_dtype)
+        self.name_or_path = name_or_path
+        self.seg_token = seg_token
+        self.rej_token = rej_token
+        self.image_token = image_token
+        self.clip_resize = clip_resize
+        self.tokenizer = self._build_tokenizer(tokenizer, vocab)
+
+        if pretrained:
+            if name_or_path is None:
+                raise ValueError('pretrained=True needs name_or_path.')
+            kwargs = {} if torch_dtype is None else dict(dtype=torch_dtype)
+            self.model = LlavaForConditionalGeneration.from_pretrained(
+                name_or_path, **kwargs
+            )
+        else:
+            cfg = self._resolve_cfg(model_cfg, name_or_path)
+            cfg['image_token_index'] = self.tokenizer.convert_tokens_to_ids(
+                image_token
+            )
+            vision = cfg['vision_config']
+            if 'image_seq_length' not in cfg:
+                n = (vision['image_size'] // vision['patch_size']) ** 2
+                full = cfg.get('vision_feature_select_strategy') == 'full'
+                cfg['image_seq_length'] = n + int(full)
+            self.model = LlavaForConditionalGeneration(LlavaConfig(**cfg))
+            if torch_dtype is not None:
+                self.model.to(torch_dtype)
+        # mean resizing only makes sense for trained embeddings; on random
+        # ones (a rank-deficient covariance for tiny models) it would give
+        # every new token the same row
+        self._sync_vocab(mean_resizing and pretrained)
+        self._set_trainable(lora_cfg, trainable_modules)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs=dict(use_reentrant=False)
+            )
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def _resolve_cfg(model_cfg, name_or_path) -> dict:
+        if model_cfg is None:
+            model_cfg = name_or_path
+        if isinstance(model_cfg, str):
+            if model_cfg not in KNOWN_LLAVA_ARCHS:
+                raise ValueError(
+                    f'LlavaMLLM: no architecture is known for {model_cfg!r};'
+                    ' give model_cfg as a LlavaConfig dict. Known: '
+                    f'{sorted(KNOWN_LLAVA_ARCHS)}.'
+                )
+            model_cfg = KNOWN_LLAVA_ARCHS[model_cfg]
+        cfg = copy.deepcopy(dict(model_cfg))
+        for key in ('text_config', 'vision_config'):
+            if not isinstance(cfg.get(key), dict):
+                raise ValueError(f'model_cfg needs a {key} dict.')
+            cfg[key] = dict(cfg[key])
+        return cfg
+
+    def _build_tokenizer(self, source, vocab):
+        from tokenizers import AddedToken
+
+        if vocab is not None:
+            from mmgres.models.utils import GSVAConversationBuilder
+
+            from .word_tokenizer import build_word_tokenizer
+
+            if isinstance(vocab, str):
+                if vocab != 'synthetic':
+                    raise ValueError(
+                        f"vocab must be a word list or 'synthetic', got "
+                        f'{vocab!r}.'
+                    )
+                from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
+
+                vocab = SYNTHETIC_VOCAB
+            words = [*GSVAConversationBuilder().words(), *vocab]
+            tok = build_word_tokenizer(words)
+        elif source is not None and not isinstance(source, str):
+            tok = source  # an already built tokenizer object
+        else:
+            from transformers import AutoTokenizer
+
+            source = source or self.name_or_path
+            if source is None:
+                raise ValueError(
+                    'LlavaMLLM needs tokenizer, name_or_path or vocab.'
+                )
+            tok = AutoTokenizer.from_pretrained(source, use_fast=True)
+            if not tok.is_fast:
+                raise ValueError(
+                    f'The tokenizer of {source!r} is not a fast tokenizer; '
+                    'GSVA needs offsets (return_offsets_mapping).'
+                )
+        if tok.pad_token is None:
+            tok.pad_token = tok.unk_token  # as GSVA / LISA
+        vocab_now = tok.get_vocab()
+        if self.image_token not in vocab_now:
+            tok.add_tokens(
+                [AddedToken(self.image_token, normalized=False, special=True)],
+                special_tokens=True,
+            )
+        new = [
+            AddedToken(t, normalized=False, special=False)
+            for t in (self.seg_token, self.rej_token)
+            if t not in vocab_now
+        ]
+        if new:
+            tok.add_tokens(new)
+        return tok
+
+    def _sync_vocab(self, mean_resizing: bool) -> None:
+        """Resize the embeddings to the tokenizer, point the config at the
+        image token and give generation its special ids."""
+        n = len(self.tokenizer)
+        emb = self.model.get_input_embeddings()
+        if n > emb.num_embeddings:
+            on_meta = emb.weight.device.type == 'meta'
+            self.model.resize_token_embeddings(
+                n, mean_resizing=mean_resizing and not on_meta
+            )
+        image_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+        if self.model.config.image_token_id != image_id:
+            print_log(
+                f'LlavaMLLM: image token id {image_id} of the tokenizer '
+                f'replaces {self.model.config.image_token_id} in the config.',
+                logger='current',
+            )
+            self.model.config.image_token_id = image_id
+        tok = self.tokenizer
+        for cfg in (self.model.config, self.model.generation_config):
+            cfg.pad_token_id = tok.pad_token_id
+            cfg.eos_token_id = tok.eos_token_id
+            cfg.bos_token_id = tok.bos_token_id
+
+    def _set_trainable(self, lora_cfg, trainable_modules) -> None:
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        if lora_cfg is not None:
+            from peft import LoraConfig, inject_adapter_in_model
+
+            lora_cfg = dict(lora_cfg)
+            names = list(lora_cfg.pop('target_modules', ('q_proj', 'v_proj')))
+            if not names:
+                raise ValueError('lora_cfg.target_modules is empty.')
+            # a regex (peft full-matches it) so that the CLIP tower's q/v
+            # projections are left alone
+            pattern = r'.*language_model\..*\.({})'.format('|'.join(names))
+            config = LoraConfig(
+                target_modules=pattern, bias='none', **lora_cfg
+            )
+            self.model = inject_adapter_in_model(config, self.model)
+            for n, p in self.model.named_parameters():
+                if 'lora_' in n:
+                    p.requires_grad_(True)
+        wanted = set(trainable_modules)
+        for name, module in self.model.named_modules():
+            if name.split('.')[-1] in wanted:
+                for p in module.parameters():
+                    p.requires_grad_(True)
+
+    def init_weights(self) -> None:
+        """Weights are set on build (``from_pretrained`` or random from the
+        config); keep mmengine from re-initialising the HF model. An
+        ``init_cfg`` is still applied."""
+        if self.init_cfg:
+            from mmengine.model.weight_init import initialize
+
+            initialize(self, self.init_cfg)
+        self._is_init = True
+
+    # ----------------------------------------------------------- properties
+    @property
+    def hidden_size(self) -> int:
+        """Width of the language model's hidden states."""
+        return self.model.config.text_config.hidden_size
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Visual tokens per image in the LLM sequence."""
+        return int(self.model.config.image_seq_length)
+
+    @property
+    def image_size(self) -> int:
+        """Input size of the CLIP tower."""
+        return int(self.model.config.vision_config.image_size)
+
+    def token_id(self, token: str) -> int:
+        return int(self.tokenizer.convert_tokens_to_ids(token))
+
+    @property
+    def seg_token_id(self) -> int:
+        return self.token_id(self.seg_token)
+
+    @property
+    def rej_token_id(self) -> int:
+        return self.token_id(self.rej_token)
+
+    @property
+    def image_token_id(self) -> int:
+        return self.token_id(self.image_token)
+
+    @property
+    def pad_token_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    @property
+    def eos_token_id(self) -> int:
+        return int(self.tokenizer.eos_token_id)
+
+    # --------------------------------------------------------------- inputs
+    def preprocess_images(
+        self, images: Tensor, img_shapes: Sequence[Tuple[int, int]]
+    ) -> Tensor:
+        """Make CLIP inputs from RGB images in 0-255.
+
+        Args:
+            images (Tensor): Shape (B, 3, H, W), padded; image b's content is
+                ``images[b, :, :h, :w]`` with ``(h, w) = img_shapes[b]``.
+            img_shapes (Sequence[tuple[int, int]]): (h, w) per image.
+
+        Returns:
+            Tensor: Shape (B, 3, S, S), CLIP-normalised, S the CLIP size.
+        """
+        from transformers.utils.constants import (
+            OPENAI_CLIP_MEAN,
+            OPENAI_CLIP_STD,
+        )
+
+        s = self.image_size
+        mean = images.new_tensor(OPENAI_CLIP_MEAN).view(3, 1, 1) * 255
+        std = images.new_tensor(OPENAI_CLIP_STD).view(3, 1, 1) * 255
+        out = []
+        for img, (h, w) in zip(images, img_shapes):
+            x = img[:, : int(h), : int(w)].float()[None]
+            if self.clip_resize == 'squash':
+                x = F.interpolate(
+                    x, size=(s, s), mode='bicubic', antialias=True
+                )
+            else:
+                scale = s / min(h, w)
+                nh = max(s, int(round(h * scale)))
+                nw = max(s, int(round(w * scale)))
+                x = F.interpolate(
+                    x, size=(nh, nw), mode='bicubic', antialias=True
+                )
+                top, left = (nh - s) // 2, (nw - s) // 2
+                x = x[..., top : top + s, left : left + s]
+            x = (x.clamp(0, 255) - mean) / std
+            out.append(x[0])
+        dtype = self.model.model.vision_tower.dtype
+        return torch.stack(out).to(dtype)
+
+    # -------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        pixel_values: Tensor,
+        position_ids: Optional[Tensor] = None,
+    ) -> Dict[str, Tensor]:
+        """Run LLaVA over whole dialogues (teacher forcing).
+
+        Args:
+            input_ids (Tensor): Shape (B, L), image tokens expanded.
+            attention_mask (Tensor): Shape (B, L), 1 for real tokens.
+            pixel_values (Tensor): Shape (B, 3, S, S) from
+                :meth:`preprocess_images`, one image per dialogue.
+            position_ids (Tensor, optional): Shape (B, L). Defaults to the
+                count of real tokens before each one, so that left and right
+                padding give the positions of the unpadded sequence (as
+                ``generate`` does).
+
+        Returns:
+            dict: ``hidden_states`` (B, L, D), the last layer's output, and
+            ``logits`` (B, L, V).
+        """
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+        )
+        hidden = out.last_hidden_state
+        return dict(hidden_states=hidden, logits=self.model.lm_head(hidden))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        pixel_values: Tensor,
+        max_new_tokens: int,
+        **kwargs,
+    ) -> Tensor:
+        """Greedy generation (``model.generate``) from left-padded prompts.
+
+        Returns:
+            Tensor: Shape (B, L + T): the prompts then the new tokens; a
+            finished row is padded with the pad id after its EOS.
+        """
+        kwargs.setdefault('do_sample', False)
+        return self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values=pixel_values,
+            max_new_tokens=int(max_new_tokens),
+            pad_token_id=self.pad_token_id,
+            eos_token_id=self.eos_token_id,
+            **kwargs,
+        )
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of generated ids; [SEG] and [REJ] kept, EOS/pad dropped."""
+        drop = {self.pad_token_id, self.eos_token_id}
+        if self.tokenizer.bos_token_id is not None:
+            drop.add(self.tokenizer.bos_token_id)
+        keep: List[int] = [int(i) for i in ids if int(i) not in drop]
+        return self.tokenizer.decode(keep).strip()
+
+    def extra_repr(self) -> str:
+        return (
+            f'name_or_path={self.name_or_path!r}, '
+            f'vocab={len(self.tokenizer)}, '
+            f'image_tokens={self.num_image_tokens}'
+        )

@@ -1,0 +1,395 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""GSVA's dialogue: several expressions of one image, one [SEG]/[REJ] slot
+each, in the Vicuna v1 chat format that LLaVA v1 was tuned on."""
+
+import random
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from mmgres.registry import TASK_UTILS
+
+IGNORE_INDEX = -100
+
+# LLaVA v1 / Vicuna v1 system prompt (``conv_vicuna_v1`` in LLaVA).
+VICUNA_V1_SYSTEM = (
+    'A chat between a curious human and an artificial intelligence '
+    'assistant. The assistant gives helpful, detailed, and polite answers '
+    "to the human's questions."
+)
+
+# The question of the paper's Sec. 3.3 / Fig. 3, used at test time.
+PAPER_QUESTION = (
+    'What are {objs} in this image? Please output segmentation masks.'
+)
+
+# Training questions: the paper's appendix A.3 says the prompt types are
+# diversified during training ("Please segment {objs} in this image", "Can
+# you segment {objs} in the image", ...); these four are the GSVA release's
+# list for several expressions.
+TRAIN_QUESTIONS = (
+    'Can you segment {objs} in this image?',
+    'Please segment {objs} in this image.',
+    'What are {objs} in this image? Please respond with segmentation masks.',
+    PAPER_QUESTION,
+)
+
+# The question types of the paper's Table 6 (appendix A.3). "Show" and
+# "Outline" are quoted by the paper; the "Where" wording is ours (the paper
+# only names it as the substitute of "What").
+APPENDIX_QUESTIONS = dict(
+    what=PAPER_QUESTION,
+    where='Where are {objs} in this image? Please output segmentation masks.',
+    show='Show me {objs} in the image with segmentation masks.',
+    outline='Outline {objs} in this image with segmentation masks.',
+)
+
+
+@TASK_UTILS.register_module()
+class GSVAConversationBuilder:
+    """Turn one image's expressions into GSVA dialogues and token ids.
+
+    For expressions ``e1`` (present) and ``e2`` (absent) the dialogue is, in
+    the Vicuna v1 format (``{system} USER: ... ASSISTANT: ...</s>``)::
+
+        A chat between ... questions. USER: <image>
+        What are e1, e2 in this image? Please output segmentation masks.
+        ASSISTANT: Sure, e1:[SEG], e2:[REJ].</s>
+
+    Each expression is one *slot*: its ``[SEG]`` (target present) or
+    ``[REJ]`` (no target) token. The ``<image>`` placeholder is expanded to
+    ``num_image_tokens`` copies of the image token id, as HF
+    ``LlavaForConditionalGeneration`` expects (one id per visual token).
+
+    Labels are ``-100`` everywhere except the answer tokens (the tokens of
+    ``"Sure, e1:[SEG], e2:[REJ]."`` and the closing EOS), so only the answer
+    is learned.
+
+    Token positions are exact whatever the tokenizer: the whole text is
+    tokenized at once (no boundary artefacts), and the answer tokens are
+    those whose character offset starts at or after the end of the prompt
+    (a fast tokenizer's ``offset_mapping``); the k-th ``[SEG]``/``[REJ]`` of
+    the answer is the k-th expression's slot.
+
+    Worked example (word-level tokenizer, 4 image tokens): for
+    ``['the red circle', 'a cat']`` with no-target flags ``[False, True]`` the
+    answer tokens are ``sure , the red circle : [SEG] , a cat : [REJ] .
+    </s>``; the labels equal the ids at those 14 positions and are -100 on
+    the BOS, the system prompt, ``USER :``, the 4 image tokens, the question
+    and ``ASSISTANT :``; ``slot_positions`` are the positions of ``[SEG]``
+    and ``[REJ]``; ``slot_is_seg`` is ``[True, False]``.
+
+    Args:
+        max_expressions (int): Most expressions in one dialogue; more are
+            split over several dialogues (:meth:`split`). The GSVA release
+            samples 3 per training dialogue. Defaults to 3.
+        question_templates (Sequence[str]): Questions drawn at random in
+            training, with ``{objs}`` for the comma-joined expressions.
+        test_question (str): The question in test mode. Defaults to the
+            paper's "What are {objs} in this image? Please output segmentation
+            masks."
+        answer_prefix (str): Start of the answer. Defaults to ``'Sure,'``.
+        slot_template (str): One slot of the answer, with ``{expr}`` and
+            ``{token}``. Defaults to ``'{expr}:{token}'``.
+        slot_separator (str): Between slots. Defaults to ``', '``.
+        answer_suffix (str): End of the answer. Defaults to ``'.'``.
+        system (str): System prompt. Defaults to Vicuna v1's.
+        roles (tuple[str, str]): User and assistant role names.
+        image_placeholder (str): The image token in the text; the tokenizer
+            must have it as one token. Defaults to ``'<image>'``.
+        seg_token (str): Defaults to ``'[SEG]'``.
+        rej_token (str): Defaults to ``'[REJ]'``.
+        use_rej (bool): Write ``[REJ]`` for absent targets. False gives the
+            paper's Table 4 "no [REJ]" ablation: every slot is ``[SEG]``.
+            Defaults to True.
+        add_bos (bool): Start with the tokenizer's BOS. Defaults to True.
+        add_eos (bool): End the answer with EOS (learned, so that generation
+            stops). Defaults to True.
+    """
+
+    def __init__(
+        self,
+        max_expressions: int = 3,
+        question_templates: Sequence[str] = TRAIN_QUESTIONS,
+        test_question: str = PAPER_QUESTION,
+        answer_prefix: str = 'Sure,',
+        slot_template: str = '{expr}:{token}',
+        slot_separator: str = ', ',
+        answer_suffix: str = '.',
+        system: str = VICUNA_V1_SYSTEM,
+        roles: Sequence[str] = ('USER', 'ASSISTANT'),
+        image_placeholder: str = '<image>',
+        seg_token: str = '[SEG]',
+        rej_token: str = '[REJ]',
+        use_rej: bool = True,
+        add_bos: bool = True,
+        add_eos: bool = True,
+    ) -> None:
+        if max_expressions < 1:
+            raise ValueError(
+                f'max_expressions must be >= 1, got {max_expressions}.'
+            )
+        templates = list(question_templates)
+        if not templates:
+            raise ValueError('question_templates is empty.')
+        for t in [*templates, test_question]:
+            if '{objs}' not in t:
+                raise ValueError(f'Question {t!r} has no {{objs}} field.')
+        if '{expr}' not in slot_template or '{token}' not in slot_template:
+            raise ValueError(
+                f'slot_template {slot_template!r} needs {{expr}} and '
+                '{token}.'
+            )
+        if len(roles) != 2:
+            raise ValueError(f'roles must be (user, assistant), got {roles}.')
+        self.max_expressions = int(max_expressions)
+        self.question_templates = templates
+        self.test_question = test_question
+        self.answer_prefix = answer_prefix
+        self.slot_template = slot_template
+        self.slot_separator = slot_separator
+        self.answer_suffix = answer_suffix
+        self.system = system
+        self.roles = tuple(roles)
+        self.image_placeholder = image_placeholder
+        self.seg_token = seg_token
+        self.rej_token = rej_token
+        self.use_rej = use_rej
+        self.add_bos = add_bos
+        self.add_eos = add_eos
+
+    # ------------------------------------------------------------------ text
+    def words(self) -> List[str]:
+        """Every text of the templates, for building a closed vocabulary
+        (tiny configs): system prompt, roles, questions, answer parts."""
+        return [
+            self.system,
+            *self.roles,
+            *self.question_templates,
+            self.test_question,
+            *APPENDIX_QUESTIONS.values(),
+            self.answer_prefix,
+            self.slot_template,
+            self.slot_separator,
+            self.answer_suffix,
+        ]
+
+    def clean(self, expression: str) -> str:
+        """Normalise one expression for the dialogue: collapse whitespace,
+        drop trailing periods and any special token written in it."""
+        text = str(expression)
+        for tok in (self.seg_token, self.rej_token, self.image_placeholder):
+            text = text.replace(tok, ' ')
+        text = ' '.join(text.split()).rstrip('.').strip()
+        if not text:
+            raise ValueError(
+                f'Expression {expression!r} is empty once cleaned.'
+            )
+        return text
+
+    def split(
+        self, num: int, max_expressions: Optional[int] = None
+    ) -> List[List[int]]:
+        """Indices of ``num`` expressions in dialogues of at most
+        ``max_expressions`` (default: the builder's), in order: ``split(5)``
+        with 3 gives ``[[0, 1, 2], [3, 4]]``."""
+        m = int(max_expressions or self.max_expressions)
+        return [list(range(i, min(i + m, num))) for i in range(0, num, m)]
+
+    def question(self, expressions: Sequence[str], train: bool) -> str:
+        template = (
+            random.choice(self.question_templates)
+            if train
+            else self.test_question
+        )
+        objs = ', '.join(self.clean(e) for e in expressions)
+        return template.replace('{objs}', objs)
+
+    def prompt(self, expressions: Sequence[str], train: bool = False) -> str:
+        """Text up to and including ``'ASSISTANT:'``."""
+        user, assistant = self.roles
+        question = self.question(expressions, train)
+        return (
+            f'{self.system} {user}: {self.image_placeholder}\n{question} '
+            f'{assistant}:'
+        )
+
+    def slot_tokens(self, no_target: Optional[Sequence[bool]], num: int):
+        if no_target is None:
+            no_target = [False] * num
+        if len(no_target) != num:
+            raise ValueError(
+                f'{num} expressions but {len(no_target)} no-target flags.'
+            )
+        return [
+            self.rej_token if (nt and self.use_rej) else self.seg_token
+            for nt in no_target
+        ]
+
+    def answer(
+        self,
+        expressions: Sequence[str],
+        no_target: Optional[Sequence[bool]] = None,
+    ) -> str:
+        """The assistant's answer, e.g. ``'Sure, e1:[SEG], e2:[REJ].'``."""
+        tokens = self.slot_tokens(no_target, len(expressions))
+        slots = [
+            self.slot_template.replace('{expr}', self.clean(e)).replace(
+                '{token}', t
+            )
+            for e, t in zip(expressions, tokens)
+        ]
+        return (
+            f'{self.answer_prefix} '
+            f'{self.slot_separator.join(slots)}{self.answer_suffix}'
+        )
+
+    # ---------------------------------------------------------------- tokens
+    def encode(
+        self,
+        tokenizer,
+        expressions: Sequence[str],
+        no_target: Optional[Sequence[bool]] = None,
+        with_answer: bool = True,
+        train: bool = False,
+        num_image_tokens: int = 1,
+        max_expressions: Optional[int] = None,
+    ) -> Dict[str, object]:
+        """Token ids (and labels) of one dialogue.
+
+        Args:
+            tokenizer: A fast ``transformers`` tokenizer that has the image
+                placeholder, ``[SEG]`` and ``[REJ]`` as single tokens.
+            expressions (Sequence[str]): The dialogue's expressions, at most
+                ``max_expressions``.
+            no_target (Sequence[bool], optional): Per expression, True when
+                it has no target (``[REJ]``). Defaults to all present.
+            with_answer (bool): Append the answer (training, teacher
+                forcing); False gives the prompt for generation.
+            train (bool): Draw the question at random from
+                ``question_templates``; else use ``test_question``.
+            num_image_tokens (int): Visual tokens of the MLLM.
+            max_expressions (int, optional): Overrides the builder's limit
+                (e.g. a larger one at test time).
+
+        Returns:
+            dict: ``input_ids`` (L,) long; ``prompt_length`` (int, tokens
+            up to ``ASSISTANT:`` included, image tokens expanded); ``text``;
+            with the answer also ``labels`` (L,), ``slot_positions`` (K,)
+            long (index of each expression's ``[SEG]``/``[REJ]`` in
+            ``input_ids``) and ``slot_is_seg`` (K,) bool.
+        """
+        limit = int(max_expressions or self.max_expressions)
+        if not 0 < len(expressions) <= limit:
+            raise ValueError(
+                f'A dialogue takes 1..{limit} expressions, '
+                f'got {len(expressions)}; use split().'
+            )
+        prompt = self.prompt(expressions, train)
+        text = prompt
+        if with_answer:
+            text = f'{prompt} {self.answer(expressions, no_target)}'
+        enc = tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True
+        )
+        ids = list(enc['input_ids'])
+        starts = [s for s, _ in enc['offset_mapping']]
+        ends = [e for _, e in enc['offset_mapping']]
+        cut = len(prompt)
+        in_answer = [s >= cut for s in starts]
+        for s, e in zip(starts, ends):
+            if s < cut < e:
+                raise ValueError(
+                    'A token straddles the end of the prompt; the '
+                    'tokenizer merges across "ASSISTANT:" and the answer.'
+                )
+        image_id = tokenizer.convert_tokens_to_ids(self.image_placeholder)
+        if ids.count(image_id) != 1:
+            raise ValueError(
+                f'The prompt must hold the image token '
+                f'{self.image_placeholder!r} once as one token, found '
+                f'{ids.count(image_id)}; add it to the tokenizer.'
+            )
+        k = ids.index(image_id)
+        n = int(num_image_tokens)
+        ids = ids[:k] + [image_id] * n + ids[k + 1 :]
+        in_answer = in_answer[:k] + [False] * n + in_answer[k + 1 :]
+        if self.add_bos and tokenizer.bos_token_id is not None:
+            ids = [tokenizer.bos_token_id] + ids
+            in_answer = [False] + in_answer
+        if with_answer and self.add_eos:
+            ids.append(tokenizer.eos_token_id)
+            in_answer.append(True)
+        input_ids = torch.tensor(ids, dtype=torch.long)
+        answer_mask = torch.tensor(in_answer, dtype=torch.bool)
+        out = dict(
+            input_ids=input_ids,
+            prompt_length=int((~answer_mask).sum()),
+            text=text,
+        )
+        if not with_answer:
+            return out
+        labels = torch.full_like(input_ids, IGNORE_INDEX)
+        labels[answer_mask] = input_ids[answer_mask]
+        seg_id = tokenizer.convert_tokens_to_ids(self.seg_token)
+        rej_id = tokenizer.convert_tokens_to_ids(self.rej_token)
+        is_slot = answer_mask & ((input_ids == seg_id) | (input_ids == rej_id))
+        slot_positions = torch.nonzero(is_slot).squeeze(1)
+        if len(slot_positions) != len(expressions):
+            raise ValueError(
+                f'{len(expressions)} expressions but '
+                f'{len(slot_positions)} [SEG]/[REJ] tokens in the answer; '
+                'are they single tokens of the tokenizer?'
+            )
+        out.update(
+            labels=labels,
+            slot_positions=slot_positions,
+            slot_is_seg=input_ids[slot_positions] == seg_id,
+        )
+        return out
+
+    @staticmethod
+    def collate(
+        encodings: Sequence[dict],
+        pad_token_id: int,
+        padding_side: str = 'right',
+    ) -> Dict[str, Tensor]:
+        """Pad encoded dialogues into a batch.
+
+        Args:
+            encodings (Sequence[dict]): Outputs of :meth:`encode`.
+            pad_token_id (int): Id written in padding.
+            padding_side (str): ``'right'`` (training, teacher forcing) or
+                ``'left'`` (generation).
+
+        Returns:
+            dict: ``input_ids``, ``attention_mask`` (B, L) long, ``labels``
+            (B, L) (-100 in padding) when the encodings have labels, and
+            ``slot_positions`` (list of (K_b,) tensors, moved by the left
+            padding) when they have slots.
+        """
+        if padding_side not in ('left', 'right'):
+            raise ValueError(f'padding_side {padding_side!r}.')
+        length = max(len(e['input_ids']) for e in encodings)
+        b = len(encodings)
+        input_ids = torch.full((b, length), pad_token_id, dtype=torch.long)
+        mask = torch.zeros((b, length), dtype=torch.long)
+        has_labels = all('labels' in e for e in encodings)
+        labels = torch.full((b, length), IGNORE_INDEX, dtype=torch.long)
+        slots = []
+        for i, e in enumerate(encodings):
+            n = len(e['input_ids'])
+            off = length - n if padding_side == 'left' else 0
+            input_ids[i, off : off + n] = e['input_ids']
+            mask[i, off : off + n] = 1
+            if has_labels:
+                labels[i, off : off + n] = e['labels']
+            if 'slot_positions' in e:
+                slots.append(e['slot_positions'] + off)
+        out = dict(input_ids=input_ids, attention_mask=mask)
+        if has_labels:
+            out['labels'] = labels
+        if len(slots) == b:
+            out['slot_positions'] = slots
+        return out
