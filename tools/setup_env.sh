@@ -75,6 +75,8 @@ _mmgres_setup() {
         python -m pip install -q "$whl"
     fi
 
+    local torch_before
+    torch_before="$(python -c 'import torch; print(torch.__version__)')"
     # setuptools stays <70 throughout (constraint): mmcv, openmim and mmengine's
     # is_installed import pkg_resources.
     local constraints="$venv/.mmgres-constraints.txt"
@@ -82,10 +84,18 @@ _mmgres_setup() {
     PIP_CONSTRAINT="$constraints" python -m pip install -q \
         -r "$repo/requirements/runtime.txt" -r "$repo/requirements/tests.txt" \
         -r "$repo/requirements/mim.txt"
-    python -m pip install -q --no-deps openmim
-    # torchscale (BEiT-3 for IGVG) pins timm==0.6.13 -> torchvision -> another
-    # torch; only fairscale (in runtime.txt) is needed on its BEiT3 path.
-    python -m pip install -q --no-deps "torchscale==0.3.0"
+    # openmim, torchscale, fairscale, peft and accelerate: --no-deps, see
+    # nodeps.txt.
+    python -m pip install -q --no-deps -r "$repo/requirements/nodeps.txt"
+    local torch_now
+    torch_now="$(python -c 'import torch; print(torch.__version__)')"
+    if [ "$torch_now" != "$torch_before" ]; then
+        echo "[mmgres] ERROR: installing the requirements replaced torch" \
+            "$torch_before with $torch_now; a requirement that depends on" \
+            "torch must go to requirements/nodeps.txt" >&2
+        _mmgres_restore_opts "$had_e" "$had_pipefail"
+        return 1
+    fi
     # Editable install as a `develop` egg-link: mim locates a package through
     # its distribution's location, which a PEP 660 editable install points at
     # site-packages, so `mim train mmgres` would find nothing. setup.py links

@@ -1,7 +1,9 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .base_grounder import BaseGrounder
 from .gsva import GSVA
+from .igvg import IGVG
 from .instalign import InstAlign
 
 __all__ = ['BaseGrounder', 'InstAlign']
 __all__ += ['GSVA']
+__all__ += ['IGVG']

@@ -151,9 +151,9 @@ class LlavaMLLM(BaseModule):
             ``'<image>'``.
         lora_cfg (dict, optional): ``peft.LoraConfig`` kwargs;
             ``target_modules`` is a list of layer names, matched inside the
-            language model only.
-            None trains no adapter. Defaults to rank 8 (the paper's 7B
-            setting; 64 for 13B), alpha 16, dropout 0.05 on q_proj, v_proj.
+            language model only. None trains no adapter. Defaults to rank 8
+            (the paper's 7B setting; 64 for 13B), alpha 16, dropout 0.05
+            on q_proj, v_proj (the GSVA release's values).
         trainable_modules (Sequence[str]): Modules (by the last part of their
             name) whose parameters are trained. Defaults to
             ``('lm_head', 'embed_tokens')``.
@@ -177,7 +177,7 @@ class LlavaMLLM(BaseModule):
         name_or_path: Optional[str] = None,
         model_cfg: Union[dict, str, None] = None,
         pretrained: bool = True,
-        tokenizer=None,
+        tokenizer: Union[str, object, None] = None,
         vocab: Union[Sequence[str], str, None] = None,
         seg_token: str = '[SEG]',
         rej_token: str = '[REJ]',

@@ -1,0 +1,941 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""IGVG's head: the global branch and the point-guided instance-aware
+perception head (PIPH)."""
+
+import copy
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.ops import MultiScaleDeformableAttention
+from mmdet.models.layers.transformer import (
+    MLP,
+    DeformableDetrTransformerDecoder,
+    inverse_sigmoid,
+)
+from mmdet.structures.bbox import (
+    bbox_cxcywh_to_xyxy,
+    bbox_xyxy_to_cxcywh,
+    get_box_tensor,
+)
+from mmdet.utils import reduce_mean
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmgres.registry import MODELS, TASK_UTILS
+from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+
+DEFAULT_DECODER = dict(
+    num_layers=3,  # InstanceVG
+    return_intermediate=True,
+    layer_cfg=dict(
+        self_attn_cfg=dict(
+            embed_dims=256, num_heads=8, dropout=0.1, batch_first=True
+        ),
+        cross_attn_cfg=dict(
+            embed_dims=256,
+            num_levels=4,
+            num_heads=8,
+            num_points=4,
+            dropout=0.1,
+            batch_first=True,
+        ),
+        ffn_cfg=dict(
+            embed_dims=256, feedforward_channels=1024, ffn_drop=0.1
+        ),
+    ),
+)
+
+DEFAULT_ASSIGNER = dict(
+    type='HungarianAssigner',
+    match_costs=[
+        dict(type='ClassificationCost', weight=1.0),
+        dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+        dict(type='IoUCost', iou_mode='giou', weight=2.0),
+        dict(type='PointL1Cost', weight=2.0),
+    ],
+)
+
+
+@MODELS.register_module()
+class IGVGHead(BaseModule):
+    """IGVG head: global mask, no-target, and instance boxes + masks.
+
+    Input: the SimFPN levels of the text-aware BEiT-3 image map, that map
+    itself (F_i, stride 16) and the text tokens (F_t), all of width C.
+
+    **Global branch.** :class:`UNetMaskDecoder` fuses the levels into
+    S_global (stride 4, C channels) and the global mask logit;
+    :class:`NoTargetBranch` reads S_global (and the sentence) and gives the
+    two no-target logits.
+
+    **PIPH.** :class:`AdaptiveQueryGenerator` (STS, cross-attention score
+    map, DPS, ITQ) gives N_q initial queries Q_init and their reference
+    points P_r. mmdet's :class:`DeformableDetrTransformerDecoder` (mmcv's
+    ``MultiScaleDeformableAttention`` over the SimFPN levels) refines the
+    queries, P_r being its initial reference points; the positional query
+    is ``Linear(P_r)`` as in InstanceVG. At every decoder layer each query
+    predicts
+
+    - a target / not-target logit (``cls_branches``);
+    - a box, normalised cxcywh, as an offset from its reference point in
+      logit space (Deformable DETR's ``reg_branches``; with
+      ``with_box_refine`` the reference is refined layer by layer);
+    - a point: its reference point P_r (what the point-guided match cost
+      compares with the box centres).
+
+    The last layer's queries Q_d give the instance masks
+    ``Q_s = MLP(Q_d) · S_global`` (a dot product per pixel).
+
+    **Matching.** Per decoder layer, mmdet's ``HungarianAssigner`` with the
+    costs of ``train_cfg.assigner`` (IGVG: classification 1, L1 box 5,
+    GIoU 2, :class:`PointL1Cost` 2). The last layer's assignment is reused
+    for the instance masks (query-instance matching), so a query's box and
+    mask are supervised by one and the same ground-truth object.
+
+    **Losses** (the λ are the ``loss_weight`` of each loss config):
+
+    - DETR, at every decoder layer (deep supervision, ``d{i}.`` prefix):
+      ``loss_cls`` (2-class CE with background weight 0.1 as DETR, or
+      sigmoid focal), ``loss_bbox`` (L1, normalised cxcywh) and
+      ``loss_iou`` (GIoU);
+    - instance masks of the matched queries: ``loss_mask`` (BCE over the
+      pixels) and ``loss_dice``;
+    - the negative-query term: the masks of the unmatched queries against
+      an empty mask, BCE and dice averaged over the N_neg unmatched
+      queries, times λ_neg = ``neg_weight`` (``loss_neg_mask``,
+      ``loss_neg_dice``);
+    - the global mask: ``loss_global_mask`` (BCE) and ``loss_global_dice``;
+    - ``loss_nt`` (:class:`NoTargetBranch`, CE with class weights
+      [0.9, 1.1]);
+    - ``loss_minimap_bce`` / ``loss_minimap_dice`` (AQG's score map).
+
+    Mask losses are computed at the padded input size: the stride-4
+    logits are upsampled bilinearly, as InstanceVG does.
+
+    **Prediction.** ``score = p_target × (1 − p_NT)``; queries with
+    ``score > score_thr`` (0.7) are kept, their masks thresholded at
+    ``mask_thr`` (0.5); the merged mask is the global mask OR the kept
+    instance masks. "No target" is decided by ``nt_rule``: ``'score'``
+    (InstanceVG: no query kept) or ``'classifier'`` (``p_NT > nt_thr``).
+
+    Args:
+        embed_dims (int): Width C of every input. Defaults to 256.
+        num_queries (int): N_q. Defaults to 10 (InstanceVG).
+        num_levels (int): SimFPN levels the decoder attends to. Defaults
+            to 4.
+        mask_decoder (dict): :class:`UNetMaskDecoder` config; ``in_channels``
+            and ``feat_channels`` default to C.
+        nt_branch (dict): :class:`NoTargetBranch` config; ``in_channels``
+            defaults to the S_global width.
+        aqg (dict): :class:`AdaptiveQueryGenerator` config; ``embed_dims``
+            and ``num_queries`` are filled in.
+        decoder (dict): mmdet ``DeformableDetrTransformerDecoder`` config.
+        with_box_refine (bool): Refine the reference boxes layer by layer
+            (Deformable DETR). Defaults to False (InstanceVG keeps P_r).
+        share_pred_layer (bool): One class / box branch for all layers (as
+            InstanceVG). Defaults to True.
+        num_mask_embed_layers (int): Layers of the MLP applied to Q_d before
+            the dot product with S_global; 0 uses Q_d itself (InstanceVG).
+            Defaults to 3 (ours, Mask2Former's mask embedding).
+        loss_cls (dict): Classification loss. ``use_sigmoid=False``: two
+            classes (0 target, 1 background), CE with ``class_weight``;
+            ``use_sigmoid=True``: one sigmoid logit (e.g. ``FocalLoss``).
+        loss_bbox (dict): L1 loss on normalised cxcywh.
+        loss_iou (dict): GIoU loss.
+        loss_mask (dict): Sigmoid BCE of the instance masks.
+        loss_dice (dict): Dice loss of the instance masks.
+        loss_global_mask (dict): Sigmoid BCE of the global mask.
+        loss_global_dice (dict): Dice loss of the global mask.
+        neg_weight (float): λ_neg of the negative-query term; 0 disables
+            it. Defaults to 0.2 (InstanceVG).
+        train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
+            config).
+        test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
+            ``nt_rule`` (``'score'``), ``nt_thr`` (0.5) and
+            ``max_per_image`` (N_q).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(
+        self,
+        embed_dims: int = 256,
+        num_queries: int = 10,
+        num_levels: int = 4,
+        mask_decoder: ConfigType = dict(type='UNetMaskDecoder'),
+        nt_branch: ConfigType = dict(type='NoTargetBranch'),
+        aqg: ConfigType = dict(type='AdaptiveQueryGenerator'),
+        decoder: ConfigType = DEFAULT_DECODER,
+        with_box_refine: bool = False,
+        share_pred_layer: bool = True,
+        num_mask_embed_layers: int = 3,
+        loss_cls: ConfigType = dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            class_weight=[1.0, 0.1],
+            loss_weight=0.1,
+        ),
+        loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=0.5),
+        loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=0.2),
+        loss_mask: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
+        ),
+        loss_dice: ConfigType = dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=1.0,
+        ),
+        loss_global_mask: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
+        ),
+        loss_global_dice: ConfigType = dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=1.0,
+        ),
+        neg_weight: float = 0.2,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if neg_weight < 0:
+            raise ValueError(f'neg_weight must be >= 0, got {neg_weight}')
+        self.embed_dims = embed_dims
+        self.num_queries = num_queries
+        self.num_levels = num_levels
+        self.with_box_refine = with_box_refine
+        self.neg_weight = float(neg_weight)
+
+        mask_decoder = ConfigDict(copy.deepcopy(mask_decoder))
+        mask_decoder.setdefault('in_channels', embed_dims)
+        mask_decoder.setdefault('feat_channels', embed_dims)
+        mask_decoder.setdefault('num_levels', num_levels)
+        self.mask_decoder = MODELS.build(mask_decoder)
+        mask_channels = self.mask_decoder.feat_channels
+
+        nt_branch = ConfigDict(copy.deepcopy(nt_branch))
+        nt_branch.setdefault('in_channels', mask_channels)
+        self.nt_branch = MODELS.build(nt_branch)
+
+        aqg = ConfigDict(copy.deepcopy(aqg))
+        aqg.update(embed_dims=embed_dims, num_queries=num_queries)
+        self.aqg = MODELS.build(aqg)
+
+        decoder = ConfigDict(copy.deepcopy(decoder))
+        decoder.setdefault('post_norm_cfg', None)  # Deformable DETR has none
+        self.decoder = DeformableDetrTransformerDecoder(**decoder)
+        if self.decoder.embed_dims != embed_dims:
+            raise ValueError(
+                f'decoder width {self.decoder.embed_dims} != embed_dims '
+                f'{embed_dims}.'
+            )
+        num_pred = self.decoder.num_layers
+        for layer in self.decoder.layers:
+            if layer.cross_attn.num_levels != num_levels:
+                raise ValueError(
+                    'decoder cross_attn_cfg.num_levels must equal '
+                    f'num_levels={num_levels}.'
+                )
+        self.query_pos = nn.Linear(2, embed_dims)
+
+        self.loss_cls = MODELS.build(loss_cls)
+        self.use_sigmoid = bool(loss_cls.get('use_sigmoid', False))
+        # class 0 is "target"; label 1 (= num classes) is background
+        self.cls_out_channels = 1 if self.use_sigmoid else 2
+        cls_branch = nn.Linear(embed_dims, self.cls_out_channels)
+        reg_branch = MLP(embed_dims, embed_dims, 4, 3)
+        if share_pred_layer:
+            self.cls_branches = nn.ModuleList([cls_branch] * num_pred)
+            self.reg_branches = nn.ModuleList([reg_branch] * num_pred)
+        else:
+            self.cls_branches = nn.ModuleList(
+                copy.deepcopy(cls_branch) for _ in range(num_pred)
+            )
+            self.reg_branches = nn.ModuleList(
+                copy.deepcopy(reg_branch) for _ in range(num_pred)
+            )
+        if num_mask_embed_layers > 0:
+            self.mask_embed = MLP(
+                embed_dims, embed_dims, mask_channels, num_mask_embed_layers
+            )
+        elif mask_channels != embed_dims:
+            raise ValueError(
+                'num_mask_embed_layers=0 needs S_global to have embed_dims '
+                f'channels, got {mask_channels}.'
+            )
+        else:
+            self.mask_embed = nn.Identity()
+
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_iou = MODELS.build(loss_iou)
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_dice = MODELS.build(loss_dice)
+        self.loss_global_mask = MODELS.build(loss_global_mask)
+        self.loss_global_dice = MODELS.build(loss_global_dice)
+
+        self.train_cfg = ConfigDict(train_cfg or {})
+        self.assigner = TASK_UTILS.build(
+            self.train_cfg.get('assigner', DEFAULT_ASSIGNER)
+        )
+        self.test_cfg = ConfigDict(test_cfg or {})
+        nt_rule = self.test_cfg.get('nt_rule', 'score')
+        if nt_rule not in ('score', 'classifier'):
+            raise ValueError(
+                f"test_cfg.nt_rule must be 'score' or 'classifier', got "
+                f'{nt_rule!r}.'
+            )
+
+    def init_weights(self) -> None:
+        """Children first; then Deformable DETR's initialisation of the
+        decoder (Xavier, then mmcv's deformable-attention grid) and of the
+        branches (box size bias -2 as InstanceVG, focal prior 0.01)."""
+        super().init_weights()
+        for p in self.decoder.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        for m in self.decoder.modules():
+            if isinstance(m, MultiScaleDeformableAttention):
+                m.init_weights()
+        for branch in self.reg_branches:
+            nn.init.constant_(branch.layers[-1].bias.data[2:], -2.0)
+        if self.use_sigmoid:
+            prior = -math.log((1 - 0.01) / 0.01)
+            for branch in self.cls_branches:
+                nn.init.constant_(branch.bias, prior)
+
+    # ------------------------------------------------------------------ #
+    # forward
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def _valid_hw(
+        metas: Optional[Sequence[dict]], hw: Tuple[int, int], i: int
+    ) -> Tuple[int, int]:
+        """Rows and columns of an (h, w) map that cover sample i's image
+        (the rest is batch padding)."""
+        h, w = hw
+        if not metas:
+            return h, w
+        meta = metas[i]
+        if 'batch_input_shape' not in meta or 'img_shape' not in meta:
+            return h, w
+        pad_h, pad_w = meta['batch_input_shape'][:2]
+        img_h, img_w = meta['img_shape'][:2]
+        vh = min(h, max(1, math.ceil(img_h / pad_h * h)))
+        vw = min(w, max(1, math.ceil(img_w / pad_w * w)))
+        return vh, vw
+
+    def _padding_mask(
+        self,
+        metas: Optional[Sequence[dict]],
+        bsz: int,
+        hw: Tuple[int, int],
+        device: torch.device,
+    ) -> Tensor:
+        """True on the padded cells of an (h, w) map, shape (B, h, w)."""
+        mask = torch.ones((bsz, *hw), dtype=torch.bool, device=device)
+        for i in range(bsz):
+            vh, vw = self._valid_hw(metas, hw, i)
+            mask[i, :vh, :vw] = False
+        return mask
+
+    def forward(
+        self,
+        feats: Sequence[Tensor],
+        img_feats: Tensor,
+        text_feats: Tensor,
+        text_padding_mask: Optional[Tensor] = None,
+        batch_img_metas: Optional[Sequence[dict]] = None,
+    ) -> Dict[str, Tensor]:
+        """Run both branches.
+
+        Args:
+            feats (Sequence[Tensor]): SimFPN levels, fine to coarse, each
+                (B, C, H_l, W_l).
+            img_feats (Tensor): F_i, the projected stride-16 image tokens,
+                shape (B, C, h, w).
+            text_feats (Tensor): F_t, shape (B, L, C).
+            text_padding_mask (Tensor, optional): (B, L), True at padding.
+            batch_img_metas (list[dict], optional): ``img_shape`` and
+                ``batch_input_shape`` per sample, for the padding masks.
+                None: every cell is valid.
+
+        Returns:
+            dict[str, Tensor]: With D decoder layers and Q = N_q:
+
+            - ``cls_scores``: (D, B, Q, K) logits, K = 2 (CE) or 1
+              (sigmoid);
+            - ``bbox_preds``: (D, B, Q, 4), normalised cxcywh in the image
+              frame (``img_shape``);
+            - ``points``: (B, Q, 2), the reference points P_r, normalised
+              (x, y) in the image frame;
+            - ``queries``: (D, B, Q, C), the decoder outputs;
+            - ``mask_preds``: (B, Q, h4, w4) instance mask logits;
+            - ``global_mask``: (B, 1, h4, w4) global mask logits;
+            - ``s_global``: (B, C', h4, w4);
+            - ``nt_logits``: (B, 2), index 1 "no target";
+            - ``score_map``: (B, h, w) AQG score map logits;
+            - ``point_indices``: (B, Q) flat cells of P_r on F_i.
+        """
+        feats = list(feats)[: self.num_levels]
+        if len(feats) != self.num_levels:
+            raise ValueError(
+                f'IGVGHead needs {self.num_levels} levels, got {len(feats)}.'
+            )
+        bsz = img_feats.shape[0]
+        device = img_feats.device
+        s_global, global_mask = self.mask_decoder(
+            feats, text_feats, text_padding_mask
+        )
+        nt_logits = self.nt_branch(s_global, text_feats, text_padding_mask)
+
+        img_pad = None
+        if batch_img_metas:
+            img_pad = self._padding_mask(
+                batch_img_metas, bsz, img_feats.shape[-2:], device
+            )
+            if not img_pad.any():
+                img_pad = None
+        aqg_out = self.aqg(img_feats, text_feats, text_padding_mask, img_pad)
+
+        values, pad_masks, shapes, ratios = [], [], [], []
+        for feat in feats:
+            h, w = feat.shape[-2:]
+            mask = self._padding_mask(batch_img_metas, bsz, (h, w), device)
+            values.append(feat.flatten(2).transpose(1, 2))
+            pad_masks.append(mask.flatten(1))
+            shapes.append((h, w))
+            valid_h = (~mask[:, :, 0]).sum(1).float() / h
+            valid_w = (~mask[:, 0, :]).sum(1).float() / w
+            ratios.append(torch.stack([valid_w, valid_h], dim=-1))
+        value = torch.cat(values, dim=1)
+        key_padding_mask = torch.cat(pad_masks, dim=1)
+        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=device)
+        level_start_index = torch.cat(
+            (
+                spatial_shapes.new_zeros((1,)),
+                spatial_shapes.prod(1).cumsum(0)[:-1],
+            )
+        )
+        valid_ratios = torch.stack(ratios, dim=1)  # (B, levels, 2)
+
+        # P_r is normalised in the (padded) map; the decoder wants the
+        # image frame (it multiplies by the valid ratios itself)
+        ratio = valid_ratios[:, 0]  # identical on every level up to rounding
+        points = (aqg_out['ref_points'] / ratio[:, None]).clamp(0.0, 1.0)
+        query_pos = self.query_pos(points)
+        hidden, references = self.decoder(
+            query=aqg_out['queries'],
+            query_pos=query_pos,
+            value=value,
+            key_padding_mask=key_padding_mask,
+            reference_points=points,
+            spatial_shapes=spatial_shapes,
+            level_start_index=level_start_index,
+            valid_ratios=valid_ratios,
+            reg_branches=self.reg_branches if self.with_box_refine else None,
+        )
+        cls_scores, bbox_preds = [], []
+        for lvl in range(hidden.shape[0]):
+            reference = points if lvl == 0 else references[lvl - 1]
+            reference = inverse_sigmoid(reference)
+            cls_scores.append(self.cls_branches[lvl](hidden[lvl]))
+            tmp = self.reg_branches[lvl](hidden[lvl])
+            if reference.shape[-1] == 4:
+                tmp = tmp + reference
+            else:
+                tmp = torch.cat([tmp[..., :2] + reference, tmp[..., 2:]], -1)
+            bbox_preds.append(tmp.sigmoid())
+
+        mask_embed = self.mask_embed(hidden[-1])
+        mask_preds = torch.einsum('bqc,bchw->bqhw', mask_embed, s_global)
+        return dict(
+            cls_scores=torch.stack(cls_scores),
+            bbox_preds=torch.stack(bbox_preds),
+            points=points,
+            queries=hidden,
+            mask_preds=mask_preds,
+            global_mask=global_mask,
+            s_global=s_global,
+            nt_logits=nt_logits,
+            score_map=aqg_out['score_map'],
+            point_indices=aqg_out['point_indices'],
+        )
+
+    # ------------------------------------------------------------------ #
+    # targets
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def gt_instances_of(data_sample, pad_shape) -> InstanceData:
+        """Ground-truth ``labels`` (all 0), ``bboxes`` (xyxy, image frame)
+        and ``masks`` (bool, (N, H_pad, W_pad)) of a sample."""
+        gt = data_sample.gt_instances
+        bboxes = get_box_tensor(gt.bboxes).float()
+        device = bboxes.device
+        n = bboxes.shape[0]
+        if data_sample.metainfo.get('no_target', False):
+            n = 0
+            bboxes = bboxes[:0]
+        if 'masks' in gt:
+            masks = gt.masks
+            if hasattr(masks, 'to_tensor'):
+                masks = masks.to_tensor(dtype=torch.bool, device=device)
+            masks = masks.bool()[:n]
+            h, w = masks.shape[-2:]
+            if (h, w) != tuple(pad_shape):
+                masks = F.pad(
+                    masks[:, : pad_shape[0], : pad_shape[1]],
+                    (0, max(0, pad_shape[1] - w), 0, max(0, pad_shape[0] - h)),
+                )
+        else:
+            masks = torch.zeros(
+                (n, *pad_shape), dtype=torch.bool, device=device
+            )
+        return InstanceData(
+            labels=torch.zeros(n, dtype=torch.long, device=device),
+            bboxes=bboxes,
+            masks=masks,
+        )
+
+    def _get_targets_single(
+        self,
+        cls_score: Tensor,
+        bbox_pred: Tensor,
+        points: Tensor,
+        gt_instances: InstanceData,
+        img_meta: dict,
+    ) -> dict:
+        """Assign one image's queries.
+
+        Args:
+            cls_score (Tensor): (Q, K) logits.
+            bbox_pred (Tensor): (Q, 4) normalised cxcywh.
+            points (Tensor): (Q, 2) normalised reference points.
+            gt_instances (InstanceData): ``labels``, ``bboxes`` (xyxy).
+            img_meta (dict): With ``img_shape``.
+
+        Returns:
+            dict: ``labels`` (Q,) with 0 for matched queries and 1
+            (background) for the others; ``bbox_targets`` (Q, 4) normalised
+            cxcywh; ``pos_inds`` (P,) the matched queries and
+            ``pos_gt_inds`` (P,) their ground-truth indices.
+        """
+        img_h, img_w = img_meta['img_shape'][:2]
+        factor = bbox_pred.new_tensor([img_w, img_h, img_w, img_h])
+        num_queries = bbox_pred.shape[0]
+        pred_instances = InstanceData(
+            scores=cls_score,
+            bboxes=bbox_cxcywh_to_xyxy(bbox_pred) * factor,
+            points=points,
+        )
+        gt = InstanceData(
+            labels=gt_instances.labels, bboxes=gt_instances.bboxes
+        )
+        assign_result = self.assigner.assign(
+            pred_instances=pred_instances, gt_instances=gt, img_meta=img_meta
+        )
+        gt_inds = assign_result.gt_inds
+        pos_inds = torch.nonzero(gt_inds > 0, as_tuple=False).squeeze(-1)
+        pos_gt_inds = gt_inds[pos_inds] - 1
+        labels = gt_inds.new_ones(num_queries)  # background
+        labels[pos_inds] = 0
+        bbox_targets = bbox_pred.new_zeros(num_queries, 4)
+        if len(pos_inds):
+            bbox_targets[pos_inds] = bbox_xyxy_to_cxcywh(
+                gt_instances.bboxes[pos_gt_inds] / factor
+            )
+        return dict(
+            labels=labels,
+            bbox_targets=bbox_targets,
+            pos_inds=pos_inds,
+            pos_gt_inds=pos_gt_inds,
+        )
+
+    def get_targets(
+        self,
+        cls_scores: Tensor,
+        bbox_preds: Tensor,
+        points: Tensor,
+        batch_gt_instances: List[InstanceData],
+        batch_img_metas: List[dict],
+    ) -> List[dict]:
+        """:meth:`_get_targets_single` for every image of one layer's
+        predictions ((B, Q, K), (B, Q, 4), (B, Q, 2))."""
+        with torch.no_grad():
+            return [
+                self._get_targets_single(
+                    cls_scores[i].detach(),
+                    bbox_preds[i].detach(),
+                    points[i].detach(),
+                    batch_gt_instances[i],
+                    batch_img_metas[i],
+                )
+                for i in range(cls_scores.shape[0])
+            ]
+
+    # ------------------------------------------------------------------ #
+    # losses
+    # ------------------------------------------------------------------ #
+    def _cls_avg_factor(self, labels: Tensor, num_pos: int) -> float:
+        if self.use_sigmoid:
+            total = labels.new_tensor([float(num_pos)]).float()
+        else:
+            weight = getattr(self.loss_cls, 'class_weight', None)
+            if weight is None:
+                total = labels.new_tensor([float(labels.numel())]).float()
+            else:
+                total = labels.new_tensor(weight).float()[labels].sum()[None]
+        return max(reduce_mean(total).item(), 1.0)
+
+    def loss_detr_layer(
+        self,
+        cls_scores: Tensor,
+        bbox_preds: Tensor,
+        targets: List[dict],
+        batch_img_metas: List[dict],
+    ) -> Dict[str, Tensor]:
+        """DETR losses of one decoder layer.
+
+        Args:
+            cls_scores (Tensor): (B, Q, K) logits.
+            bbox_preds (Tensor): (B, Q, 4) normalised cxcywh.
+            targets (list[dict]): Output of :meth:`get_targets`.
+            batch_img_metas (list[dict]): With ``img_shape``.
+
+        Returns:
+            dict: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
+        """
+        labels = torch.cat([t['labels'] for t in targets])
+        num_pos = sum(len(t['pos_inds']) for t in targets)
+        loss_cls = self.loss_cls(
+            cls_scores.reshape(-1, self.cls_out_channels),
+            labels,
+            avg_factor=self._cls_avg_factor(labels, num_pos),
+        )
+        avg = max(reduce_mean(cls_scores.new_tensor([num_pos])).item(), 1.0)
+        if num_pos == 0:
+            zero = bbox_preds.sum() * 0.0
+            return dict(loss_cls=loss_cls, loss_bbox=zero, loss_iou=zero)
+        preds, tgts, factors = [], [], []
+        for i, t in enumerate(targets):
+            pos = t['pos_inds']
+            img_h, img_w = batch_img_metas[i]['img_shape'][:2]
+            preds.append(bbox_preds[i, pos])
+            tgts.append(t['bbox_targets'][pos])
+            factors.append(
+                bbox_preds.new_tensor([img_w, img_h, img_w, img_h]).expand(
+                    len(pos), 4
+                )
+            )
+        preds, tgts = torch.cat(preds), torch.cat(tgts)
+        factors = torch.cat(factors)
+        loss_bbox = self.loss_bbox(preds, tgts, avg_factor=avg)
+        loss_iou = self.loss_iou(
+            bbox_cxcywh_to_xyxy(preds) * factors,
+            bbox_cxcywh_to_xyxy(tgts) * factors,
+            avg_factor=avg,
+        )
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_iou=loss_iou)
+
+    def _mask_pair_losses(
+        self, logits: Tensor, targets: Tensor, prefix: str = ''
+    ) -> Dict[str, Tensor]:
+        """BCE (mean over pixels) and dice (mean over masks) of (N, H, W)
+        logits against (N, H, W) float targets."""
+        n = logits.shape[0]
+        if n == 0:
+            zero = logits.sum() * 0.0
+            return {f'loss_{prefix}mask': zero, f'loss_{prefix}dice': zero}
+        flat, tgt = logits.flatten(1), targets.flatten(1)
+        return {
+            f'loss_{prefix}mask': self.loss_mask(
+                flat.reshape(-1), tgt.reshape(-1), avg_factor=flat.numel()
+            ),
+            f'loss_{prefix}dice': self.loss_dice(flat, tgt, avg_factor=n),
+        }
+
+    def loss_instance_masks(
+        self,
+        mask_preds: Tensor,
+        targets: List[dict],
+        batch_gt_instances: List[InstanceData],
+        pad_shape: Tuple[int, int],
+    ) -> Dict[str, Tensor]:
+        """Instance mask losses, with the last layer's assignment.
+
+        Matched queries: ``loss_mask`` / ``loss_dice`` against the mask of
+        the ground-truth object their box is matched to. Unmatched queries:
+        ``loss_neg_mask`` / ``loss_neg_dice`` against an empty mask,
+        averaged over them and weighted by ``neg_weight``.
+
+        Args:
+            mask_preds (Tensor): (B, Q, h, w) logits.
+            targets (list[dict]): The last layer's :meth:`get_targets`.
+            batch_gt_instances (list[InstanceData]): With ``masks``
+                (N, H_pad, W_pad).
+            pad_shape (tuple[int, int]): (H_pad, W_pad).
+        """
+        logits = F.interpolate(
+            mask_preds, size=tuple(pad_shape), mode='bilinear',
+            align_corners=False,
+        )
+        pos_logits, pos_tgts, neg_logits = [], [], []
+        num_queries = logits.shape[1]
+        for i, t in enumerate(targets):
+            pos = t['pos_inds']
+            neg = torch.ones(num_queries, dtype=torch.bool, device=pos.device)
+            neg[pos] = False
+            pos_logits.append(logits[i, pos])
+            pos_tgts.append(
+                batch_gt_instances[i].masks[t['pos_gt_inds']].to(logits)
+            )
+            neg_logits.append(logits[i, neg])
+        losses = self._mask_pair_losses(
+            torch.cat(pos_logits), torch.cat(pos_tgts)
+        )
+        if self.neg_weight > 0:
+            neg_logits = torch.cat(neg_logits)
+            neg = self._mask_pair_losses(
+                neg_logits, torch.zeros_like(neg_logits), prefix='neg_'
+            )
+            losses.update({k: v * self.neg_weight for k, v in neg.items()})
+        return losses
+
+    @staticmethod
+    def merged_targets(
+        batch_data_samples: SampleList, pad_shape: Tuple[int, int]
+    ) -> Tensor:
+        """Merged ground-truth masks, float (B, H_pad, W_pad); empty for
+        no-target samples; 255 (ignore) counts as background."""
+        out = []
+        for s in batch_data_samples:
+            if 'gt_sem_seg' in s:
+                seg = s.gt_sem_seg.data.reshape(s.gt_sem_seg.data.shape[-2:])
+                seg = ((seg > 0) & (seg != 255)).float()
+            else:
+                masks = IGVGHead.gt_instances_of(s, pad_shape).masks
+                seg = masks.any(0).float() if len(masks) else None
+                if seg is None:
+                    seg = torch.zeros(pad_shape)
+            if s.metainfo.get('no_target', False):
+                seg = torch.zeros_like(seg)
+            h, w = seg.shape
+            seg = F.pad(
+                seg[: pad_shape[0], : pad_shape[1]],
+                (0, max(0, pad_shape[1] - w), 0, max(0, pad_shape[0] - h)),
+            )
+            out.append(seg)
+        return torch.stack(out)
+
+    def loss(
+        self,
+        feats: Sequence[Tensor],
+        img_feats: Tensor,
+        text_feats: Tensor,
+        text_padding_mask: Optional[Tensor],
+        batch_data_samples: SampleList,
+    ) -> Dict[str, Tensor]:
+        """All losses of a batch (see the class docstring).
+
+        Args:
+            feats, img_feats, text_feats, text_padding_mask: See
+                :meth:`forward`.
+            batch_data_samples (list[DetDataSample]): With ``gt_instances``
+                (``bboxes``, ``masks`` padded to ``batch_input_shape``),
+                ``gt_sem_seg`` and ``metainfo.no_target``.
+
+        Returns:
+            dict[str, Tensor]: The losses; ``d{i}.`` prefixes the DETR
+            losses of the decoder layers before the last.
+        """
+        metas = [s.metainfo for s in batch_data_samples]
+        pad_shape = tuple(metas[0]['batch_input_shape'][:2])
+        gts = [self.gt_instances_of(s, pad_shape) for s in batch_data_samples]
+        outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
+
+        losses = dict()
+        num_layers = outs['cls_scores'].shape[0]
+        targets = None
+        for lvl in range(num_layers):
+            targets = self.get_targets(
+                outs['cls_scores'][lvl],
+                outs['bbox_preds'][lvl],
+                outs['points'],
+                gts,
+                metas,
+            )
+            layer = self.loss_detr_layer(
+                outs['cls_scores'][lvl], outs['bbox_preds'][lvl], targets, metas
+            )
+            prefix = '' if lvl == num_layers - 1 else f'd{lvl}.'
+            losses.update({prefix + k: v for k, v in layer.items()})
+        # query-instance matching: the last layer's assignment
+        losses.update(
+            self.loss_instance_masks(
+                outs['mask_preds'], targets, gts, pad_shape
+            )
+        )
+        global_logits = F.interpolate(
+            outs['global_mask'], size=pad_shape, mode='bilinear',
+            align_corners=False,
+        ).flatten(1)
+        merged = self.merged_targets(batch_data_samples, pad_shape)
+        merged = merged.to(global_logits).flatten(1)
+        losses['loss_global_mask'] = self.loss_global_mask(
+            global_logits.reshape(-1),
+            merged.reshape(-1),
+            avg_factor=merged.numel(),
+        )
+        losses['loss_global_dice'] = self.loss_global_dice(
+            global_logits, merged, avg_factor=merged.shape[0]
+        )
+        losses.update(
+            self.nt_branch.loss_by_samples(
+                outs['nt_logits'], batch_data_samples
+            )
+        )
+        losses.update(self.aqg.loss(outs['score_map'], batch_data_samples))
+        return losses
+
+    # ------------------------------------------------------------------ #
+    # predict
+    # ------------------------------------------------------------------ #
+    def target_probs(self, cls_scores: Tensor) -> Tensor:
+        """p_target from (..., K) logits: softmax class 0, or sigmoid."""
+        if self.use_sigmoid:
+            return cls_scores[..., 0].sigmoid()
+        return cls_scores.softmax(-1)[..., 0]
+
+    def predict(
+        self,
+        feats: Sequence[Tensor],
+        img_feats: Tensor,
+        text_feats: Tensor,
+        text_padding_mask: Optional[Tensor],
+        batch_data_samples: SampleList,
+        rescale: bool = True,
+    ) -> List[dict]:
+        """Forward and :meth:`predict_by_feat`."""
+        metas = [s.metainfo for s in batch_data_samples]
+        outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
+        return self.predict_by_feat(outs, metas, rescale)
+
+    def predict_by_feat(
+        self, outs: Dict[str, Tensor], batch_img_metas: List[dict],
+        rescale: bool = True,
+    ) -> List[dict]:
+        """Post-process the network outputs.
+
+        Args:
+            outs (dict): Output of :meth:`forward` (the last layer's
+                ``cls_scores`` / ``bbox_preds`` are used).
+            batch_img_metas (list[dict]): ``img_shape``,
+                ``batch_input_shape``, ``ori_shape``, ``scale_factor``.
+            rescale (bool): Give everything in the original image frame
+                (else in the ``img_shape`` frame).
+
+        Returns:
+            list[dict]: Per sample:
+
+            - ``pred_instances``: InstanceData of the kept queries, by
+              descending score: ``bboxes`` (N, 4) xyxy, ``scores`` (N,)
+              ``p_target × (1 − p_NT)``, ``masks`` (N, H, W) bool,
+              ``labels`` (N,) zeros, ``points`` (N, 2) their reference
+              points (x, y) and ``query_inds`` (N,) the query indices;
+            - ``merged``: (H, W) bool, global mask OR kept masks;
+            - ``no_target`` (bool) and ``nt_score`` (float, p_NT);
+            - ``points``: (Q, 2) every selected reference point, (x, y)
+              in the same frame (for CoverAcc and visualisation).
+        """
+        score_thr = self.test_cfg.get('score_thr', 0.7)
+        mask_thr = self.test_cfg.get('mask_thr', 0.5)
+        nt_rule = self.test_cfg.get('nt_rule', 'score')
+        nt_thr = self.test_cfg.get('nt_thr', 0.5)
+        max_per_image = self.test_cfg.get('max_per_image', self.num_queries)
+
+        target_prob = self.target_probs(outs['cls_scores'][-1])
+        nt_prob = outs['nt_logits'].softmax(-1)[:, 1]
+        scores = target_prob * (1.0 - nt_prob[:, None])
+        bbox_preds = outs['bbox_preds'][-1]
+        results = []
+        for i, meta in enumerate(batch_img_metas):
+            img_h, img_w = meta['img_shape'][:2]
+            pad_shape = meta.get('batch_input_shape', (img_h, img_w))[:2]
+            keep = torch.nonzero(scores[i] > score_thr).squeeze(1)
+            keep = keep[scores[i, keep].argsort(descending=True)]
+            keep = keep[:max_per_image]
+
+            factor = bbox_preds.new_tensor([img_w, img_h, img_w, img_h])
+            boxes = bbox_cxcywh_to_xyxy(bbox_preds[i, keep]) * factor
+            boxes[:, 0::2].clamp_(0, img_w)
+            boxes[:, 1::2].clamp_(0, img_h)
+            points = outs['points'][i] * factor[:2]
+            if rescale:
+                sf = meta.get('scale_factor', (1.0, 1.0))
+                sf = boxes.new_tensor(sf[:2])
+                boxes = boxes / sf.repeat(2)
+                points = points / sf
+
+            logits = torch.cat(
+                [outs['mask_preds'][i, keep], outs['global_mask'][i]]
+            )
+            binary = self._to_image(logits, meta, pad_shape, rescale, mask_thr)
+            inst_masks = binary[:-1]
+            merged = binary[-1] | inst_masks.any(0)
+            if nt_rule == 'score':
+                no_target = len(keep) == 0
+            else:
+                no_target = bool(nt_prob[i] > nt_thr)
+            results.append(
+                dict(
+                    pred_instances=InstanceData(
+                        bboxes=boxes,
+                        scores=scores[i, keep],
+                        masks=inst_masks,
+                        labels=torch.zeros_like(keep),
+                        points=points[keep],
+                        query_inds=keep,
+                    ),
+                    merged=merged,
+                    no_target=no_target,
+                    nt_score=float(nt_prob[i]),
+                    points=points,
+                )
+            )
+        return results
+
+    @staticmethod
+    def _to_image(
+        logits: Tensor, meta: dict, pad_shape, rescale: bool, thr: float
+    ) -> Tensor:
+        """Mask logits (K, h, w) → binary masks (K, H, W): upsampled to the
+        padded input, cropped to the image and, with ``rescale``, resized
+        to ``ori_shape``; one mask at a time, so a huge original image
+        costs one float mask of memory."""
+        img_h, img_w = meta['img_shape'][:2]
+        out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
+        out = logits.new_zeros((logits.shape[0], out_h, out_w), dtype=bool)
+        for k in range(logits.shape[0]):
+            m = F.interpolate(
+                logits[None, k : k + 1],
+                size=tuple(pad_shape),
+                mode='bilinear',
+                align_corners=False,
+            )[..., :img_h, :img_w]
+            if rescale and (out_h, out_w) != (img_h, img_w):
+                m = F.interpolate(
+                    m, size=(out_h, out_w), mode='bilinear',
+                    align_corners=False,
+                )
+            out[k] = m[0, 0].sigmoid() > thr
+        return out
