@@ -51,6 +51,8 @@ def main():
     )
     for img, preds in zip(imgs, out['predictions']):
         stem = osp.splitext(osp.basename(img))[0]
+        if preds and 'answer' in preds[0]:  # dialogue models (GSVA)
+            print(f'{stem} | answer: {preds[0]["answer"]}')
         for p in preds:
             answer = (
                 'no target'

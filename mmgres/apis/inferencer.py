@@ -68,7 +68,16 @@ class GroundingInferencer(DetInferencer):
     Each prediction is a dict: ``text``, ``no_target`` (bool), ``nt_score``
     (float), ``merged_mask`` (COCO RLE of the merged mask) and
     ``instances`` (list of ``mask`` (RLE), ``bbox`` (xyxy) and ``score``),
-    in the original image frame.
+    in the original image frame; point-guided models (IGVG) add
+    ``points``, their selected reference points as ``[x, y]``.
+
+    Dialogue models (GSVA, which has ``group_dialogues``) are asked about
+    all the expressions of an image at once, in one batch, which the model
+    turns into one dialogue (up to its ``test_cfg.max_expressions``); their
+    predictions add ``answer``, the text the model wrote (e.g. ``'Sure, the
+    red circle:[SEG], a dog:[REJ].'``). A model whose ``test_cfg.mode`` is
+    ``'teacher_forced'`` (a benchmark protocol that reads the ground truth)
+    is switched to ``'generate'``.
 
     Args:
         model (str, optional): Config path or name.
@@ -98,6 +107,12 @@ class GroundingInferencer(DetInferencer):
             show_progress=show_progress,
         )
         self._warned_long = False
+        test_cfg = getattr(self.model, 'test_cfg', None)
+        if isinstance(test_cfg, dict) and (
+            test_cfg.get('mode') == 'teacher_forced'
+        ):
+            # no ground truth here: the model writes its own answer
+            test_cfg['mode'] = 'generate'
 
     def _init_pipeline(self, cfg) -> Compose:
         """The test pipeline without ground-truth loading; images may be
@@ -212,8 +227,7 @@ class GroundingInferencer(DetInferencer):
         predictions = [[None] * k for k in n_texts]
         drawings = [[None] * k for k in n_texts]
         any_vis = False
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
+        for chunk in self._batches(pairs, batch_size):
             data = self.collate_fn(
                 [
                     self.pipeline({k: v for k, v in p.items() if k != '_pos'})
@@ -243,6 +257,19 @@ class GroundingInferencer(DetInferencer):
             predictions=predictions,
             visualization=drawings if any_vis else [],
         )
+
+    def _batches(self, pairs: List[dict], batch_size: int) -> List[list]:
+        """Consecutive pairs in batches of ``batch_size``; for dialogue
+        models, one batch per image with all its expressions."""
+        if not hasattr(self.model, 'group_dialogues'):
+            return [
+                pairs[k : k + batch_size]
+                for k in range(0, len(pairs), batch_size)
+            ]
+        batches: Dict[int, list] = {}
+        for p in pairs:
+            batches.setdefault(p['_pos'][0], []).append(p)
+        return list(batches.values())
 
     def _draw(
         self,
@@ -295,10 +322,17 @@ class GroundingInferencer(DetInferencer):
                     score=float(inst.scores[k]),
                 )
             )
-        return dict(
+        out = dict(
             text=data_sample.metainfo.get('text'),
             no_target=bool(data_sample.pred_no_target),
             nt_score=float(data_sample.pred_nt_score),
             merged_mask=encode_rle(data_sample.pred_sem_seg.data[0]),
             instances=instances,
         )
+        if 'pred_answer' in data_sample.metainfo:  # dialogue models (GSVA)
+            out['answer'] = data_sample.metainfo['pred_answer']
+        if 'pred_points' in data_sample:  # point-guided models (IGVG)
+            out['points'] = [
+                [float(x), float(y)] for x, y in data_sample.pred_points
+            ]
+        return out

@@ -4,6 +4,7 @@ from .refcoco import RefCOCODataset
 from .refer_base import BaseReferDataset, ReferDataError
 from .refzom import RefZOMDataset
 from .rrefcoco import RRefCOCODataset
+from .samplers import ImageGroupedSampler
 from .synthetic import SYNTHETIC_VOCAB, generate_synthetic_grefcoco
 from .transforms import *  # noqa: F401,F403
 from .utils import ReferFormatError, find_dataset_problems
@@ -14,6 +15,7 @@ __all__ = [
     'RefCOCODataset',
     'RefZOMDataset',
     'RRefCOCODataset',
+    'ImageGroupedSampler',
     'ReferDataError',
     'ReferFormatError',
     'find_dataset_problems',

@@ -19,7 +19,9 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     * initialise the ``gloo`` process group ourselves (mmengine then skips its
       own ``init_dist``);
     * set ``env_cfg.dist_cfg.backend='gloo'``;
-    * wrap the model with ``MMDistributedDataParallel(device_ids=None)``.
+    * wrap the model with ``MMDistributedDataParallel(device_ids=None)``;
+      with mmengine's ``FlexibleRunner`` (``runner_type``), the strategy's
+      wrapper is set instead (:func:`_cpu_strategy`).
     """
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
@@ -32,10 +34,15 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     cfg.setdefault('env_cfg', {})
     cfg.env_cfg.setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
-    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
+    if cfg.get('strategy') is not None or 'FlexibleRunner' in str(
+        cfg.get('runner_type', '')
+    ):
+        cfg.strategy = _cpu_strategy(cfg.get('strategy'))
+    else:
+        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
         print_log(
@@ -44,6 +51,32 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
             f'{os.environ.get("LOCAL_RANK")})',
             logger='current',
         )
+
+
+def _cpu_strategy(strategy) -> dict:
+    """A ``FlexibleRunner`` strategy that runs on CPU processes (gloo).
+
+    mmengine gives its DDP wrapper ``device_ids=[LOCAL_RANK]`` and its FSDP
+    wrapper ``device_id=LOCAL_RANK``, both CUDA devices; here DDP gets
+    ``device_ids=None`` (the module stays on the CPU) and FSDP
+    ``device_id='cpu'`` (without it, torch's FSDP refuses a machine without
+    an accelerator). DeepSpeed needs nothing more than the gloo process
+    group (``deepspeed.initialize`` adopts it).
+    """
+    strategy = dict(strategy or dict(type='DDPStrategy'))
+    kind = strategy.get('type')
+    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    if kind.endswith('DDPStrategy'):
+        wrapper = dict(strategy.get('model_wrapper') or {})
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        strategy['model_wrapper'] = wrapper
+    elif kind.endswith('FSDPStrategy'):
+        wrapper = dict(strategy.get('model_wrapper') or {})
+        wrapper.setdefault('type', 'MMFullyShardedDataParallel')
+        wrapper['device_id'] = 'cpu'
+        strategy['model_wrapper'] = wrapper
+    return strategy
 
 
 def setup_amp(cfg: Config) -> None:

@@ -76,6 +76,10 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
     - the merged mask (``gt_sem_seg`` / ``pred_sem_seg``, field ``data`` of
       shape (1, H, W)) as an outline, or as a tint when the panel has no
       instance masks (mask-only models);
+    - the reference points of point-guided models (IGVG) on the prediction
+      panel: every selected point (``pred_points``, (K, 2) xy) as a small
+      white dot, and the point of each drawn instance
+      (``pred_instances.points``) as a larger dot in the instance's colour;
     - a red "NO TARGET" banner across the panel when the ground truth says
       ``metainfo.no_target`` or the model says ``pred_no_target`` (with
       ``pred_nt_score`` when present);
@@ -178,6 +182,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         nt_score: Optional[float],
         with_scores: bool,
         img_path: str,
+        points: Optional[np.ndarray] = None,
     ) -> np.ndarray:
         """Draw one side (ground truth or prediction).
 
@@ -190,6 +195,9 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             nt_score (float, optional): No-target probability to print.
             with_scores (bool): Print each box's score.
             img_path (str): Used in error messages.
+            points (np.ndarray, optional): Reference points (K, 2) xy,
+                drawn as small white dots; ``instances.points`` (N, 2) are
+                drawn larger in the instance colours.
 
         Returns:
             np.ndarray: The drawn RGB image, shape (H, W, 3).
@@ -251,6 +259,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                         facecolor='black', alpha=0.7, pad=0.5, edgecolor='none'
                     ),
                 )
+        self._draw_points(image, points, instances, colors)
         drawn = self.get_image()
         if no_target:
             label = 'NO TARGET'
@@ -258,6 +267,38 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 label += f' ({nt_score:.2f})'
             drawn = self._draw_banner(drawn, label)
         return drawn
+
+    def _draw_points(
+        self,
+        image: np.ndarray,
+        points: Optional[np.ndarray],
+        instances: Optional[InstanceData],
+        colors: List[tuple],
+    ) -> None:
+        """Dots for the selected reference points and, larger and in the
+        instance colours, for the points of the drawn instances."""
+        radius = max(3.0, min(image.shape[:2]) / 50)
+        if points is not None and len(points):
+            pts = _to_numpy(points).reshape(-1, 2).astype(np.float32)
+            self.draw_circles(
+                pts,
+                np.full(len(pts), radius),
+                edge_colors='black',
+                face_colors='white',
+                line_widths=1,
+                alpha=1.0,
+            )
+        if instances is not None and 'points' in instances:
+            pts = _to_numpy(instances.points).reshape(-1, 2)
+            if len(pts):
+                self.draw_circles(
+                    pts.astype(np.float32),
+                    np.full(len(pts), 2 * radius),
+                    edge_colors='white',
+                    face_colors=colors[: len(pts)],
+                    line_widths=1,
+                    alpha=1.0,
+                )
 
     def _draw_banner(self, image: np.ndarray, label: str) -> np.ndarray:
         """Blend a red strip over the middle of ``image`` and write
@@ -379,6 +420,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                         None if nt_score is None else float(nt_score),
                         with_scores=True,
                         img_path=img_path,
+                        points=data_sample.get('pred_points', None),
                     )
                 )
         drawn = np.concatenate(panels, axis=1) if panels else image

@@ -245,3 +245,32 @@ def test_out_file_and_visualization_hook(tmp_path):
     assert osp.isfile(out)
     drawn = mmcv.imread(out, channel_order='rgb')
     assert drawn.shape[1] == 2 * W and drawn.shape[0] > H
+
+
+def test_reference_points_are_drawn_on_the_prediction_panel():
+    """IGVG's selected points (``pred_points``) as white dots; a kept
+    instance's own point (``pred_instances.points``) larger, in its
+    colour; nothing on the ground-truth panel."""
+    sample = gt_sample()
+    sample.pred_instances = InstanceData(
+        bboxes=torch.tensor([[10.0, 10.0, 50.0, 40.0]]),
+        scores=torch.tensor([0.9]),
+        labels=torch.zeros(1, dtype=torch.long),
+        points=torch.tensor([[130.0, 20.0]]),
+    )
+    sample.pred_points = torch.tensor([[80.0, 60.0], [20.0, 100.0]])
+    sample.pred_no_target = False
+    _, (gt, pred) = panels(draw(make_vis(), sample), 2)
+    # white dots at the selected points, the image elsewhere around them
+    assert (pred[60, 80] > 230).all() and (pred[100, 20] > 230).all()
+    assert (pred[60, 90] == GRAY).all()
+    # the instance's point in its colour (tab10 blue for instance 0)
+    r, g, b = pred[20, 130].astype(int)
+    assert b > r + 60 and b > g + 30
+    # the ground-truth panel has no dots
+    _, (gt_alone,) = panels(draw(make_vis(), gt_sample()), 1)
+    np.testing.assert_array_equal(gt, gt_alone)
+    # without points the prediction panel is untouched there
+    del sample.pred_points
+    _, (_, pred) = panels(draw(make_vis(), sample), 2)
+    assert (pred[60, 80] == GRAY).all()

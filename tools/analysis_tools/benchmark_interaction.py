@@ -36,12 +36,26 @@ The growth: each quantity is fitted by least squares on the (M, T) grid with
 linear model ``a + b·M + c·T`` fits it exactly; direct attention has an
 O(M·T) term, d > 0 (for FLOPs d = 2·(C_k + C_v)·B per pixel-word pair), which
 the linear model misses. Ratios are direct / RaAM.
+
+Whole model (``--model CONFIG``): the config's RaAM-RVG and the same model
+with ``backbone.interaction='direct'`` (the paper's Table 5(a) baseline),
+built with random weights, at ``--shape`` (480x480 by default) and batch
+``--batch-size``, on the same image and expression, in one run: FLOPs of
+the ``tensor``-mode forward (and of the interaction blocks alone), the
+median forward time (interleaved) and the profiler's peak memory, with
+ratios direct / RaAM::
+
+    python tools/analysis_tools/benchmark_interaction.py \
+        --model configs/raam/raam_vit-b_bert-base_2xb8-60e_grefcoco.py \
+        [--shape 480 480] [--text "..."] [--iters 3] [--threads 1]
 """
 
 import argparse
+import copy
 import json
 import math
 import os.path as osp
+import re
 import statistics
 import tempfile
 import time
@@ -79,6 +93,26 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--no-time', action='store_true')
     parser.add_argument('--no-memory', action='store_true')
+    parser.add_argument(
+        '--model',
+        default=None,
+        help='a RaAM-RVG config: compare the whole model with its direct '
+        'variant instead of the modules alone',
+    )
+    parser.add_argument(
+        '--shape', type=int, nargs=2, default=[480, 480], help='--model: H W'
+    )
+    parser.add_argument(
+        '--text',
+        default='the two men on the left next to the red car',
+        help='--model: the expression (its token count is T)',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=None,
+        help='--model: key=value overrides of the config',
+    )
     return parser.parse_args(argv)
 
 
@@ -305,10 +339,150 @@ def report(rows: List[dict], args) -> Dict[str, dict]:
     return fits
 
 
+def build_model_pair(
+    config: str, cfg_options: Optional[Sequence[str]] = None
+) -> Dict[str, torch.nn.Module]:
+    """The config's model with RaAM and with direct interaction, random
+    weights (no download), eval mode, offline tokenizer."""
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import DefaultScope
+
+    from mmgres.registry import MODELS
+    from mmgres.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--o', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
+    models = {}
+    for name, interaction in (('raam', 'anchor'), ('direct', 'direct')):
+        model_cfg = copy.deepcopy(cfg.model)
+        model_cfg.backbone.interaction = interaction
+        torch.manual_seed(0)
+        with DefaultScope.overwrite_default_scope('mmgres'):
+            models[name] = MODELS.build(model_cfg).eval()
+    return models
+
+
+def model_inputs(
+    model: torch.nn.Module, shape: Sequence[int], text: str, batch_size: int
+) -> dict:
+    """Preprocessed demo inputs of a grounder for its ``tensor`` mode."""
+    from mmgres.testing import demo_grounding_inputs, ensure_offline_tokenizer
+
+    ensure_offline_tokenizer(model, [text])
+    inputs, samples = demo_grounding_inputs(
+        batch_size=batch_size, image_shape=tuple(shape), texts=[text]
+    )
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    return dict(**data, mode='tensor')
+
+
+def interaction_flops(model: torch.nn.Module, inputs: dict) -> tuple:
+    """(total FLOPs, FLOPs of the backbone's interaction blocks, the
+    (M, T) each block sees)."""
+    sizes = []
+
+    def hook(module, args):
+        visual, text = args[:2]
+        sizes.append((visual.shape[-2] * visual.shape[-1], text.shape[1]))
+
+    handles = [
+        m.register_forward_pre_hook(hook) for m in model.backbone.interactions
+    ]
+    counter = FlopCounterMode(display=False)
+    try:
+        # grad mode on: see tools/analysis_tools/get_flops.py
+        with counter:
+            model(**inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    blocks = sum(
+        sum(ops.values())
+        for name, ops in counter.get_flop_counts().items()
+        if re.search(r'\.backbone\.interactions\.\d+$', name)
+    )
+    return counter.get_total_flops(), blocks, sizes
+
+
+def run_model(args) -> dict:
+    """Measure the whole model with RaAM and with direct interaction."""
+    models = build_model_pair(args.model, args.cfg_options)
+    inputs = {
+        name: model_inputs(m, args.shape, args.text, args.batch_size)
+        for name, m in models.items()
+    }
+    row = dict(
+        params={
+            k: sum(p.numel() for p in m.parameters())
+            for k, m in models.items()
+        }
+    )
+    for name, m in models.items():
+        total, blocks, sizes = interaction_flops(m, inputs[name])
+        row[f'{name}_flops'], row[f'{name}_block_flops'] = total, blocks
+    row['M'] = [m for m, _ in sizes]
+    row['T'] = sizes[0][1]
+    if not args.no_time:
+        times = {name: [] for name in models}
+        for i in range(args.warmup + args.iters):
+            for name, m in models.items():  # interleaved
+                dt = time_forward(m, inputs[name])
+                if i >= args.warmup:
+                    times[name].append(dt)
+        for name in models:
+            row[f'{name}_time'] = statistics.median(times[name])
+    if not args.no_memory:
+        for name, m in models.items():
+            row[f'{name}_mem'] = peak_memory(m, inputs[name])
+    return row
+
+
+def report_model(row: dict, args) -> None:
+    """Print the whole-model comparison."""
+    h, w = args.shape
+    print(
+        f'Whole model: {args.model}, {h}x{w}, batch {args.batch_size}, '
+        f'T={row["T"]} text tokens, M per stage {row["M"]}, '
+        f'{torch.get_num_threads()} threads; time: median of {args.iters}.'
+    )
+    items = [
+        ('params', 'M', 1e-6, row['params']['raam'], row['params']['direct'])
+    ]
+    for key, unit, scale in (
+        ('flops', 'GFLOPs', 1e-9),
+        ('block_flops', 'GFLOPs', 1e-9),
+        ('time', 's', 1.0),
+        ('mem', 'MiB', 1 / 2**20),
+    ):
+        if f'raam_{key}' in row:
+            items.append(
+                (key, unit, scale, row[f'raam_{key}'], row[f'direct_{key}'])
+            )
+    print(f'{"":>12s} {"RaAM":>12s} {"direct":>12s} {"direct/RaAM":>11s}')
+    for key, unit, scale, a, b in items:
+        fa = 'n/a' if a is None else f'{a * scale:.4g}'
+        fb = 'n/a' if b is None else f'{b * scale:.4g}'
+        label = 'interaction' if key == 'block_flops' else key
+        print(
+            f'{label + " " + unit:>12s} {fa:>12s} {fb:>12s} '
+            f'{_ratio(b, a):11.3f}'
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.model:
+        row = run_model(args)
+        report_model(row, args)
+        return row
     rows = run(args)
     fits = report(rows, args)
     return rows, fits

@@ -3,7 +3,9 @@ from .base_grounder import BaseGrounder
 from .gsva import GSVA
 from .igvg import IGVG
 from .instalign import InstAlign
+from .raam import RaAMRVG
 
 __all__ = ['BaseGrounder', 'InstAlign']
 __all__ += ['GSVA']
 __all__ += ['IGVG']
+__all__ += ['RaAMRVG']

@@ -44,9 +44,7 @@ DEFAULT_DECODER = dict(
             dropout=0.1,
             batch_first=True,
         ),
-        ffn_cfg=dict(
-            embed_dims=256, feedforward_channels=1024, ffn_drop=0.1
-        ),
+        ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, ffn_drop=0.1),
     ),
 )
 
@@ -114,8 +112,9 @@ class IGVGHead(BaseModule):
       [0.9, 1.1]);
     - ``loss_minimap_bce`` / ``loss_minimap_dice`` (AQG's score map).
 
-    Mask losses are computed at the padded input size: the stride-4
-    logits are upsampled bilinearly, as InstanceVG does.
+    Mask losses are computed at the padded input size divided by
+    ``mask_loss_stride``: with 1, the stride-4 logits are upsampled
+    bilinearly, as InstanceVG does.
 
     **Prediction.** ``score = p_target × (1 − p_NT)``; queries with
     ``score > score_thr`` (0.7) are kept, their masks thresholded at
@@ -153,6 +152,11 @@ class IGVGHead(BaseModule):
         loss_global_dice (dict): Dice loss of the global mask.
         neg_weight (float): λ_neg of the negative-query term; 0 disables
             it. Defaults to 0.2 (InstanceVG).
+        mask_loss_stride (int): The mask losses compare logits and targets
+            at the padded input size divided by this: 1 upsamples the
+            logits to the input (InstanceVG); 4 (ours, for CPU configs)
+            keeps the stride-4 logits and area-downsamples the targets to
+            them (soft targets), 16 times fewer pixels. Defaults to 1.
         train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
             config).
         test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
@@ -204,6 +208,7 @@ class IGVGHead(BaseModule):
             loss_weight=1.0,
         ),
         neg_weight: float = 0.2,
+        mask_loss_stride: int = 1,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -216,6 +221,11 @@ class IGVGHead(BaseModule):
         self.num_levels = num_levels
         self.with_box_refine = with_box_refine
         self.neg_weight = float(neg_weight)
+        if mask_loss_stride < 1:
+            raise ValueError(
+                f'mask_loss_stride must be >= 1, got {mask_loss_stride}'
+            )
+        self.mask_loss_stride = int(mask_loss_stride)
 
         mask_decoder = ConfigDict(copy.deepcopy(mask_decoder))
         mask_decoder.setdefault('in_channels', embed_dims)
@@ -420,7 +430,9 @@ class IGVGHead(BaseModule):
             ratios.append(torch.stack([valid_w, valid_h], dim=-1))
         value = torch.cat(values, dim=1)
         key_padding_mask = torch.cat(pad_masks, dim=1)
-        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=device)
+        spatial_shapes = torch.as_tensor(
+            shapes, dtype=torch.long, device=device
+        )
         level_start_index = torch.cat(
             (
                 spatial_shapes.new_zeros((1,)),
@@ -647,68 +659,90 @@ class IGVGHead(BaseModule):
         )
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_iou=loss_iou)
 
-    def _mask_pair_losses(
-        self, logits: Tensor, targets: Tensor, prefix: str = ''
-    ) -> Dict[str, Tensor]:
-        """BCE (mean over pixels) and dice (mean over masks) of (N, H, W)
-        logits against (N, H, W) float targets."""
-        n = logits.shape[0]
-        if n == 0:
-            zero = logits.sum() * 0.0
-            return {f'loss_{prefix}mask': zero, f'loss_{prefix}dice': zero}
-        flat, tgt = logits.flatten(1), targets.flatten(1)
-        return {
-            f'loss_{prefix}mask': self.loss_mask(
-                flat.reshape(-1), tgt.reshape(-1), avg_factor=flat.numel()
-            ),
-            f'loss_{prefix}dice': self.loss_dice(flat, tgt, avg_factor=n),
-        }
+    @staticmethod
+    def resize_targets(masks: Tensor, size: Tuple[int, int]) -> Tensor:
+        """(N, H, W) binary masks as float at ``size``: unchanged at their
+        own size, else area-averaged (the fraction of each cell covered)."""
+        masks = masks.float()
+        if tuple(masks.shape[-2:]) == tuple(size) or masks.shape[0] == 0:
+            return masks.reshape(masks.shape[0], *size)
+        return F.interpolate(masks[:, None], size=tuple(size), mode='area')[
+            :, 0
+        ]
+
+    def loss_size(self, pad_shape: Tuple[int, int]) -> Tuple[int, int]:
+        """(h, w) at which the mask losses are computed."""
+        s = self.mask_loss_stride
+        return (math.ceil(pad_shape[0] / s), math.ceil(pad_shape[1] / s))
 
     def loss_instance_masks(
         self,
         mask_preds: Tensor,
         targets: List[dict],
         batch_gt_instances: List[InstanceData],
-        pad_shape: Tuple[int, int],
+        size: Tuple[int, int],
     ) -> Dict[str, Tensor]:
         """Instance mask losses, with the last layer's assignment.
 
-        Matched queries: ``loss_mask`` / ``loss_dice`` against the mask of
-        the ground-truth object their box is matched to. Unmatched queries:
-        ``loss_neg_mask`` / ``loss_neg_dice`` against an empty mask,
-        averaged over them and weighted by ``neg_weight``.
+        Matched queries: ``loss_mask`` (BCE, mean over their pixels) and
+        ``loss_dice`` (mean over them) against the mask of the ground-truth
+        object their box is matched to. Unmatched queries:
+        ``loss_neg_mask`` / ``loss_neg_dice``, the same against an empty
+        mask, averaged over the N_neg unmatched queries and multiplied by
+        ``neg_weight``.
+
+        Every query's loss is computed on the whole (B, Q, H, W) tensor and
+        selected by per-query weights, so the backward pass needs no
+        scatter per image.
 
         Args:
             mask_preds (Tensor): (B, Q, h, w) logits.
             targets (list[dict]): The last layer's :meth:`get_targets`.
             batch_gt_instances (list[InstanceData]): With ``masks``
                 (N, H_pad, W_pad).
-            pad_shape (tuple[int, int]): (H_pad, W_pad).
+            size (tuple[int, int]): (h, w) of the comparison
+                (:meth:`loss_size`); logits are resized bilinearly and
+                targets with :meth:`resize_targets`.
         """
-        logits = F.interpolate(
-            mask_preds, size=tuple(pad_shape), mode='bilinear',
-            align_corners=False,
-        )
-        pos_logits, pos_tgts, neg_logits = [], [], []
-        num_queries = logits.shape[1]
+        bsz, num_queries = mask_preds.shape[:2]
+        logits = mask_preds
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(
+                logits, size=tuple(size), mode='bilinear', align_corners=False
+            )
+        logits = logits.flatten(2)
+        mask_targets = logits.new_zeros(logits.shape)
+        pos = logits.new_zeros((bsz, num_queries))
         for i, t in enumerate(targets):
-            pos = t['pos_inds']
-            neg = torch.ones(num_queries, dtype=torch.bool, device=pos.device)
-            neg[pos] = False
-            pos_logits.append(logits[i, pos])
-            pos_tgts.append(
-                batch_gt_instances[i].masks[t['pos_gt_inds']].to(logits)
-            )
-            neg_logits.append(logits[i, neg])
-        losses = self._mask_pair_losses(
-            torch.cat(pos_logits), torch.cat(pos_tgts)
-        )
+            if len(t['pos_inds']):
+                gt_masks = batch_gt_instances[i].masks[t['pos_gt_inds']]
+                gt_masks = self.resize_targets(gt_masks, size)
+                mask_targets[i, t['pos_inds']] = gt_masks.flatten(1).to(logits)
+                pos[i, t['pos_inds']] = 1.0
+        logits = logits.flatten(0, 1)  # (B * Q, H * W)
+        mask_targets = mask_targets.flatten(0, 1)
+        pos = pos.flatten()
+        num_pixels = logits.shape[1]
+        losses = dict()
+        groups = [('', pos, 1.0)]
         if self.neg_weight > 0:
-            neg_logits = torch.cat(neg_logits)
-            neg = self._mask_pair_losses(
-                neg_logits, torch.zeros_like(neg_logits), prefix='neg_'
+            groups.append(('neg_', 1.0 - pos, self.neg_weight))
+        for prefix, weight, scale in groups:
+            num = max(reduce_mean(weight.sum()).item(), 1.0)
+            if not weight.any():
+                zero = logits.sum() * 0.0
+                losses[f'loss_{prefix}mask'] = zero
+                losses[f'loss_{prefix}dice'] = zero
+                continue
+            losses[f'loss_{prefix}mask'] = scale * self.loss_mask(
+                logits,
+                mask_targets,
+                weight=weight[:, None].expand_as(logits),
+                avg_factor=num * num_pixels,
             )
-            losses.update({k: v * self.neg_weight for k, v in neg.items()})
+            losses[f'loss_{prefix}dice'] = scale * self.loss_dice(
+                logits, mask_targets, weight=weight, avg_factor=num
+            )
         return losses
 
     @staticmethod
@@ -775,21 +809,26 @@ class IGVGHead(BaseModule):
                 metas,
             )
             layer = self.loss_detr_layer(
-                outs['cls_scores'][lvl], outs['bbox_preds'][lvl], targets, metas
+                outs['cls_scores'][lvl],
+                outs['bbox_preds'][lvl],
+                targets,
+                metas,
             )
             prefix = '' if lvl == num_layers - 1 else f'd{lvl}.'
             losses.update({prefix + k: v for k, v in layer.items()})
         # query-instance matching: the last layer's assignment
+        size = self.loss_size(pad_shape)
         losses.update(
-            self.loss_instance_masks(
-                outs['mask_preds'], targets, gts, pad_shape
-            )
+            self.loss_instance_masks(outs['mask_preds'], targets, gts, size)
         )
-        global_logits = F.interpolate(
-            outs['global_mask'], size=pad_shape, mode='bilinear',
-            align_corners=False,
-        ).flatten(1)
+        global_logits = outs['global_mask']
+        if tuple(global_logits.shape[-2:]) != size:
+            global_logits = F.interpolate(
+                global_logits, size=size, mode='bilinear', align_corners=False
+            )
+        global_logits = global_logits.flatten(1)
         merged = self.merged_targets(batch_data_samples, pad_shape)
+        merged = self.resize_targets(merged, size)
         merged = merged.to(global_logits).flatten(1)
         losses['loss_global_mask'] = self.loss_global_mask(
             global_logits.reshape(-1),
@@ -831,7 +870,9 @@ class IGVGHead(BaseModule):
         return self.predict_by_feat(outs, metas, rescale)
 
     def predict_by_feat(
-        self, outs: Dict[str, Tensor], batch_img_metas: List[dict],
+        self,
+        outs: Dict[str, Tensor],
+        batch_img_metas: List[dict],
         rescale: bool = True,
     ) -> List[dict]:
         """Post-process the network outputs.
@@ -934,7 +975,9 @@ class IGVGHead(BaseModule):
             )[..., :img_h, :img_w]
             if rescale and (out_h, out_w) != (img_h, img_w):
                 m = F.interpolate(
-                    m, size=(out_h, out_w), mode='bilinear',
+                    m,
+                    size=(out_h, out_w),
+                    mode='bilinear',
                     align_corners=False,
                 )
             out[k] = m[0, 0].sigmoid() > thr

@@ -149,6 +149,13 @@ class HFSamSegmentor(BaseModule):
                     )
                 model_cfg = KNOWN_SAM_ARCHS[model_cfg]
             self.model = SamModel(SamConfig(**copy.deepcopy(dict(model_cfg))))
+            # SAM's random Fourier position features are N(0, 1)
+            # (PositionEmbeddingRandom, scale 1); HF's random init uses
+            # std = vision hidden_size // 2, whose frequencies make the
+            # position features noise from one embedding cell to the next
+            # (checkpoints overwrite it, so only random models need this)
+            with torch.no_grad():
+                self.model.shared_image_embedding.positional_embedding.normal_()
             if torch_dtype is not None:
                 self.model.to(torch_dtype)
         self.freeze_image_encoder = freeze_image_encoder
@@ -229,10 +236,13 @@ class HFSamSegmentor(BaseModule):
         """Image embeddings (B, C, S/16, S/16); no graph when the encoder is
         frozen."""
         dtype = self.model.vision_encoder.patch_embed.projection.weight.dtype
-        with torch.set_grad_enabled(
-            torch.is_grad_enabled() and not self.freeze_image_encoder
-        ):
-            return self.model.get_image_embeddings(pixel_values.to(dtype))
+        pixel_values = pixel_values.to(dtype)
+        if torch.is_grad_enabled() and not self.freeze_image_encoder:
+            # HF's get_image_embeddings runs under no_grad: call the encoder
+            # itself when it is trained
+            return self.model.vision_encoder(pixel_values)[0]
+        with torch.no_grad():
+            return self.model.get_image_embeddings(pixel_values)
 
     def decode(self, image_embedding: Tensor, prompts: Tensor) -> Tensor:
         """Decode one mask per sparse prompt on one image.
