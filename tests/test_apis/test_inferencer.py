@@ -164,7 +164,7 @@ def test_mmdet_api_works_unchanged(ckpt, img_file):
 # --------------------------------------------------------------------------
 # RaAM-RVG: the same inferencer and demo with a RaAM checkpoint
 # --------------------------------------------------------------------------
-RAAM_CONFIG = 'configs/raam/raam_tiny_1xb8-6e_synthetic-grefcoco.py'
+RAAM_CONFIG = 'configs/raam/raam_tiny_1xb8-8e_synthetic-grefcoco.py'
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,12 @@
+# GSVA-Vicuna-13B fine-tuned on gRefCOCO (paper Table 1, Table 7): the 7B
+# recipe with LLaVA-Vicuna-13B and LoRA rank 64.
+_base_ = ['./gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py']
+
+model = dict(
+    mllm=dict(
+        # LLaVA v1 with Vicuna-13B (CLIP ViT-L/14 at 224) in the HF LLaVA
+        # format; its architecture is KNOWN_LLAVA_ARCHS['llava-v1-vicuna-13b']
+        name_or_path='data/pretrained/llava-v1-vicuna-13b',
+        lora_cfg=dict(r=64),  # paper Table 7: 64 for the 13B variants
+    )
+)

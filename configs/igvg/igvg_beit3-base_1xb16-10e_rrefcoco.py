@@ -1,0 +1,28 @@
+# IGVG (BEiT-3 base) on R-RefCOCO (RefSegformer's robust referring
+# segmentation). InstanceVG's configs/rrefcoco/InstanceVG-rrefcoco.py uses
+# the same model and schedule as on gRefCOCO. R-RefCOCO+ / R-RefCOCOg:
+#   --cfg-options train_dataloader.dataset.data_root=data/rrefcoco+/ ...
+_base_ = [
+    '../_base_/models/igvg_beit3-base.py',
+    '../_base_/datasets/rrefcoco.py',
+    '../_base_/schedules/schedule_igvg_10e.py',
+    '../_base_/default_runtime.py',
+]
+
+img_scale = (320, 320)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferringAnnotations'),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='PackReferringInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='LoadReferringAnnotations'),
+    dict(type='PackReferringInputs'),
+]
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+# mIoU, mRR and rIoU (the paper's Table 4), from RRefCOCOMetric of the base
