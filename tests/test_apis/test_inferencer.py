@@ -236,7 +236,7 @@ def test_raam_checkpoint_in_the_demo(raam_ckpts, img_file, tmp_path):
 # --------------------------------------------------------------------------
 # IGVG: the same inferencer and demo with an IGVG checkpoint
 # --------------------------------------------------------------------------
-IGVG_CONFIG = 'configs/igvg/igvg_tiny_1xb8-12e_synthetic-grefcoco.py'
+IGVG_CONFIG = 'configs/igvg/igvg_tiny_1xb8-5e_synthetic-grefcoco.py'
 
 
 @pytest.fixture(scope='module')

@@ -73,6 +73,17 @@ def _tiny_with(full_cfg, data_root, path, **overrides):
     return str(path)
 
 
+def _tiny_model():
+    from mmengine.registry import DefaultScope
+
+    from mmgres.registry import MODELS
+    from mmgres.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        return MODELS.build(Config.fromfile(TINY).model)
+
+
 def _dist_train(config, nproc, work_dir):
     proc = subprocess.run(
         [
@@ -149,8 +160,14 @@ def test_deepspeed_zero2_bf16_one_cpu_rank(synthetic, tmp_path):
     (states,) = glob.glob(str(ckpt / '*model_states.pt'))
     state = torch.load(states, map_location='cpu', weights_only=False)
     keys = list(state['module'])
-    # exclude_frozen_parameters: LoRA and the trained parts only
+    # exclude_frozen_parameters: the trained parts only (the tiny config
+    # trains LoRA, the LLM, CLIP, SAM's encoder and decoder; SAM's prompt
+    # encoder stays frozen)
     assert any('lora_A' in k for k in keys)
     assert any('mask_decoder' in k for k in keys)
-    assert not any(k.endswith('q_proj.base_layer.weight') for k in keys)
+    assert not any('no_mask_embed' in k for k in keys)
+    frozen = [
+        n for n, p in _tiny_model().named_parameters() if not p.requires_grad
+    ]
+    assert frozen and not set(frozen) & set(keys)
     assert state['module'][keys[0]].dtype == torch.bfloat16

@@ -143,7 +143,9 @@ class IGVGHead(BaseModule):
             Defaults to 3 (ours, Mask2Former's mask embedding).
         loss_cls (dict): Classification loss. ``use_sigmoid=False``: two
             classes (0 target, 1 background), CE with ``class_weight``;
-            ``use_sigmoid=True``: one sigmoid logit (e.g. ``FocalLoss``).
+            ``use_sigmoid=True``: one sigmoid logit (e.g. ``FocalLoss``;
+            then use ``FocalLossCost`` rather than ``ClassificationCost``
+            in the assigner).
         loss_bbox (dict): L1 loss on normalised cxcywh.
         loss_iou (dict): GIoU loss.
         loss_mask (dict): Sigmoid BCE of the instance masks.

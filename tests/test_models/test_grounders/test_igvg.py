@@ -61,7 +61,9 @@ def test_predict_mode_fills_the_contract():
     model = _model().eval()
     model.head.test_cfg.score_thr = 0.0  # keep every query
     inputs, samples = fake_batch()
-    samples[1].set_metainfo(dict(ori_shape=(48, 80), scale_factor=(0.8, 4 / 3)))
+    samples[1].set_metainfo(
+        dict(ori_shape=(48, 80), scale_factor=(0.8, 4 / 3))
+    )
     data = model.data_preprocessor(
         dict(inputs=inputs, data_samples=samples), False
     )

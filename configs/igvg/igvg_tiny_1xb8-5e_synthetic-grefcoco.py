@@ -11,7 +11,7 @@ _base_ = [
 
 dims = 64
 img_size = 128  # square and a multiple of 16, as BEiT-3 needs
-max_epochs = 12
+max_epochs = 5
 
 model = dict(
     backbone=dict(
@@ -84,7 +84,7 @@ val_evaluator = [
 test_evaluator = val_evaluator
 
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=2
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1
 )
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
@@ -108,7 +108,7 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(
-        interval=2, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
+        interval=1, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
     ),
 )
 log_processor = dict(by_epoch=True)
