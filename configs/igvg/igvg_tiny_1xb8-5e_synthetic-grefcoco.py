@@ -30,12 +30,6 @@ model = dict(
         out_channels=dims,
         vocab='synthetic',  # the benchmark's own word list
         max_length=16,
-        # torchscale draws the position tables from N(0, 1), which drowns
-        # the word embeddings (std 1/sqrt(C)) of a random model: the tokens
-        # then hardly depend on the words. ViT's std 0.02 instead.
-        init_cfg=dict(
-            type='TruncNormal', layer='PositionalEmbedding', std=0.02
-        ),
     ),
     neck=dict(in_channels=dims, out_channels=dims),
     head=dict(

@@ -371,9 +371,13 @@ class BEiT3(BaseModule):
         ``Pretrained``), or initialise randomly.
 
         Random: truncated normal (std 0.02) for linear weights, zero biases,
-        unit LayerNorms, as unilm's ``BEiT3Wrapper``; embeddings keep
-        torchscale's own initialisation. Other ``init_cfg`` types are passed
-        to mmengine after the random initialisation.
+        unit LayerNorms, as unilm's ``BEiT3Wrapper``. The position tables
+        get truncated normal std 0.02 too (ViT's choice): torchscale leaves
+        them at ``nn.Embedding``'s N(0, 1), which drowns the word embeddings
+        (std 1/sqrt(C)) so that a random model hardly sees the words. Word
+        and patch embeddings keep torchscale's initialisation. Other
+        ``init_cfg`` types are passed to mmengine after the random
+        initialisation.
         """
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
@@ -390,7 +394,11 @@ class BEiT3(BaseModule):
 
     @staticmethod
     def _init_linear_and_norm(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
+        # torchscale.component.embedding.PositionalEmbedding (an
+        # nn.Embedding; torchscale is imported lazily, so by name)
+        if type(m).__name__ == 'PositionalEmbedding':
+            trunc_normal_(m.weight, std=0.02)
+        elif isinstance(m, nn.Linear):
             trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

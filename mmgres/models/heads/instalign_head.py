@@ -83,6 +83,12 @@ class InstAlignHead(Mask2FormerHead):
             the visual side is text-aware too. Ours: the paper's decoder
             attends "between queries, visual features and text features"
             without spelling out this step. Defaults to None (off).
+        mask_feature_pos (bool): If True, a learned 1×1 projection of the
+            sine positional encoding is added to the mask features F₁, so
+            that ``m_i = MLP(q_i)·F₁`` can tell apart two identical objects
+            at different places ("the circle on the left"). Ours: Swin
+            features carry no absolute position. Defaults to False (the
+            paper).
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
@@ -135,6 +141,7 @@ class InstAlignHead(Mask2FormerHead):
         loss_merged_dice: OptConfigType = None,
         nt_pos_weight: float = 1.0,
         pixel_text_attn_cfg: OptConfigType = None,
+        mask_feature_pos: bool = False,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         train_cfg: OptConfigType = None,
@@ -203,6 +210,11 @@ class InstAlignHead(Mask2FormerHead):
             self.pixel_text_norm = nn.LayerNorm(feat_channels)
         else:
             self.pixel_text_attn = None
+        self.mask_pos_proj = (
+            nn.Conv2d(feat_channels, out_channels, 1)
+            if mask_feature_pos
+            else None
+        )
 
     # ------------------------------------------------------------------ #
     # forward
@@ -272,6 +284,13 @@ class InstAlignHead(Mask2FormerHead):
             decoder_inputs.append(decoder_input)
             decoder_pos.append(pos.flatten(2).permute(0, 2, 1))
 
+        if self.mask_pos_proj is not None:
+            pos = self.decoder_positional_encoding(
+                mask_features.new_zeros(
+                    (batch_size,) + mask_features.shape[-2:], dtype=torch.bool
+                )
+            )
+            mask_features = mask_features + self.mask_pos_proj(pos)
         text_feats = self.text_proj(text['token_feats'])
         text_pad = text['padding_mask']
         if self.pixel_text_attn is not None:

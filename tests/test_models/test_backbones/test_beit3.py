@@ -112,6 +112,18 @@ def test_gradients_reach_both_modalities():
     assert b3.encoder.layers[0].ffn.B.fc1.weight.grad.abs().sum() > 0
 
 
+def test_random_init_keeps_position_tables_small():
+    """Random init draws the position tables with std 0.02 (torchscale's
+    nn.Embedding default is N(0, 1), which drowns the word embeddings)."""
+    torch.manual_seed(0)
+    model = _tiny()
+    pos = model.beit3.encoder.embed_positions
+    for table in (pos.A.weight, pos.B.weight):
+        assert 0.01 < table.std() < 0.03
+    words = model.beit3.text_embed.weight
+    assert words.std() > 3 * pos.B.weight.std()
+
+
 def test_activation_checkpointing_keeps_names_and_results():
     torch.manual_seed(0)
     plain = _tiny().eval()

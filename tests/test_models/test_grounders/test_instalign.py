@@ -205,3 +205,41 @@ def test_merged_dice_and_no_target_weight_options():
     with pytest.raises(ValueError, match='nt_pos_weight'):
         cfg.head.nt_pos_weight = 0
         MODELS.build(cfg)
+
+
+def _mask_features_of(head, feats, text):
+    """The mask features the head's decoder reads (spied on)."""
+    captured = {}
+    orig = head._forward_head
+
+    def spy(decoder_out, mask_feature, size):
+        captured['f'] = mask_feature
+        return orig(decoder_out, mask_feature, size)
+
+    head._forward_head = spy
+    with torch.no_grad():
+        head(feats, text)
+    return captured['f'][0]
+
+
+def test_mask_feature_pos_option_breaks_translation_symmetry():
+    """With ``mask_feature_pos`` two pixels with the same visual feature get
+    different mask features, so one query can select only one of them."""
+    # constant backbone features: every pixel looks the same
+    feats = [
+        torch.zeros(1, c, 64 // s, 64 // s)
+        for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])
+    ]
+    text = dict(
+        token_feats=torch.randn(1, 3, 32),
+        padding_mask=torch.zeros(1, 3, dtype=torch.bool),
+        sentence_feat=torch.randn(1, 32),
+    )
+    cfg = tiny_instalign_cfg()
+    torch.manual_seed(0)
+    g = _mask_features_of(MODELS.build(cfg).head, feats, text)
+    torch.testing.assert_close(g[:, 2, 2], g[:, 2, 12])
+    cfg.head.mask_feature_pos = True
+    torch.manual_seed(0)
+    f = _mask_features_of(MODELS.build(cfg).head, feats, text)
+    assert (f[:, 2, 2] - f[:, 2, 12]).abs().max() > 1e-3
