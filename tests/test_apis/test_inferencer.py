@@ -206,9 +206,7 @@ def test_raam_checkpoint_in_the_inferencer(raam_ckpts, img_file):
     _check_pred(preds[1][0], 60, 90, 'all')
     assert all(len(p[0]['instances']) <= 1 for p in preds)
     # every region absent: "no target", an empty mask and no instance
-    inferencer = GroundingInferencer(
-        RAAM_CONFIG, weights=absent, device='cpu'
-    )
+    inferencer = GroundingInferencer(RAAM_CONFIG, weights=absent, device='cpu')
     pred = inferencer(img_file, texts='the red circle')['predictions'][0][0]
     _check_pred(pred, 60, 90, 'the red circle')
     assert pred['no_target'] is True and pred['nt_score'] > 0.99

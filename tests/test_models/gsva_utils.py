@@ -37,8 +37,9 @@ def tiny_sam_segmentor_cfg(**kwargs):
     return cfg
 
 
-def tiny_gsva_cfg(test_cfg=None, conversation=None):
+def tiny_gsva_cfg(test_cfg=None, conversation=None, **kwargs):
     return dict(
+        **kwargs,
         type='GSVA',
         data_preprocessor=dict(
             type='DetDataPreprocessor',

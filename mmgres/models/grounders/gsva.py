@@ -89,6 +89,11 @@ class GSVA(BaseGrounder):
             (``TASK_UTILS``).
         loss_lm (dict): LM loss config; mmdet's ``CrossEntropyLoss`` averaged
             over the answer tokens (labels -100 elsewhere), weight 1.0.
+        rej_token_weight (float): Weight of the answer tokens that are
+            ``[REJ]`` in the LM loss (every other answer token weighs 1; the
+            mean is over the weights). Ours, for data where rejections are
+            rare: a small random LLM otherwise learns to always answer
+            ``[SEG]``. 1.0 (the default) is the paper's plain CE.
         train_cfg (dict, optional): Unused; kept for the common interface.
         test_cfg (dict, optional): ``mode`` (``'teacher_forced'`` or
             ``'generate'``), ``max_expressions``, ``max_new_tokens`` (None:
@@ -109,6 +114,7 @@ class GSVA(BaseGrounder):
             avg_non_ignore=True,
             loss_weight=1.0,
         ),
+        rej_token_weight: float = 1.0,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
@@ -127,6 +133,11 @@ class GSVA(BaseGrounder):
             conversation = TASK_UTILS.build(conversation)
         self.conversation = conversation
         self.loss_lm = MODELS.build(loss_lm)
+        if rej_token_weight <= 0:
+            raise ValueError(
+                f'rej_token_weight must be > 0, got {rej_token_weight}'
+            )
+        self.rej_token_weight = float(rej_token_weight)
         self.train_cfg = dict(train_cfg or {})
         self.test_cfg = dict(test_cfg or {})
         mode = self.test_cfg.get('mode', 'teacher_forced')
@@ -294,10 +305,7 @@ class GSVA(BaseGrounder):
             pixels[[d['image'] for d in dialogues]],
         )
         logits = out['logits']
-        loss_lm = self.loss_lm(
-            logits[:, :-1].flatten(0, 1).float(),
-            batch['labels'][:, 1:].flatten(),
-        )
+        loss_lm = self.lm_loss(logits, batch['labels'])
         states, image_index, gts = [], [], []
         for b, d in enumerate(dialogues):
             seg = encodings[b]['slot_is_seg']
@@ -321,6 +329,26 @@ class GSVA(BaseGrounder):
             gts,
         )
         return dict(loss_lm=loss_lm, **losses)
+
+    def lm_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Next-token CE over the answer tokens (labels != -100), with
+        ``[REJ]`` answer tokens weighted ``rej_token_weight``.
+
+        Args:
+            logits (Tensor): (B, L, V) logits of the dialogues.
+            labels (Tensor): (B, L) token ids, -100 outside the answers.
+        """
+        logits = logits[:, :-1].flatten(0, 1).float()
+        labels = labels[:, 1:].flatten()
+        if self.rej_token_weight == 1.0:
+            return self.loss_lm(logits, labels)
+        weight = torch.where(
+            labels == self.mllm.rej_token_id,
+            logits.new_tensor(self.rej_token_weight),
+            logits.new_tensor(1.0),
+        )
+        avg = weight[labels != -100].sum().clamp(min=1.0)
+        return self.loss_lm(logits, labels, weight=weight, avg_factor=avg)
 
     # -------------------------------------------------------------- predict
     def predict(

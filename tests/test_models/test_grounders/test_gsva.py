@@ -149,6 +149,22 @@ def test_loss_lm_is_ce_over_answer_tokens_only():
     torch.testing.assert_close(lm, total / count)
 
 
+def test_rej_token_weight_hand_computed():
+    """``rej_token_weight`` weighs the [REJ] answer tokens in the LM mean."""
+    model = _model(rej_token_weight=3.0)
+    rej = model.mllm.rej_token_id
+    torch.manual_seed(1)
+    logits = torch.randn(1, 5, len(model.mllm.tokenizer))
+    labels = torch.tensor([[-100, 7, rej, 9, -100]])
+    ce = [F.cross_entropy(logits[0, t - 1], labels[0, t]) for t in (1, 2, 3)]
+    expected = (ce[0] + 3.0 * ce[1] + ce[2]) / 5.0
+    torch.testing.assert_close(model.lm_loss(logits, labels), expected)
+    plain = _model()
+    torch.testing.assert_close(plain.lm_loss(logits, labels), sum(ce) / 3.0)
+    with pytest.raises(ValueError, match='rej_token_weight'):
+        _model(rej_token_weight=0.0)
+
+
 def test_k_seg_tokens_in_k_masks_out():
     """Token bookkeeping: one decoded mask per [SEG], none per [REJ]."""
     model = _model()
