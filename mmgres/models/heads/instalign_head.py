@@ -97,7 +97,10 @@ class InstAlignHead(Mask2FormerHead):
             ``oversample_ratio``, ``importance_sample_ratio``.
         test_cfg (dict, optional): ``score_thr`` (relevance threshold for
             output instances, default 0.5), ``mask_thr`` (0.5),
-            ``nt_thr`` (0.5), ``max_per_image`` (defaults to num_queries).
+            ``nt_thr`` (0.5), ``max_per_image`` (defaults to num_queries),
+            ``merge_mode``: ``'ia'`` (default, the paper: the merged mask is the
+            IA output) or ``'union'`` (ours: the union of the output
+            instances' masks; IA is still trained).
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -196,6 +199,11 @@ class InstAlignHead(Mask2FormerHead):
         self.loss_merged_dice = (
             MODELS.build(loss_merged_dice) if loss_merged_dice else None
         )
+        merge = (test_cfg or {}).get('merge_mode', 'ia')
+        if merge not in ('ia', 'union'):
+            raise ValueError(
+                f"test_cfg.merge_mode must be 'ia' or 'union', got {merge!r}"
+            )
         if nt_pos_weight <= 0:
             raise ValueError(f'nt_pos_weight must be > 0, got {nt_pos_weight}')
         self.nt_pos_weight = float(nt_pos_weight)
@@ -676,6 +684,8 @@ class InstAlignHead(Mask2FormerHead):
             logits = torch.cat([masks[i, keep], merged[i : i + 1]])
             binary = self._to_image(logits, meta, pad_shape, rescale, mask_thr)
             inst_masks = binary[:-1]
+            if self.test_cfg.get('merge_mode', 'ia') == 'union':
+                binary[-1] = inst_masks.any(0)
             results.append(
                 dict(
                     pred_instances=InstanceData(

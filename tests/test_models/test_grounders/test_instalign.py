@@ -94,6 +94,39 @@ def test_predict_mode_fills_the_contract():
     assert out[0].pred_instances.bboxes.shape == (0, 4)
 
 
+def test_union_merge_option():
+    """``test_cfg.merge_mode='union'``: the merged mask is the OR of the output
+    instances (IA's output is the default)."""
+    model = _model().eval()
+    model.head.test_cfg.update(score_thr=0.0, merge_mode='union')
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False
+    )
+    with torch.no_grad():
+        results = model.head.predict(
+            model.extract_feat(data['inputs']),
+            model.extract_text(data['data_samples']),
+            data['data_samples'],
+        )
+    for r in results:
+        torch.testing.assert_close(
+            r['merged'], r['pred_instances'].masks.any(0)
+        )
+    model.head.test_cfg.score_thr = 1.1  # nothing kept: empty union
+    with torch.no_grad():
+        results = model.head.predict(
+            model.extract_feat(data['inputs']),
+            model.extract_text(data['data_samples']),
+            data['data_samples'],
+        )
+    assert not results[0]['merged'].any()
+    cfg = tiny_instalign_cfg()
+    cfg.test_cfg.merge_mode = 'max'
+    with pytest.raises(ValueError, match='merge_mode'):
+        MODELS.build(cfg)
+
+
 def test_tensor_mode_deep_supervision_outputs():
     model = _model(layers=3)
     inputs, samples = fake_batch()
