@@ -98,9 +98,9 @@ class InstAlignHead(Mask2FormerHead):
         test_cfg (dict, optional): ``score_thr`` (relevance threshold for
             output instances, default 0.5), ``mask_thr`` (0.5),
             ``nt_thr`` (0.5), ``max_per_image`` (defaults to num_queries),
-            ``merge_mode``: ``'ia'`` (default, the paper: the merged mask is the
-            IA output) or ``'union'`` (ours: the union of the output
-            instances' masks; IA is still trained).
+            ``merge_mode``: ``'ia'`` (default, the paper: the merged mask
+            is the IA output) or ``'union'`` (ours: the union of the
+            output instances' masks; IA is still trained).
         init_cfg (dict, optional): Initialization config.
     """
 
