@@ -1,8 +1,14 @@
-"""get_flops.py and benchmark.py on the tiny InstAlign, in-process."""
+"""get_flops.py and benchmark.py on the tiny InstAlign, in-process, and
+eval_predictions.py --group-by-kind on the tiny gRefCOCO of
+test_browse_eval.py."""
 
+import json
+import os.path as osp
 import re
+import runpy
 import sys
 
+import mmengine
 import pytest
 
 CONFIG = 'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
@@ -58,3 +64,163 @@ def test_benchmark_compares_with_mask2former(capsys, monkeypatch):
     assert re.search(r'Mask2Former .* img/s .* iter/s', out)
     ratios = re.search(r'inference ([0-9.]+)x, training ([0-9.]+)x', out)
     assert ratios and float(ratios.group(1)) > 0
+
+
+# ----------------------------------------------------------------------
+# eval_predictions.py --group-by-kind
+# ----------------------------------------------------------------------
+def _eval_tools():
+    """The gRefCOCO fixture writers and the eval_predictions module."""
+    import test_browse_eval as tbe
+
+    sys.path.insert(0, osp.dirname(tbe.EVAL))
+    try:
+        import eval_predictions
+    finally:
+        sys.path.pop(0)
+    return tbe, eval_predictions
+
+
+def _write_scenes(path, kinds, extra=()):
+    """A scenes.json: one image per sentence, ``kinds`` = {sent_id: kind}."""
+    images = [
+        dict(
+            image_id=i,
+            file_name=f'img{i}.jpg',
+            split='val',
+            objects=[],
+            sentences=[dict(sent_id=sent_id, ref_id=sent_id, kind=kind)],
+        )
+        for i, (sent_id, kind) in enumerate([*kinds.items(), *extra])
+    ]
+    path.write_text(json.dumps(dict(images=images)))
+    return str(path)
+
+
+# the five samples of test_browse_eval.write_predictions (sent_id 100 + i)
+# get these kinds; 'count' (sent_id 999) has no sample
+KINDS = {
+    100: 'attribute',  # s1: IoU 8/10, TN
+    101: 'relation',  # s2: IoU 5/15, TN
+    102: 'neg_attribute',  # s3: no-target GT, predicted no target (TP)
+    103: 'neg_attribute',  # s4: no-target GT, 5 px predicted (FN)
+    104: 'relation',  # s5: GT 10 px, predicted no target (FP), I=4, U=10
+}
+
+
+def test_group_by_kind_order_and_unknown_sent_id(tmp_path):
+    _, ep = _eval_tools()
+    scenes = _write_scenes(tmp_path / 'scenes.json', KINDS, [(999, 'count')])
+    preds = [dict(sent_id=s, n=i) for i, s in enumerate(KINDS)]
+    groups = ep.group_by_kind(preds, scenes)
+    # most samples first, ties by name; no empty 'count' group
+    assert list(groups) == ['neg_attribute', 'relation', 'attribute']
+    assert [p['n'] for p in groups['relation']] == [1, 4]
+    assert [p['n'] for p in groups['neg_attribute']] == [2, 3]
+    assert [p['n'] for p in groups['attribute']] == [0]
+
+    with pytest.raises(SystemExit, match=r'sent_id 555 is not in .*scenes'):
+        ep.group_by_kind([*preds, dict(sent_id=555)], scenes)
+    with pytest.raises(SystemExit, match='Sample 0 has no sent_id'):
+        ep.group_by_kind([dict(img_id=1)], scenes)
+    clash = _write_scenes(tmp_path / 'clash.json', KINDS, [(100, 'relation')])
+    with pytest.raises(SystemExit, match='sent_id 100 .* two kinds'):
+        ep.group_by_kind(preds, clash)
+
+
+def test_eval_predictions_by_kind_known_values(tmp_path, monkeypatch, capsys):
+    tbe, _ = _eval_tools()
+    root = str(tmp_path / 'grefcoco')
+    tbe.write_grefcoco(root)
+    config = tmp_path / 'tiny_grefcoco.py'
+    config.write_text(tbe.CONFIG.format(root=root))
+    preds = str(tmp_path / 'preds.pkl')
+    tbe.write_predictions(preds)
+    scenes = _write_scenes(tmp_path / 'scenes.json', KINDS, [(999, 'count')])
+    out_json = str(tmp_path / 'metrics.json')
+    args = [str(config), preds, '--group-by-kind', scenes]
+    code = tbe.run_script(
+        tbe.EVAL, [*args, '--out-json', out_json], monkeypatch
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    # the overall metrics are unchanged by the breakdown
+    assert 'gres/cIoU: 32.5000' in printed
+    got = mmengine.load(out_json)
+    assert got['gres/cIoU'] == pytest.approx(32.5)
+
+    nan = float('nan')
+    expected = {
+        # s3 (IoU 1, adds nothing to I/U) and s4 (IoU 0, U += 5 px)
+        'neg_attribute': dict(
+            samples=2,
+            gIoU=50.0,
+            cIoU=0.0,
+            N_acc=50.0,
+            T_acc=nan,
+            Pr07=nan,
+        ),
+        # s2 (I 5, U 15) and s5 (IoU 0, I += 0, U += 10)
+        'relation': dict(
+            samples=2,
+            gIoU=100 / 6,
+            cIoU=100 * 5 / 25,
+            N_acc=nan,
+            T_acc=50.0,
+            Pr07=0.0,
+        ),
+        # s1 (I 8, U 10)
+        'attribute': dict(
+            samples=1,
+            gIoU=80.0,
+            cIoU=80.0,
+            N_acc=nan,
+            T_acc=100.0,
+            Pr07=100.0,
+        ),
+    }
+    assert list(got['by_kind']) == list(expected)
+    for kind, values in expected.items():
+        row = got['by_kind'][kind]
+        assert row['samples'] == values['samples'], kind
+        for name, value in values.items():
+            if name == 'samples':
+                continue
+            key = 'gres/Pr@0.7' if name == 'Pr07' else f'gres/{name}'
+            assert row[key] == pytest.approx(value, abs=1e-3, nan_ok=True), (
+                kind,
+                key,
+            )
+    # the table: a header with every metric, then one row per kind in
+    # the same order
+    table = printed.split('By expression kind')[1].splitlines()
+    header = table[1].split()
+    assert header[:6] == [
+        'kind',
+        'samples',
+        'gres/gIoU',
+        'gres/cIoU',
+        'gres/N_acc',
+        'gres/T_acc',
+    ]
+    rows = [line.split() for line in table[3:6]]
+    assert [r[:2] for r in rows] == [
+        ['neg_attribute', '2'],
+        ['relation', '2'],
+        ['attribute', '1'],
+    ]
+    assert rows[1][2:6] == ['16.6667', '20.0000', 'nan', '50.0000']
+    assert rows[0][2:6] == ['50.0000', '0.0000', '50.0000', 'nan']
+
+    # a sent_id missing from scenes.json stops before any scoring
+    partial = _write_scenes(
+        tmp_path / 'partial.json', {k: KINDS[k] for k in (100, 101, 102)}
+    )
+    with pytest.raises(SystemExit, match=r'sent_id 103 is not in .*partial'):
+        monkeypatch.setattr(
+            sys,
+            'argv',
+            [tbe.EVAL, str(config), preds, '--group-by-kind', partial],
+        )
+        runpy.run_path(tbe.EVAL, run_name='__main__')
+    assert 'Evaluated' not in capsys.readouterr().out
