@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
-from mmdet.models.layers.transformer import MLP
+from mmdet.models.layers.transformer import MLP, coordinate_to_encoding
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from mmdet.structures.mask import mask2bbox
 from mmdet.utils import reduce_mean
@@ -89,6 +89,12 @@ class InstAlignHead(Mask2FormerHead):
             at different places ("the circle on the left"). Ours: Swin
             features carry no absolute position. Defaults to False (the
             paper).
+        query_mask_pos (bool): If True, each decoder layer's query
+            positions are the learned query embeddings plus an MLP of the
+            sine encoding of the centroid of the query's current mask
+            (detached), as DAB-DETR's dynamic anchors. The self-attention
+            among the queries then sees where each instance is, which
+            "the leftmost D" needs. Ours. Defaults to False (the paper).
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
@@ -145,6 +151,7 @@ class InstAlignHead(Mask2FormerHead):
         nt_pos_weight: float = 1.0,
         pixel_text_attn_cfg: OptConfigType = None,
         mask_feature_pos: bool = False,
+        query_mask_pos: bool = False,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         train_cfg: OptConfigType = None,
@@ -218,6 +225,11 @@ class InstAlignHead(Mask2FormerHead):
             self.pixel_text_norm = nn.LayerNorm(feat_channels)
         else:
             self.pixel_text_attn = None
+        self.query_pos_mlp = (
+            MLP(feat_channels, feat_channels, feat_channels, 2)
+            if query_mask_pos
+            else None
+        )
         self.mask_pos_proj = (
             nn.Conv2d(feat_channels, out_channels, 1)
             if mask_feature_pos
@@ -333,6 +345,14 @@ class InstAlignHead(Mask2FormerHead):
         record(rel, mask_pred, query, text_feats)
         for i in range(self.num_transformer_decoder_layers):
             level_idx = i % self.num_transformer_feat_level
+            query_pos = query_embed
+            if self.query_pos_mlp is not None:
+                centres = self.mask_centroids(mask_pred.detach())
+                query_pos = query_embed + self.query_pos_mlp(
+                    coordinate_to_encoding(
+                        centres, num_feats=query_embed.shape[-1] // 2
+                    )
+                )
             # a query whose mask is empty everywhere attends everywhere
             mask_sum = (attn_mask.sum(-1) != attn_mask.shape[-1]).unsqueeze(-1)
             attn_mask = attn_mask & mask_sum
@@ -342,7 +362,7 @@ class InstAlignHead(Mask2FormerHead):
                 key=decoder_inputs[level_idx],
                 value=decoder_inputs[level_idx],
                 text_feats=text_feats,
-                query_pos=query_embed,
+                query_pos=query_pos,
                 key_pos=decoder_pos[level_idx],
                 cross_attn_mask=attn_mask,
                 text_padding_mask=text_pad,
@@ -356,6 +376,29 @@ class InstAlignHead(Mask2FormerHead):
             record(rel, mask_pred, query, text_feats)
         outs['mask_features'] = mask_features
         return outs
+
+    @staticmethod
+    def mask_centroids(mask_pred: Tensor) -> Tensor:
+        """Centroids of soft masks.
+
+        Args:
+            mask_pred (Tensor): Mask logits, shape (B, Q, h, w).
+
+        Returns:
+            Tensor: (B, Q, 2) centres ``(x, y)`` in [0, 1] (pixel centres
+            at ``(i + 0.5) / size``), weighted by ``sigmoid(mask_pred)``;
+            an all-zero mask gives the image centre.
+        """
+        prob = mask_pred.sigmoid()
+        h, w = prob.shape[-2:]
+        xs = (torch.arange(w, device=prob.device, dtype=prob.dtype) + 0.5) / w
+        ys = (torch.arange(h, device=prob.device, dtype=prob.dtype) + 0.5) / h
+        total = prob.sum((-2, -1))
+        cx = (prob.sum(-2) * xs).sum(-1)
+        cy = (prob.sum(-1) * ys).sum(-1)
+        centre = torch.stack([cx, cy], -1) / total.clamp(min=1e-6)[..., None]
+        empty = (total < 1e-6)[..., None]
+        return torch.where(empty, torch.full_like(centre, 0.5), centre)
 
     def _attend_words(
         self,

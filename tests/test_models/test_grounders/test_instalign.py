@@ -3,6 +3,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from mmgres.models.heads import InstAlignHead
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
 
@@ -276,3 +277,27 @@ def test_mask_feature_pos_option_breaks_translation_symmetry():
     torch.manual_seed(0)
     f = _mask_features_of(MODELS.build(cfg).head, feats, text)
     assert (f[:, 2, 2] - f[:, 2, 12]).abs().max() > 1e-3
+
+
+def test_mask_centroids_hand_computed():
+    logits = torch.full((1, 2, 4, 4), -50.0)
+    logits[0, 0, 0:2, 2:4] = 50.0  # rows 0-1, columns 2-3
+    centres = InstAlignHead.mask_centroids(logits)
+    # x = mean(2.5, 3.5) / 4, y = mean(0.5, 1.5) / 4; empty -> centre
+    torch.testing.assert_close(centres[0, 0], torch.tensor([0.75, 0.25]))
+    torch.testing.assert_close(centres[0, 1], torch.tensor([0.5, 0.5]))
+
+
+def test_query_mask_pos_option_trains():
+    cfg = tiny_instalign_cfg()
+    cfg.head.query_mask_pos = True
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    grads = [p.grad for p in model.head.query_pos_mlp.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
