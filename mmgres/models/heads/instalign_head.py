@@ -719,16 +719,23 @@ class InstAlignHead(Mask2FormerHead):
         nt_thr = self.test_cfg.get('nt_thr', 0.5)
         max_per_image = self.test_cfg.get('max_per_image', self.num_queries)
         pad_shape = metas[0]['batch_input_shape']
+        union = self.test_cfg.get('merge_mode', 'ia') == 'union'
         results = []
         for i, meta in enumerate(metas):
             scores = rel[i].sigmoid()
             keep = torch.nonzero(scores > score_thr).squeeze(1)
             keep = keep[scores[keep].argsort(descending=True)][:max_per_image]
-            logits = torch.cat([masks[i, keep], merged[i : i + 1]])
-            binary = self._to_image(logits, meta, pad_shape, rescale, mask_thr)
-            inst_masks = binary[:-1]
-            if self.test_cfg.get('merge_mode', 'ia') == 'union':
-                binary[-1] = inst_masks.any(0)
+            if union:
+                inst_masks = self._to_image(
+                    masks[i, keep], meta, pad_shape, rescale, mask_thr
+                )
+                merged_mask = inst_masks.any(0)
+            else:
+                logits = torch.cat([masks[i, keep], merged[i : i + 1]])
+                binary = self._to_image(
+                    logits, meta, pad_shape, rescale, mask_thr
+                )
+                inst_masks, merged_mask = binary[:-1], binary[-1]
             results.append(
                 dict(
                     pred_instances=InstanceData(
@@ -737,7 +744,7 @@ class InstAlignHead(Mask2FormerHead):
                         scores=scores[keep],
                         labels=torch.zeros_like(keep),
                     ),
-                    merged=binary[-1],
+                    merged=merged_mask,
                     no_target=bool(nt_prob[i] > nt_thr),
                     nt_score=float(nt_prob[i]),
                 )
