@@ -13,7 +13,7 @@ and the predictions. They are scored with the config's ``test_evaluator``
 so a metric can be changed or re-configured without running the model
 again, e.g. ``--cfg-options test_evaluator.no_target_mode=score``.
 
-``--group-by-kind data/synthetic-grefcoco/scenes.json`` also breaks the
+``--group-by-kind data/synthetic_grefcoco/scenes.json`` also breaks the
 scores down by expression kind, for predictions on the synthetic benchmark
 (``mmgres.datasets.synthetic``): its ``scenes.json`` names the grammar rule
 of every sentence (``'attribute'``, ``'relation'``, ..., the no-target
