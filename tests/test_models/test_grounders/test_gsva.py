@@ -3,20 +3,10 @@ import contextlib
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.registry import DefaultScope
 
 from mmgres.registry import MODELS
-from mmgres.utils import register_all_modules
 
 from ..gsva_utils import same_image_batch, tiny_gsva_cfg
-
-register_all_modules(init_default_scope=False)
-
-
-@pytest.fixture(autouse=True)
-def _scope():
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        yield
 
 
 def _model(**kw):

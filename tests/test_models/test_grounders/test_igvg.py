@@ -4,20 +4,10 @@ BEiT-3), in loss, predict and tensor modes."""
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mmgres.registry import MODELS
-from mmgres.utils import register_all_modules
 
 from ..igvg_utils import BASE, fake_batch, tiny_igvg_cfg
-
-register_all_modules(init_default_scope=False)
-
-
-@pytest.fixture(autouse=True)
-def _scope():
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        yield
 
 
 def _model(**kw):

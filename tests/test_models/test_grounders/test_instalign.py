@@ -1,21 +1,11 @@
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mmgres.models.heads import InstAlignHead
 from mmgres.registry import MODELS
-from mmgres.utils import register_all_modules
 
 from ..instalign_utils import BASE, fake_batch, tiny_instalign_cfg
-
-register_all_modules(init_default_scope=False)
-
-
-@pytest.fixture(autouse=True)
-def _scope():
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        yield
 
 
 def _model(**kw):

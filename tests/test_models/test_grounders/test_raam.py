@@ -4,14 +4,10 @@ GRES, built from the real configs, shrunk."""
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mmgres.registry import MODELS
-from mmgres.utils import register_all_modules
 
 from ..raam_utils import SWIN_BASE, VIT_BASE, fake_batch, tiny_raam_cfg
-
-register_all_modules(init_default_scope=False)
 
 LOSS_KEYS = {
     'rec': {'loss_region', 'loss_bbox', 'loss_giou'},
@@ -19,12 +15,6 @@ LOSS_KEYS = {
     'rec_res': {'loss_region', 'loss_bbox', 'loss_giou', 'loss_mask'},
     'gres': {'loss_region', 'loss_mask'},
 }
-
-
-@pytest.fixture(autouse=True)
-def _scope():
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        yield
 
 
 def _model(mode='gres', arch='vit', **kwargs):
