@@ -14,7 +14,9 @@ A sample (one entry of ``data_list``) is::
          instances=[dict(bbox=[x1, y1, x2, y2], bbox_label=0, ignore_flag=0,
                          mask=<polygons or RLE>, ann_id), ...])
 
-plus dataset-specific keys (``exist`` for R-RefCOCO, ``source`` for Ref-ZOM).
+plus dataset-specific keys (``exist`` for R-RefCOCO, ``source`` for Ref-ZOM),
+and ``context_instances`` (all objects of the image, ``bbox_label`` 1 for
+the non-targets) when the dataset is built with ``with_context=True``.
 A no-target sample has no instances.
 
 The image file name comes from ``instances.json`` (the refs' own
@@ -23,7 +25,7 @@ The image file name comes from ``instances.json`` (the refs' own
 files: the 2023 gRefCOCO re-release renumbered some of them.
 """
 
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -74,6 +76,14 @@ class BaseReferDataset(BaseDataset):
         data_prefix (dict): ``dict(img_path=...)``, the image folder
             relative to ``data_root``. Defaults to ``dict(img_path='')``.
         backend_args (dict, optional): mmengine file backend arguments.
+        with_context (bool): Also give each sample ``context_instances``:
+            every usable (non-crowd, valid) object of its image, in the
+            format of ``instances``, with ``bbox_label`` 0 for the
+            expression's targets and 1 for the other objects. Training
+            pipelines can supervise instance masks on all objects with it
+            (``LoadReferringAnnotations(with_context=True)``). Objects
+            that are not targets and cannot be parsed are left out (with a
+            note in :meth:`scan`). Defaults to False.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``data_root``, ``pipeline``, ``test_mode``, ``lazy_init``,
             ``metainfo``, ``indices``, ``serialize_data``...).
@@ -94,6 +104,7 @@ class BaseReferDataset(BaseDataset):
         text_key: str = 'raw',
         data_prefix: dict = dict(img_path=''),
         backend_args: Optional[dict] = None,
+        with_context: bool = False,
         **kwargs,
     ) -> None:
         if text_mode not in ('all', 'random'):
@@ -112,6 +123,7 @@ class BaseReferDataset(BaseDataset):
         self.text_mode = text_mode
         self.text_key = text_key
         self.backend_args = backend_args
+        self.with_context = with_context
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     # ------------------------------------------------------------------
@@ -223,10 +235,12 @@ class BaseReferDataset(BaseDataset):
 
         self._note = report if notes else None
         self._stats = stats if stats is not None else dict(crowd=0, dropped=0)
+        self._context_cache: Dict[int, List[dict]] = {}
         try:
             return self._parse_files(report, fail)
         finally:
             self._note = None
+            self._context_cache = {}
 
     def _parse_files(
         self, report: Optional[Report], fail: Report
@@ -322,6 +336,9 @@ class BaseReferDataset(BaseDataset):
         if not ref['sentences']:
             fail(f'{where} has no sentences')
             return []
+        context = None
+        if self.with_context:
+            context = self._context_instances(coco, img)
         samples = []
         img_path = join_path(
             self.data_prefix.get('img_path', ''), img['file_name']
@@ -338,8 +355,34 @@ class BaseReferDataset(BaseDataset):
                 ref_id=ref_id,
             )
             sample['instances'] = [] if sample['no_target'] else instances
+            if context is not None:
+                targets = {inst['ann_id'] for inst in sample['instances']}
+                sample['context_instances'] = [
+                    dict(inst, bbox_label=int(inst['ann_id'] not in targets))
+                    for inst in context
+                ]
             samples.append(sample)
         return samples
+
+    def _context_instances(self, coco, img: dict) -> List[dict]:
+        """Every usable object of ``img`` (parsed once per image)."""
+        img_id = img['id']
+        if img_id not in self._context_cache:
+            where = f'{self.ann_file}: image_id={img_id}'
+
+            def skip(msg: str) -> None:
+                if self._note:
+                    self._note(f'{msg} (left out of the context of {where})')
+
+            parsed = []
+            for ann in coco.imgToAnns.get(img_id, []):
+                if ann.get('iscrowd', 0):
+                    continue
+                instance = self._parse_instance(ann, img, skip, count=False)
+                if instance is not None:
+                    parsed.append(instance)
+            self._context_cache[img_id] = parsed
+        return self._context_cache[img_id]
 
     def _parse_sentence(
         self,
@@ -368,7 +411,7 @@ class BaseReferDataset(BaseDataset):
         return dict(text=text.strip(), sent_id=sent_id, **fields)
 
     def _parse_instance(
-        self, ann: dict, img: dict, fail: Report
+        self, ann: dict, img: dict, fail: Report, count: bool = True
     ) -> Optional[dict]:
         where = f'{self.ann_file}: ann_id={ann["id"]}'
         bbox = ann.get('bbox')
@@ -387,8 +430,9 @@ class BaseReferDataset(BaseDataset):
         )
         if all_polygons_invalid:
             # the official loaders drop such an object silently
-            self._stats['dropped'] += 1
-            if self._note:
+            if count:
+                self._stats['dropped'] += 1
+            if self._note and count:
                 self._note(f'{where}: {problem}; the object is dropped')
             return None
         if problem is not None:

@@ -41,7 +41,11 @@ class PackReferringInputs(PackDetInputs):
       ``labels`` ((N, ), all 0), ``masks`` (BitmapMasks, (N, H, W)); N = 0
       for a no-target sample;
     - ``gt_sem_seg``: ``PixelData(data=<(1, H, W) uint8 tensor>)``, the
-      merged mask (mmseg's field name, not mmdet's ``sem_seg``).
+      merged mask (mmseg's field name, not mmdet's ``sem_seg``);
+    - ``gt_context_instances`` when ``LoadReferringAnnotations(
+      with_context=True)`` loaded every object of the image: all of them,
+      ``labels`` 0 for the targets and 1 for the others; ``gt_instances``
+      then keeps the targets only.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo when
@@ -66,7 +70,16 @@ class PackReferringInputs(PackDetInputs):
         results.setdefault('scale_factor', (1.0, 1.0))
         results['no_target'] = bool(results.get('no_target', False))
         seg_map = results.pop('gt_seg_map', None)
+        with_context = results.pop('with_context', False)
         packed = super().transform(results)
+        if with_context:
+            sample = packed['data_samples']
+            context = sample.gt_instances
+            keep = (context.labels == 0).nonzero().flatten()
+            targets = context[keep]
+            targets.labels = targets.labels.new_zeros(len(targets))
+            sample.gt_context_instances = context
+            sample.gt_instances = targets
         if seg_map is not None:
             packed['data_samples'].gt_sem_seg = PixelData(
                 data=to_tensor(seg_map[None, ...].copy())

@@ -75,6 +75,16 @@ class LoadReferringAnnotations(LoadAnnotations):
     - gt_masks (BitmapMasks, (N, H, W))
     - gt_seg_map (np.uint8, (H, W)): the union of the instance masks.
     - no_target (bool)
+    - with_context (bool, only with ``with_context=True``)
+
+    With ``with_context=True`` the sample's ``context_instances`` (every
+    object of the image, from a dataset built with ``with_context=True``)
+    are loaded instead of ``instances``: ``gt_bboxes_labels`` is 0 for the
+    expression's targets and 1 for the other objects, ``gt_seg_map`` is
+    still the union of the targets only, and ``with_context=True`` tells
+    :class:`PackReferringInputs` to split them into ``gt_instances`` (the
+    targets) and ``gt_context_instances`` (all, with those labels). The
+    objects then go through the geometric transforms together.
 
     Args:
         with_bbox (bool): Load ``gt_bboxes`` and ``gt_ignore_flags``.
@@ -85,6 +95,8 @@ class LoadReferringAnnotations(LoadAnnotations):
             True.
         box_type (str): mmdet box type of ``gt_bboxes``. Defaults to
             ``'hbox'``.
+        with_context (bool): Load ``context_instances`` as described
+            above. Defaults to False.
     """
 
     def __init__(
@@ -94,8 +106,10 @@ class LoadReferringAnnotations(LoadAnnotations):
         with_mask: bool = True,
         with_seg: bool = True,
         box_type: str = 'hbox',
+        with_context: bool = False,
         **kwargs,
     ) -> None:
+        self.with_context = with_context
         super().__init__(
             with_bbox=with_bbox,
             with_label=with_label,
@@ -151,6 +165,15 @@ class LoadReferringAnnotations(LoadAnnotations):
             dict: ``results`` with the keys listed above.
         """
         h, w = self._original_size(results)
+        if self.with_context:
+            if 'context_instances' not in results:
+                raise KeyError(
+                    f'{results.get("img_path")}: LoadReferringAnnotations'
+                    '(with_context=True) needs "context_instances"; build '
+                    'the dataset with with_context=True'
+                )
+            results['instances'] = results['context_instances']
+            results['with_context'] = True
         if self.with_bbox:
             self._load_bboxes(results)
         if self.with_label:
@@ -160,9 +183,13 @@ class LoadReferringAnnotations(LoadAnnotations):
             if self.with_mask:
                 results['gt_masks'] = BitmapMasks(masks, h, w)
             if self.with_seg:
+                targets = masks
+                if self.with_context:
+                    labels = [i['bbox_label'] for i in results['instances']]
+                    targets = masks[np.asarray(labels, dtype=np.int64) == 0]
                 results['gt_seg_map'] = (
-                    masks.any(axis=0).astype(np.uint8)
-                    if len(masks)
+                    targets.any(axis=0).astype(np.uint8)
+                    if len(targets)
                     else np.zeros((h, w), dtype=np.uint8)
                 )
         results['no_target'] = bool(results.get('no_target', False))
@@ -172,5 +199,6 @@ class LoadReferringAnnotations(LoadAnnotations):
         return (
             f'{type(self).__name__}(with_bbox={self.with_bbox}, '
             f'with_label={self.with_label}, with_mask={self.with_mask}, '
-            f'with_seg={self.with_seg}, box_type={self.box_type!r})'
+            f'with_seg={self.with_seg}, box_type={self.box_type!r}, '
+            f'with_context={self.with_context})'
         )

@@ -95,6 +95,18 @@ class InstAlignHead(Mask2FormerHead):
             (detached), as DAB-DETR's dynamic anchors. The self-attention
             among the queries then sees where each instance is, which
             "the leftmost D" needs. Ours. Defaults to False (the paper).
+        context_instances (bool): If True, every object of the image is a
+            ground truth of the instance matching, not only the targets:
+            matched queries learn the masks of all objects, and their
+            relevance target is 1 for the expression's targets and 0 for
+            the other objects (``RelevanceCost`` and ``POACost`` see which
+            is which; POA is applied to the targets only). The samples
+            must carry ``gt_context_instances``: build the training
+            dataset and ``LoadReferringAnnotations`` with
+            ``with_context=True``. Ours, as Mask2Former learns instances:
+            the queries then separate objects and include the distractors
+            that relational expressions compare against. Defaults to
+            False (the paper: the targets only).
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
@@ -152,6 +164,7 @@ class InstAlignHead(Mask2FormerHead):
         pixel_text_attn_cfg: OptConfigType = None,
         mask_feature_pos: bool = False,
         query_mask_pos: bool = False,
+        context_instances: bool = False,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         train_cfg: OptConfigType = None,
@@ -214,6 +227,7 @@ class InstAlignHead(Mask2FormerHead):
         if nt_pos_weight <= 0:
             raise ValueError(f'nt_pos_weight must be > 0, got {nt_pos_weight}')
         self.nt_pos_weight = float(nt_pos_weight)
+        self.context_instances = context_instances
         self.aggregation = aggregation
         self.nt_pooling = nt_pooling
         self.test_cfg = ConfigDict(test_cfg or {})
@@ -454,8 +468,25 @@ class InstAlignHead(Mask2FormerHead):
     # loss
     # ------------------------------------------------------------------ #
     @staticmethod
-    def _gt_instances(data_sample, pad_shape) -> InstanceData:
-        gt = data_sample.gt_instances
+    def _gt_instances(
+        data_sample, pad_shape, context: bool = False
+    ) -> InstanceData:
+        """Ground truth of the matching, masks padded to ``pad_shape``;
+        ``relevant`` marks the expression's targets (all of them unless
+        ``context``)."""
+        if context:
+            if 'gt_context_instances' not in data_sample:
+                raise KeyError(
+                    'InstAlignHead(context_instances=True) needs '
+                    '"gt_context_instances" in the training samples; build '
+                    'the dataset and LoadReferringAnnotations with '
+                    'with_context=True'
+                )
+            gt = data_sample.gt_context_instances
+            relevant = gt.labels == 0
+        else:
+            gt = data_sample.gt_instances
+            relevant = torch.ones_like(gt.labels, dtype=torch.bool)
         masks = gt.masks
         if hasattr(masks, 'to_tensor'):
             device = gt.labels.device
@@ -465,7 +496,9 @@ class InstAlignHead(Mask2FormerHead):
         if (h, w) != tuple(pad_shape):
             masks = F.pad(masks, (0, pad_shape[1] - w, 0, pad_shape[0] - h))
         return InstanceData(
-            labels=gt.labels.new_zeros(len(gt)).long(), masks=masks
+            labels=gt.labels.new_zeros(len(gt)).long(),
+            masks=masks,
+            relevant=relevant.to(masks.device),
         )
 
     def _get_targets_single(
@@ -476,19 +509,25 @@ class InstAlignHead(Mask2FormerHead):
         phrase: Tensor,
         gt_instances: InstanceData,
         img_meta: dict,
-    ) -> Tuple[Tensor, Tensor, Tensor]:
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Match one image's queries to its ground-truth instances.
 
         Returns:
-            tuple: relevance targets (Q,), indices of matched queries (K,)
-            and their ground-truth masks (K, H, W).
+            tuple: relevance targets (Q,), indices of matched queries (K,),
+            their ground-truth masks (K, H, W) and whether each is a
+            target of the expression (K,).
         """
         num_queries = rel.shape[0]
         num_gts = len(gt_instances)
         targets = rel.new_zeros(num_queries)
         if num_gts == 0:
             empty = torch.zeros(0, dtype=torch.long, device=rel.device)
-            return targets, empty, gt_instances.masks[:0]
+            return (
+                targets,
+                empty,
+                gt_instances.masks[:0],
+                gt_instances.relevant[:0],
+            )
         point_coords = torch.rand((1, self.num_points, 2), device=rel.device)
         mask_points_pred = point_sample(
             mask_pred.unsqueeze(1), point_coords.repeat(num_queries, 1, 1)
@@ -505,14 +544,17 @@ class InstAlignHead(Mask2FormerHead):
                 phrase_feats=phrase,
             ),
             gt_instances=InstanceData(
-                labels=gt_instances.labels, masks=gt_points
+                labels=gt_instances.labels,
+                masks=gt_points,
+                relevant=gt_instances.relevant,
             ),
             img_meta=img_meta,
         )
         pos_inds = torch.nonzero(assign_result.gt_inds > 0).squeeze(1)
         gt_inds = assign_result.gt_inds[pos_inds] - 1
-        targets[pos_inds] = 1.0
-        return targets, pos_inds, gt_instances.masks[gt_inds]
+        relevant = gt_instances.relevant[gt_inds]
+        targets[pos_inds] = relevant.to(targets.dtype)
+        return targets, pos_inds, gt_instances.masks[gt_inds], relevant
 
     def _loss_layer(
         self,
@@ -525,9 +567,9 @@ class InstAlignHead(Mask2FormerHead):
     ) -> Dict[str, Tensor]:
         """L_inst of one decoder layer: relevance, mask BCE, dice, POA."""
         num_imgs = rel.shape[0]
-        rel_targets, pos_list, mask_targets = [], [], []
+        rel_targets, pos_list, mask_targets, relevant = [], [], [], []
         for i in range(num_imgs):
-            t, pos, m = self._get_targets_single(
+            t, pos, m, r = self._get_targets_single(
                 rel[i],
                 masks[i],
                 queries[i],
@@ -538,6 +580,7 @@ class InstAlignHead(Mask2FormerHead):
             rel_targets.append(t)
             pos_list.append(pos)
             mask_targets.append(m)
+            relevant.append(r)
         rel_targets = torch.stack(rel_targets)
         num_pos = sum(len(p) for p in pos_list)
         num_total = max(reduce_mean(rel.new_tensor([num_pos])).item(), 1.0)
@@ -582,10 +625,14 @@ class InstAlignHead(Mask2FormerHead):
             avg_factor=num_total * self.num_points,
         )
         if self.loss_poa is not None:
+            # POA aligns the expression's targets with their phrase only
+            relevant = torch.cat(relevant)
+            num_rel = relevant.sum().float()
+            num_rel = max(reduce_mean(num_rel).item(), 1.0)
             losses['loss_poa'] = self.loss_poa(
-                queries[batch_idx, pos_idx],
-                phrases[batch_idx, pos_idx],
-                avg_factor=num_total,
+                queries[batch_idx[relevant], pos_idx[relevant]],
+                phrases[batch_idx[relevant], pos_idx[relevant]],
+                avg_factor=num_rel,
             )
         return losses
 
@@ -611,7 +658,10 @@ class InstAlignHead(Mask2FormerHead):
         """
         metas = [s.metainfo for s in batch_data_samples]
         pad_shape = metas[0]['batch_input_shape']
-        gts = [self._gt_instances(s, pad_shape) for s in batch_data_samples]
+        gts = [
+            self._gt_instances(s, pad_shape, self.context_instances)
+            for s in batch_data_samples
+        ]
         outs = self(x, text)
 
         losses = dict()

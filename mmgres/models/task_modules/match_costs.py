@@ -13,6 +13,7 @@ Each returns a cost matrix of shape (num_preds, num_gts), scaled by
 
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
 from mmengine.structures import InstanceData
@@ -24,10 +25,14 @@ from mmgres.registry import TASK_UTILS
 
 @TASK_UTILS.register_module()
 class RelevanceCost(BaseMatchCost):
-    """``BCE(r_i, 1) = softplus(-r_i)`` of each query's relevance logit r_i.
+    """``BCE(r_i, y_j)`` of each query's relevance logit r_i.
 
-    The same for every ground truth: it makes relevant queries cheaper to
-    match (InstAlign's λ_rel term).
+    ``y_j = 1`` for a target of the expression, so the cost is
+    ``softplus(-r_i)``, the same for every target: it makes relevant
+    queries cheaper to match (InstAlign's λ_rel term). When
+    ``gt_instances.relevant`` (bool, (G,)) is given, as with context
+    instances (all objects of the image), the objects that are not targets
+    cost ``BCE(r_i, 0) = softplus(r_i)``.
 
     ``pred_instances.scores``: relevance logits, shape (Q,) or (Q, 1).
     """
@@ -41,6 +46,11 @@ class RelevanceCost(BaseMatchCost):
     ) -> Tensor:
         logits = pred_instances.scores.reshape(-1)
         cost = F.softplus(-logits)[:, None].expand(-1, len(gt_instances))
+        relevant = gt_instances.get('relevant', None)
+        if relevant is not None:
+            cost = torch.where(
+                relevant.bool()[None, :], cost, F.softplus(logits)[:, None]
+            )
         return cost * self.weight
 
 
@@ -51,7 +61,8 @@ class POACost(BaseMatchCost):
     Uses ``pred_instances.query_feats`` (Q, C) and
     ``pred_instances.phrase_feats`` (Q, C), the phrase each query attends to
     (:func:`mmgres.models.losses.phrase_features`). The cost is the same for
-    every ground truth.
+    every target; objects that are not targets (``gt_instances.relevant``
+    False, with context instances) cost 0.
     """
 
     def __call__(
@@ -64,4 +75,8 @@ class POACost(BaseMatchCost):
         dist = poa_distance(
             pred_instances.query_feats, pred_instances.phrase_feats
         )
-        return dist[:, None].expand(-1, len(gt_instances)) * self.weight
+        cost = dist[:, None].expand(-1, len(gt_instances))
+        relevant = gt_instances.get('relevant', None)
+        if relevant is not None:
+            cost = cost * relevant.to(cost.dtype)[None, :]
+        return cost * self.weight

@@ -118,3 +118,71 @@ def test_dataset_specific_meta(refer_root, kind, idx, key, value):
     assert sample.metainfo[key] == value
     if key == 'exist':
         assert sample.no_target is True and len(sample.gt_instances) == 0
+
+
+CONTEXT_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferringAnnotations', with_context=True),
+    dict(type='Resize', scale=(96, 64), keep_ratio=False),
+    dict(type='RandomFlip', prob=1.0),
+    dict(type='PackReferringInputs'),
+]
+
+
+def test_dataset_context_instances(refer_root):
+    ds = build(refer_root, pipeline=[], with_context=True)
+    # image 1 has 11, 12, 13 and the crowd object 14, which is left out
+    info = ds.get_data_info(2)  # ref 101: targets 12 and 13
+    labels = {i['ann_id']: i['bbox_label'] for i in info['context_instances']}
+    assert labels == {11: 1, 12: 0, 13: 0}
+    info = ds.get_data_info(3)  # ref 102: no target
+    assert all(i['bbox_label'] == 1 for i in info['context_instances'])
+    assert len(info['context_instances']) == 3
+    # without the option nothing changes
+    assert 'context_instances' not in build(refer_root, pipeline=[])[2]
+    # image 2: 15 has only an invalid polygon and is left out of the
+    # context too; it is still counted once, as a dropped target
+    val = build(refer_root, pipeline=[], split='val', with_context=True)
+    info = val.get_data_info(0)  # ref 104: target 16
+    assert [i['ann_id'] for i in info['context_instances']] == [16]
+
+
+def test_train_pipeline_with_context_flips_all_objects(refer_root):
+    ds = build(refer_root, pipeline=CONTEXT_PIPELINE, with_context=True)
+    sample = ds[2]['data_samples']  # ref 101, flipped
+    assert sample.text == 'both blocks on the left'
+    context = sample.gt_context_instances
+    assert context.labels.tolist() == [1, 0, 0]  # anns 11, 12, 13
+    # ann 11 bbox [2, 4, 12, 14] -> x2 [4, 8, 24, 28] -> mirrored in 96
+    torch.testing.assert_close(
+        context.bboxes.tensor,
+        torch.tensor(
+            [
+                [72.0, 8.0, 92.0, 28.0],
+                [16.0, 40.0, 36.0, 56.0],
+                [0.0, 0.0, 16.0, 10.0],
+            ]
+        ),
+    )
+    assert context.masks.masks.shape == (3, 64, 96)
+    # gt_instances and the merged mask keep the targets only
+    gt = sample.gt_instances
+    assert gt.labels.tolist() == [0, 0]
+    torch.testing.assert_close(gt.bboxes.tensor, context.bboxes.tensor[1:])
+    np.testing.assert_array_equal(gt.masks.masks, context.masks.masks[1:])
+    seg = sample.gt_sem_seg.data[0].numpy()
+    np.testing.assert_array_equal(
+        seg, context.masks.masks[1:].any(0).astype(np.uint8)
+    )
+    assert 'with_context' not in sample.metainfo
+
+    nt = ds[3]['data_samples']  # ref 102: no target, 3 context objects
+    assert nt.no_target is True and len(nt.gt_instances) == 0
+    assert nt.gt_context_instances.labels.tolist() == [1, 1, 1]
+    assert int(nt.gt_sem_seg.data.sum()) == 0
+
+
+def test_context_loading_needs_a_context_dataset(refer_root):
+    ds = build(refer_root, pipeline=CONTEXT_PIPELINE)
+    with pytest.raises(KeyError, match='with_context=True'):
+        ds[2]

@@ -1,6 +1,9 @@
+import numpy as np
 import pytest
 import torch
+from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 from mmgres.models.heads import InstAlignHead
 from mmgres.registry import MODELS
@@ -291,3 +294,79 @@ def test_query_mask_pos_option_trains():
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     grads = [p.grad for p in model.head.query_pos_mlp.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def _with_context(samples):
+    """Give every sample its targets plus one other object (label 1) in
+    the bottom-right corner as ``gt_context_instances``."""
+    for s in samples:
+        gt = s.gt_instances
+        h, w = gt.masks.height, gt.masks.width
+        extra = np.zeros((1, h, w), np.uint8)
+        extra[0, h - 8 :, w - 8 :] = 1
+        s.gt_context_instances = InstanceData(
+            masks=BitmapMasks(np.concatenate([gt.masks.masks, extra]), h, w),
+            labels=torch.cat([gt.labels, torch.ones(1, dtype=torch.long)]),
+            bboxes=torch.cat(
+                [gt.bboxes, torch.tensor([[w - 8.0, h - 8.0, w, h]])]
+            ),
+        )
+    return samples
+
+
+def test_context_instances_relevance_targets_hand_made():
+    """3 queries; q0 covers the other object C, q1 the target A, q2 nothing.
+    With context instances q0 is matched to C (mask losses) with relevance
+    target 0, q1 to A with target 1; q2 is unmatched."""
+    head = _model(queries=3).head
+    left = torch.zeros(16, 16)
+    left[:, :8] = 1
+    right = 1 - left
+    big = 20.0
+    nothing = -big * torch.ones(16, 16)
+    mask_pred = torch.stack(
+        [(right * 2 - 1) * big, (left * 2 - 1) * big, nothing]
+    )
+    gt = InstanceData(
+        labels=torch.zeros(2, dtype=torch.long),
+        masks=torch.stack([left, right]).bool(),
+        relevant=torch.tensor([True, False]),
+    )
+    targets, pos, masks, relevant = head._get_targets_single(
+        torch.zeros(3),
+        mask_pred,
+        torch.randn(3, 32),
+        torch.randn(3, 32),
+        gt,
+        {},
+    )
+    order = pos.argsort()
+    assert pos[order].tolist() == [0, 1]
+    assert relevant[order].tolist() == [False, True]
+    assert torch.equal(masks[order][0], right.bool())
+    assert targets.tolist() == [0.0, 1.0, 0.0]
+
+
+def test_context_instances_option_trains_and_needs_the_data():
+    model = _model()
+    model.head.context_instances = True
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=_with_context(samples)), True
+    )
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)
+    # the no-target sample still has an object to learn the mask of
+    nt_only = fake_batch(batch_size=1)
+    data = model.data_preprocessor(
+        dict(inputs=nt_only[0], data_samples=_with_context(nt_only[1])), True
+    )
+    losses = model(**data, mode='loss')
+    assert losses['loss_mask'] > 0 and losses['loss_poa'] == 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    with pytest.raises(KeyError, match='with_context=True'):
+        model(**data, mode='loss')

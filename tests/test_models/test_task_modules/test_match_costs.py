@@ -19,6 +19,36 @@ def test_relevance_cost_hand_computed():
     torch.testing.assert_close(cost[:, 2], expected)
 
 
+def test_relevance_cost_with_context_objects():
+    pred = InstanceData(scores=torch.tensor([0.0, 2.0]))
+    gt = InstanceData(
+        labels=torch.zeros(2, dtype=torch.long),
+        relevant=torch.tensor([True, False]),
+    )
+    cost = RelevanceCost(weight=1.0)(pred, gt)
+    # target: softplus(-r); other object: BCE(r, 0) = softplus(r)
+    expected = torch.tensor(
+        [
+            [math.log(2), math.log(2)],
+            [math.log(1 + math.exp(-2)), math.log(1 + math.exp(2))],
+        ]
+    )
+    torch.testing.assert_close(cost, expected)
+
+
+def test_poa_cost_is_zero_for_context_objects():
+    pred = InstanceData(
+        query_feats=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        phrase_feats=torch.tensor([[1.0, 0.0], [1.0, 0.0]]),
+    )
+    gt = InstanceData(
+        labels=torch.zeros(2, dtype=torch.long),
+        relevant=torch.tensor([False, True]),
+    )
+    cost = POACost(weight=2.0)(pred, gt)
+    torch.testing.assert_close(cost, torch.tensor([[0.0, 0.0], [0.0, 2.0]]))
+
+
 def test_poa_cost_hand_computed():
     pred = InstanceData(
         query_feats=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
