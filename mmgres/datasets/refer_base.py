@@ -79,7 +79,9 @@ class BaseReferDataset(BaseDataset):
         with_context (bool): Also give each sample ``context_instances``:
             every usable (non-crowd, valid) object of its image, in the
             format of ``instances``, with ``bbox_label`` 0 for the
-            expression's targets and 1 for the other objects. Training
+            expression's targets and 1 for the other objects, and
+            ``category``, the index of the object's COCO category in the
+            sorted category ids of ``ann_file``. Training
             pipelines can supervise instance masks on all objects with it
             (``LoadReferringAnnotations(with_context=True)``). Objects
             that are not targets and cannot be parsed are left out (with a
@@ -374,12 +376,21 @@ class BaseReferDataset(BaseDataset):
                 if self._note:
                     self._note(f'{msg} (left out of the context of {where})')
 
+            categories = {c: i for i, c in enumerate(sorted(coco.cats))}
             parsed = []
             for ann in coco.imgToAnns.get(img_id, []):
                 if ann.get('iscrowd', 0):
                     continue
+                if ann.get('category_id') not in categories:
+                    skip(
+                        f'ann_id={ann["id"]} has category_id='
+                        f'{ann.get("category_id")!r}, which is not in the '
+                        'categories'
+                    )
+                    continue
                 instance = self._parse_instance(ann, img, skip, count=False)
                 if instance is not None:
+                    instance['category'] = categories[ann['category_id']]
                     parsed.append(instance)
             self._context_cache[img_id] = parsed
         return self._context_cache[img_id]

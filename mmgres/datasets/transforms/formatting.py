@@ -44,8 +44,9 @@ class PackReferringInputs(PackDetInputs):
       merged mask (mmseg's field name, not mmdet's ``sem_seg``);
     - ``gt_context_instances`` when ``LoadReferringAnnotations(
       with_context=True)`` loaded every object of the image: all of them,
-      ``labels`` 0 for the targets and 1 for the others; ``gt_instances``
-      then keeps the targets only.
+      ``labels`` 0 for the targets and 1 for the others, ``categories``
+      their category indices; ``gt_instances`` then keeps the targets
+      only.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo when
@@ -75,8 +76,12 @@ class PackReferringInputs(PackDetInputs):
         if with_context:
             sample = packed['data_samples']
             context = sample.gt_instances
+            packed_labels = context.labels
+            context.categories = packed_labels // 2
+            context.labels = packed_labels % 2
             keep = (context.labels == 0).nonzero().flatten()
             targets = context[keep]
+            del targets.categories
             targets.labels = targets.labels.new_zeros(len(targets))
             sample.gt_context_instances = context
             sample.gt_instances = targets

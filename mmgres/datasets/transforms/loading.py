@@ -79,12 +79,14 @@ class LoadReferringAnnotations(LoadAnnotations):
 
     With ``with_context=True`` the sample's ``context_instances`` (every
     object of the image, from a dataset built with ``with_context=True``)
-    are loaded instead of ``instances``: ``gt_bboxes_labels`` is 0 for the
-    expression's targets and 1 for the other objects, ``gt_seg_map`` is
-    still the union of the targets only, and ``with_context=True`` tells
-    :class:`PackReferringInputs` to split them into ``gt_instances`` (the
-    targets) and ``gt_context_instances`` (all, with those labels). The
-    objects then go through the geometric transforms together.
+    are loaded instead of ``instances``. ``gt_bboxes_labels`` then packs two
+    numbers, ``2 * category + other``, with ``other`` 0 for the
+    expression's targets and 1 for the other objects, so that any mmdet
+    transform that drops or reorders objects keeps both in step;
+    ``gt_seg_map`` is still the union of the targets only, and
+    ``with_context=True`` tells :class:`PackReferringInputs` to unpack
+    them into ``gt_instances`` (the targets) and ``gt_context_instances``
+    (all objects, ``labels`` 0/1 and ``categories``).
 
     Args:
         with_bbox (bool): Load ``gt_bboxes`` and ``gt_ignore_flags``.
@@ -172,11 +174,14 @@ class LoadReferringAnnotations(LoadAnnotations):
                     '(with_context=True) needs "context_instances"; build '
                     'the dataset with with_context=True'
                 )
-            results['instances'] = results['context_instances']
+            results['instances'] = [
+                dict(i, bbox_label=2 * i.get('category', 0) + i['bbox_label'])
+                for i in results['context_instances']
+            ]
             results['with_context'] = True
         if self.with_bbox:
             self._load_bboxes(results)
-        if self.with_label:
+        if self.with_label or self.with_context:
             self._load_labels(results)
         if self.with_mask or self.with_seg:
             masks = self._decode_masks(results, h, w)
@@ -186,7 +191,8 @@ class LoadReferringAnnotations(LoadAnnotations):
                 targets = masks
                 if self.with_context:
                     labels = [i['bbox_label'] for i in results['instances']]
-                    targets = masks[np.asarray(labels, dtype=np.int64) == 0]
+                    other = np.asarray(labels, dtype=np.int64) % 2
+                    targets = masks[other == 0]
                 results['gt_seg_map'] = (
                     targets.any(axis=0).astype(np.uint8)
                     if len(targets)

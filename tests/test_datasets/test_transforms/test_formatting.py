@@ -1,5 +1,9 @@
 """PackReferringInputs and full pipelines against the data contract."""
 
+import json
+import os.path as osp
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -129,12 +133,41 @@ CONTEXT_PIPELINE = [
 ]
 
 
-def test_dataset_context_instances(refer_root):
+def _two_category_root(refer_root, tmp_path):
+    """The fixture data with a second category (id 7) for ann 11."""
+    root = str(tmp_path / 'two_cats')
+    shutil.copytree(refer_root, root)
+    path = osp.join(root, 'instances.json')
+    with open(path) as f:
+        coco = json.load(f)
+    coco['categories'].append(dict(id=7, name='ball', supercategory='x'))
+    for ann in coco['annotations']:
+        if ann['id'] == 11:
+            ann['category_id'] = 7
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return root
+
+
+def test_dataset_context_instances(refer_root, tmp_path):
     ds = build(refer_root, pipeline=[], with_context=True)
     # image 1 has 11, 12, 13 and the crowd object 14, which is left out
     info = ds.get_data_info(2)  # ref 101: targets 12 and 13
     labels = {i['ann_id']: i['bbox_label'] for i in info['context_instances']}
     assert labels == {11: 1, 12: 0, 13: 0}
+    assert [i['category'] for i in info['context_instances']] == [0, 0, 0]
+    two = build(
+        _two_category_root(refer_root, tmp_path),
+        pipeline=[],
+        with_context=True,
+    )
+    context = two.get_data_info(2)['context_instances']
+    # sorted category ids [1, 7]: ann 11 (id 7) is category 1
+    assert [(i['ann_id'], i['category']) for i in context] == [
+        (11, 1),
+        (12, 0),
+        (13, 0),
+    ]
     info = ds.get_data_info(3)  # ref 102: no target
     assert all(i['bbox_label'] == 1 for i in info['context_instances'])
     assert len(info['context_instances']) == 3
@@ -153,6 +186,7 @@ def test_train_pipeline_with_context_flips_all_objects(refer_root):
     assert sample.text == 'both blocks on the left'
     context = sample.gt_context_instances
     assert context.labels.tolist() == [1, 0, 0]  # anns 11, 12, 13
+    assert context.categories.tolist() == [0, 0, 0]
     # ann 11 bbox [2, 4, 12, 14] -> x2 [4, 8, 24, 28] -> mirrored in 96
     torch.testing.assert_close(
         context.bboxes.tensor,
@@ -175,11 +209,23 @@ def test_train_pipeline_with_context_flips_all_objects(refer_root):
         seg, context.masks.masks[1:].any(0).astype(np.uint8)
     )
     assert 'with_context' not in sample.metainfo
+    assert 'categories' not in gt
 
     nt = ds[3]['data_samples']  # ref 102: no target, 3 context objects
     assert nt.no_target is True and len(nt.gt_instances) == 0
     assert nt.gt_context_instances.labels.tolist() == [1, 1, 1]
     assert int(nt.gt_sem_seg.data.sum()) == 0
+
+
+def test_context_categories_survive_the_pipeline(refer_root, tmp_path):
+    root = _two_category_root(refer_root, tmp_path)
+    ds = build(root, pipeline=CONTEXT_PIPELINE, with_context=True)
+    context = ds[2]['data_samples'].gt_context_instances
+    assert context.labels.tolist() == [1, 0, 0]
+    assert context.categories.tolist() == [1, 0, 0]
+    nt = ds[3]['data_samples'].gt_context_instances  # ref 102, no target
+    assert nt.labels.tolist() == [1, 1, 1]
+    assert nt.categories.tolist() == [1, 0, 0]
 
 
 def test_context_loading_needs_a_context_dataset(refer_root):

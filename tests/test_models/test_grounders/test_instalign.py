@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -307,6 +309,7 @@ def _with_context(samples):
         s.gt_context_instances = InstanceData(
             masks=BitmapMasks(np.concatenate([gt.masks.masks, extra]), h, w),
             labels=torch.cat([gt.labels, torch.ones(1, dtype=torch.long)]),
+            categories=torch.arange(len(gt) + 1) % 3,
             bboxes=torch.cat(
                 [gt.bboxes, torch.tensor([[w - 8.0, h - 8.0, w, h]])]
             ),
@@ -331,8 +334,9 @@ def test_context_instances_relevance_targets_hand_made():
         labels=torch.zeros(2, dtype=torch.long),
         masks=torch.stack([left, right]).bool(),
         relevant=torch.tensor([True, False]),
+        categories=torch.tensor([2, 1]),
     )
-    targets, pos, masks, relevant = head._get_targets_single(
+    targets, pos, masks, relevant, cats = head._get_targets_single(
         torch.zeros(3),
         mask_pred,
         torch.randn(3, 32),
@@ -343,6 +347,7 @@ def test_context_instances_relevance_targets_hand_made():
     order = pos.argsort()
     assert pos[order].tolist() == [0, 1]
     assert relevant[order].tolist() == [False, True]
+    assert cats[order].tolist() == [1, 2]
     assert torch.equal(masks[order][0], right.bool())
     assert targets.tolist() == [0.0, 1.0, 0.0]
 
@@ -370,3 +375,30 @@ def test_context_instances_option_trains_and_needs_the_data():
     )
     with pytest.raises(KeyError, match='with_context=True'):
         model(**data, mode='loss')
+
+
+def test_context_category_loss_hand_computed():
+    """Zero classifier weights: every matched query has uniform logits, so
+    CE = log(C) for each and the loss is weight · log(C) whatever the
+    number of matched queries (all objects: 1 + 3 in the batch)."""
+    cfg = tiny_instalign_cfg()
+    cfg.head.num_context_classes = 3
+    with pytest.raises(ValueError, match='context_instances=True'):
+        MODELS.build(cfg)
+    cfg = tiny_instalign_cfg()
+    cfg.head.update(context_instances=True, num_context_classes=3)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    torch.nn.init.zeros_(model.head.context_cls_embed.weight)
+    torch.nn.init.zeros_(model.head.context_cls_embed.bias)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=_with_context(samples)), True
+    )
+    losses = model(**data, mode='loss')
+    for key in ('loss_context_cls', 'd0.loss_context_cls'):
+        torch.testing.assert_close(
+            losses[key], torch.tensor(2.0 * math.log(3))
+        )
+    losses['loss_context_cls'].backward()
+    assert model.head.context_cls_embed.weight.grad.abs().sum() > 0
