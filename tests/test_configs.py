@@ -1,5 +1,6 @@
 """Every leaf config parses and its model builds offline with random
-weights (full-size ones included), and its test pipeline composes."""
+weights (full-size ones included), and its test and training pipelines
+compose."""
 
 import glob
 
@@ -37,4 +38,6 @@ def test_leaf_config_builds(path):
     with DefaultScope.overwrite_default_scope('mmgres'):
         model = MODELS.build(cfg.model)
         Compose(cfg.test_dataloader.dataset.pipeline)
+        if 'train_dataloader' in cfg:
+            Compose(cfg.train_dataloader.dataset.pipeline)
     assert sum(p.numel() for p in model.parameters()) > 0
