@@ -13,6 +13,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones import VisionTransformer
 from torch import Tensor
 
+from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig
 
@@ -86,6 +87,11 @@ class AnchoredVisionBackbone(BaseModule):
         fresh_anchor_mode (str): ``'add'`` or ``'replace'``, see above.
         interaction_cfg (dict, optional): Extra arguments of every
             interaction block (e.g. ``use_l2v_gate=False``).
+        conv_stem (bool): ViT only: replace the patchify projection of
+            ``patch_embed`` with a :class:`~mmgres.models.layers.ConvStem`
+            (stride-2 3×3 convolutions, same output shape). Ours, for
+            tiny configs trained from scratch; pretrained ViT checkpoints
+            have no weights for it. Defaults to False.
         init_cfg (dict, optional): Initialization config of the wrapper.
     """
 
@@ -100,6 +106,7 @@ class AnchoredVisionBackbone(BaseModule):
         num_init_stages: int = 2,
         fresh_anchor_mode: str = 'add',
         interaction_cfg: OptConfigType = None,
+        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -147,10 +154,24 @@ class AnchoredVisionBackbone(BaseModule):
                 list(range(i * per_stage, (i + 1) * per_stage))
                 for i in range(num_stages)
             ]
-            dims = self.vision.patch_embed.projection.out_channels
+            projection = self.vision.patch_embed.projection
+            dims = projection.out_channels
             self.out_channels = [dims] * num_stages
+            if conv_stem:
+                if projection.kernel_size != projection.stride:
+                    raise ValueError(
+                        'conv_stem needs a patchify projection (kernel '
+                        f'size = stride), got {projection}'
+                    )
+                self.vision.patch_embed.projection = ConvStem(
+                    out_channels=dims,
+                    patch_size=projection.kernel_size[0],
+                    in_channels=projection.in_channels,
+                )
         elif isinstance(self.vision, SwinTransformer):
             self.arch = 'swin'
+            if conv_stem:
+                raise ValueError('conv_stem is for a ViT, not Swin')
             if len(self.vision.stages) != num_stages:
                 raise ValueError(
                     f'Swin has {len(self.vision.stages)} stages, '

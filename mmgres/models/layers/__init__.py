@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .aqg import AdaptiveQueryGenerator, minimap_targets
+from .conv_stem import ConvStem
 from .dist_score_point_selector import (
     DistScorePointSelector,
     indices_to_points,
@@ -41,3 +42,4 @@ __all__ += [
     'VisualAnchorLearning',
 ]
 __all__ += ['UNetMaskDecoder', 'masked_text_pool']
+__all__ += ['ConvStem']

@@ -183,3 +183,19 @@ def test_vit_loads_pretrained(tmp_path):
 def test_swin_loads_pretrained(tmp_path):
     # mmdet's Swin keeps the keys that start with ``backbone.``
     _pretrained_roundtrip(SWIN, tmp_path, prefix='backbone.')
+
+
+def test_conv_stem_option():
+    bb = _backbone(VIT, conv_stem=True)
+    stem = bb.vision.patch_embed.projection
+    assert type(stem).__name__ == 'ConvStem'
+    # patch 8: three stride-2 convolutions, widths 16 -> 16 -> 32
+    convs = [m.conv for m in stem.layers]
+    assert [c.stride for c in convs] == [(2, 2)] * 3
+    assert [c.out_channels for c in convs] == [16, 16, 32]
+    out = bb(*_inputs())
+    assert [f.shape for f in out['feats']] == [(2, 32, 8, 8)] * 4
+    out['feats'][-1].mean().backward()
+    assert convs[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='not Swin'):
+        _backbone(SWIN, conv_stem=True)
