@@ -238,6 +238,7 @@ class BaseReferDataset(BaseDataset):
         self._note = report if notes else None
         self._stats = stats if stats is not None else dict(crowd=0, dropped=0)
         self._context_cache: Dict[int, List[dict]] = {}
+        self._category_index: Dict[int, int] = {}
         try:
             return self._parse_files(report, fail)
         finally:
@@ -257,6 +258,8 @@ class BaseReferDataset(BaseDataset):
                 raise
             report(str(e))
             return []
+        # COCO category id -> index in the sorted ids (context instances)
+        self._category_index = {c: i for i, c in enumerate(sorted(coco.cats))}
 
         wanted = (
             {self.split} if isinstance(self.split, str) else set(self.split)
@@ -376,7 +379,7 @@ class BaseReferDataset(BaseDataset):
                 if self._note:
                     self._note(f'{msg} (left out of the context of {where})')
 
-            categories = {c: i for i, c in enumerate(sorted(coco.cats))}
+            categories = self._category_index
             parsed = []
             for ann in coco.imgToAnns.get(img_id, []):
                 if ann.get('iscrowd', 0):
