@@ -158,15 +158,8 @@ class AnchoredVisionBackbone(BaseModule):
             dims = projection.out_channels
             self.out_channels = [dims] * num_stages
             if conv_stem:
-                if projection.kernel_size != projection.stride:
-                    raise ValueError(
-                        'conv_stem needs a patchify projection (kernel '
-                        f'size = stride), got {projection}'
-                    )
-                self.vision.patch_embed.projection = ConvStem(
-                    out_channels=dims,
-                    patch_size=projection.kernel_size[0],
-                    in_channels=projection.in_channels,
+                ConvStem.replace_patchify(
+                    self.vision.patch_embed, 'projection'
                 )
         elif isinstance(self.vision, SwinTransformer):
             self.arch = 'swin'

@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
+from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -125,6 +126,12 @@ class BEiT3(BaseModule):
         pad_to_max_length (bool): Pad every batch to ``max_length`` (as
             InstanceVG) rather than to its longest expression.
             Defaults to False.
+        conv_stem (bool): Ours, for models trained from scratch: replace
+            the patchify projection ``beit3.vision_embed.proj`` with a
+            :class:`~mmgres.models.layers.ConvStem` (stride-2 3x3
+            convolutions, same token grid). An official checkpoint then
+            loads everything but that projection (reported as unexpected
+            keys). Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -143,6 +150,7 @@ class BEiT3(BaseModule):
         vocab: Union[Sequence[str], str, None] = None,
         max_length: int = 50,
         pad_to_max_length: bool = False,
+        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         if pretrained is not None and init_cfg is not None:
@@ -203,6 +211,9 @@ class BEiT3(BaseModule):
             checkpoint_activations=with_cp,
         )
         self.beit3 = TorchscaleBEiT3(self.encoder_cfg)
+        self.conv_stem = conv_stem
+        if conv_stem:
+            ConvStem.replace_patchify(self.beit3.vision_embed, 'proj')
 
         self.embed_dims = a['embed_dims']
         self.out_channels = out_channels or self.embed_dims
@@ -638,6 +649,7 @@ class BEiT3(BaseModule):
             f'embed_dims={a["embed_dims"]}, num_layers={a["num_layers"]}, '
             f'img_size={self.img_size}, patch_size={self.patch_size}, '
             f'out_channels={self.out_channels}, max_length={self.max_length}'
+            + (', conv_stem=True' if self.conv_stem else '')
         )
 
 

@@ -81,6 +81,51 @@ class ConvStem(nn.Module):
         self.out_channels = out_channels
         self.patch_size = patch_size
 
+    @property
+    def weight(self) -> Tensor:
+        """The last convolution's weight: HF vision embeddings read
+        ``patch_embedding.weight.dtype`` to cast their input."""
+        return self.layers[-1].conv.weight
+
+    @classmethod
+    def replace_patchify(
+        cls, parent: nn.Module, name: str, **kwargs
+    ) -> 'ConvStem':
+        """Replace the patchify convolution ``parent.<name>`` (an
+        ``nn.Conv2d`` with kernel size = stride) by a ``ConvStem`` of the
+        same input and output channels and patch size, and return it.
+
+        Args:
+            parent (nn.Module): The module holding the convolution, e.g.
+                mmseg's ``PatchEmbed`` or HF's ``CLIPVisionEmbeddings``.
+            name (str): Its attribute name (``'projection'``,
+                ``'patch_embedding'``, ``'proj'``).
+            **kwargs: ``min_channels``, ``norm_cfg``, ``act_cfg``.
+        """
+        conv = getattr(parent, name, None)
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(
+                f'{type(parent).__name__}.{name} is {type(conv).__name__}, '
+                'not the nn.Conv2d patchify projection a ConvStem replaces'
+            )
+        if (
+            conv.kernel_size != conv.stride
+            or conv.kernel_size[0] != conv.kernel_size[1]
+            or any(conv.padding)
+        ):
+            raise ValueError(
+                'conv_stem needs a patchify projection (square kernel = '
+                f'stride, no padding), got {conv}'
+            )
+        stem = cls(
+            out_channels=conv.out_channels,
+            patch_size=conv.kernel_size[0],
+            in_channels=conv.in_channels,
+            **kwargs,
+        ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        setattr(parent, name, stem)
+        return stem
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, H, W) → (B, out_channels, H / p, W / p)."""
         return self.layers(x)

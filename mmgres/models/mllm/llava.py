@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -168,6 +169,11 @@ class LlavaMLLM(BaseModule):
             ``from_pretrained`` / the random model, e.g. ``'bfloat16'``.
         gradient_checkpointing (bool): Activation checkpointing of the HF
             model. Defaults to False.
+        conv_stem (bool): Ours, for random vision towers trained from
+            scratch: replace the tower's patchify projection
+            (``embeddings.patch_embedding``) with a
+            :class:`~mmgres.models.layers.ConvStem`. A pretrained CLIP loses
+            that projection's weights. Defaults to False.
         init_cfg (dict, optional): mmengine init config (e.g. a
             ``Pretrained`` mmengine checkpoint).
     """
@@ -193,6 +199,7 @@ class LlavaMLLM(BaseModule):
         mean_resizing: bool = True,
         torch_dtype: Union[str, torch.dtype, None] = None,
         gradient_checkpointing: bool = False,
+        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -229,6 +236,25 @@ class LlavaMLLM(BaseModule):
             self.model = LlavaForConditionalGeneration(LlavaConfig(**cfg))
             if torch_dtype is not None:
                 self.model.to(torch_dtype)
+        self.conv_stem = conv_stem
+        if conv_stem:
+            tower = self.model.model.vision_tower
+            parent = next(
+                (
+                    m
+                    for m in tower.modules()
+                    if isinstance(
+                        getattr(m, 'patch_embedding', None), torch.nn.Conv2d
+                    )
+                ),
+                None,
+            )
+            if parent is None:
+                raise ValueError(
+                    f'conv_stem: {type(tower).__name__} has no '
+                    'embeddings.patch_embedding convolution to replace.'
+                )
+            ConvStem.replace_patchify(parent, 'patch_embedding')
         # mean resizing only makes sense for trained embeddings; on random
         # ones (a rank-deficient covariance for tiny models) it would give
         # every new token the same row

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -110,6 +111,11 @@ class HFSamSegmentor(BaseModule):
         pixel_mean (Sequence[float]): SAM's RGB mean in 0-255.
         pixel_std (Sequence[float]): SAM's RGB std in 0-255.
         torch_dtype (str | torch.dtype, optional): Model dtype.
+        conv_stem (bool): Ours, for random image encoders trained from
+            scratch: replace the encoder's patchify projection
+            (``vision_encoder.patch_embed.projection``) with a
+            :class:`~mmgres.models.layers.ConvStem`. A pretrained SAM loses
+            that projection's weights. Defaults to False.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -124,6 +130,7 @@ class HFSamSegmentor(BaseModule):
         pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
         pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         torch_dtype: Union[str, torch.dtype, None] = None,
+        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -158,6 +165,11 @@ class HFSamSegmentor(BaseModule):
                 self.model.shared_image_embedding.positional_embedding.normal_()
             if torch_dtype is not None:
                 self.model.to(torch_dtype)
+        self.conv_stem = conv_stem
+        if conv_stem:
+            ConvStem.replace_patchify(
+                self.model.vision_encoder.patch_embed, 'projection'
+            )
         self.freeze_image_encoder = freeze_image_encoder
         self.freeze_prompt_encoder = freeze_prompt_encoder
         for p in self.model.parameters():

@@ -25,3 +25,20 @@ def test_conv_stem_widths_and_errors():
     assert widths == [32, 64, 128, 256]
     with pytest.raises(ValueError, match='power of 2'):
         ConvStem(out_channels=8, patch_size=6)
+
+
+def test_replace_patchify_in_place():
+    parent = torch.nn.Module()
+    parent.proj = torch.nn.Conv2d(3, 32, 8, stride=8)
+    stem = ConvStem.replace_patchify(parent, 'proj')
+    assert parent.proj is stem
+    assert stem.patch_size == 8 and stem.out_channels == 32
+    # HF's vision embeddings read the projection's weight dtype
+    assert stem.weight is stem.layers[-1].conv.weight
+    assert parent.proj(torch.randn(1, 3, 32, 32)).shape == (1, 32, 4, 4)
+    parent.overlap = torch.nn.Conv2d(3, 32, 7, stride=4, padding=3)
+    with pytest.raises(ValueError, match='patchify'):
+        ConvStem.replace_patchify(parent, 'overlap')
+    parent.linear = torch.nn.Linear(3, 3)
+    with pytest.raises(TypeError, match='not the nn.Conv2d'):
+        ConvStem.replace_patchify(parent, 'linear')

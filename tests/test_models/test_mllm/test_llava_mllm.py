@@ -236,3 +236,27 @@ def test_synthetic_vocab_covers_the_benchmark_sentences():
     assert re.fullmatch(
         r'\[SEG\]', m.tokenizer.convert_ids_to_tokens(m.seg_token_id)
     )
+
+
+def test_conv_stem_in_the_vision_tower():
+    from mmgres.models.layers import ConvStem
+
+    torch.manual_seed(0)
+    m = LlavaMLLM(
+        model_cfg=tiny_llava_cfg(),
+        pretrained=False,
+        vocab=VOCAB,
+        lora_cfg=None,
+        trainable_modules=('vision_tower',),
+        conv_stem=True,
+    )
+    stem = m.model.model.vision_tower.get_input_embeddings()
+    assert isinstance(stem, ConvStem)
+    assert all(p.requires_grad for p in stem.parameters())
+    pix = m.preprocess_images(torch.rand(2, 3, 40, 40) * 255, [(40, 40)] * 2)
+    out = m.model.model.vision_tower(pix).last_hidden_state
+    # CLS + the same 4x4 patch grid (32-pixel images, 8-pixel patches)
+    assert out.shape[:2] == (2, 17)
+    out.sum().backward()
+    grad = stem.layers[0].conv.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
