@@ -2,7 +2,12 @@
 
 import copy
 
+import numpy as np
+import torch
+from mmdet.structures.bbox import get_box_tensor
+from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 from mmgres.models.backbones.beit3 import tiny_beit3_cfg
 from mmgres.testing import demo_grounding_inputs
@@ -51,3 +56,37 @@ def fake_batch(batch_size=2, size=64, no_target_first=True, seed=0):
         no_target_first=no_target_first,
         seed=seed,
     )
+
+
+def add_context_instances(samples, others=((40.0, 40.0, 60.0, 60.0),)):
+    """Give every sample ``gt_context_instances`` as
+    ``PackReferringInputs`` does for a ``with_context=True`` dataset: its
+    targets (label 0) then one other object (label 1) per xyxy box of
+    ``others``, masks filling the boxes, at the size of the targets' masks;
+    ``categories`` k % 3 for the k-th object."""
+    for s in samples:
+        gt = s.gt_instances
+        h, w = gt.masks.height, gt.masks.width
+        extra = np.zeros((len(others), h, w), np.uint8)
+        for k, (x0, y0, x1, y1) in enumerate(others):
+            extra[k, int(y0) : int(y1), int(x0) : int(x1)] = 1
+        boxes = get_box_tensor(gt.bboxes).float().reshape(-1, 4)
+        n = len(boxes) + len(others)
+        s.gt_context_instances = InstanceData(
+            masks=BitmapMasks(
+                np.concatenate([gt.masks.masks.reshape(-1, h, w), extra]),
+                h,
+                w,
+            ),
+            bboxes=torch.cat(
+                [boxes, torch.tensor(others, dtype=torch.float32)]
+            ).reshape(-1, 4),
+            labels=torch.cat(
+                [
+                    torch.zeros(len(boxes), dtype=torch.long),
+                    torch.ones(len(others), dtype=torch.long),
+                ]
+            ),
+            categories=torch.arange(n) % 3,
+        )
+    return samples

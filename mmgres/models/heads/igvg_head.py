@@ -15,6 +15,10 @@ from mmdet.models.layers.transformer import (
     DeformableDetrTransformerDecoder,
     inverse_sigmoid,
 )
+from mmdet.models.task_modules.assigners.match_cost import (
+    ClassificationCost,
+    FocalLossCost,
+)
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
@@ -22,6 +26,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.heads.igvg_head_loss import IGVGLossMixin
+from mmgres.models.task_modules import ContextFocalLossCost
 from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -108,6 +113,51 @@ class IGVGHead(IGVGLossMixin, BaseModule):
       [0.9, 1.1]);
     - ``loss_minimap_bce`` / ``loss_minimap_dice`` (AQG's score map).
 
+    **Context instances** (``context_instances=True``; ours, not the
+    paper's, which matches the referred objects only). The samples carry
+    ``gt_context_instances``, every object of the image (``labels`` 0 for
+    the referred objects, 1 for the others; the training dataset and
+    ``LoadReferringAnnotations`` built with ``with_context=True``). The
+    DETR matching of every decoder layer then runs against all of them,
+    with the configured costs:
+
+    - the ground-truth labels given to the assigner are the dataset's:
+      0 (target) or 1, which is the head's background label ("not
+      target"). mmdet's ``ClassificationCost`` (softmax, two logits) reads
+      them as they are: a referred object costs ``-p_target``, another
+      object ``-p_not_target``, so the assigner gives the referred objects
+      to the queries that score high on "target" and the other objects to
+      the ones that score low. With the sigmoid classifier (one logit),
+      mmdet's ``FocalLossCost`` has no logit for label 1: use
+      :class:`~mmgres.models.task_modules.ContextFocalLossCost`, which
+      costs a background object the opposite of a target (a check at
+      construction says so). Passing the labels rather than a separate
+      flag keeps mmdet's own convention (label ``num_classes`` =
+      background) and the paper's config working unchanged;
+    - a query matched to a referred object gets the class target
+      "target"; a query matched to another object gets "not target", as
+      the unmatched ones; all matched queries get the box losses (L1,
+      GIoU), averaged over all of them. (IGVG has no point loss: the
+      reference points enter the matching only, through ``PointL1Cost``,
+      which sees all objects too.) With focal classification the class
+      loss is averaged over the queries matched to referred objects;
+    - the instance masks: every matched query, referred object or not,
+      learns its object's mask; only unmatched queries take the negative
+      (empty mask) term. ``Q_s = MLP(Q_d) · S_global`` is a dot product
+      with the C-channel S_global features, not a product with the
+      referred-region (global mask) logit, which is a separate 1×1 conv
+      of S_global (the optional sentence gating of ``UNetMaskDecoder``
+      scales whole channels, not regions). An object that is not referred
+      can therefore be segmented from S_global, and supervising its mask
+      keeps a query's box and mask on the same object, which is the
+      point of the paper's query-instance matching;
+    - the global mask, the no-target branch, the minimap supervision and
+      prediction are unchanged (referred objects only);
+    - ``num_context_classes=N`` adds a linear category classifier on the
+      decoder queries, trained with ``loss_context_cls`` (softmax CE) on
+      all matched queries at every decoder layer, each query to its
+      object's ``gt_context_instances.categories``.
+
     The targets and losses (:meth:`get_targets`, :meth:`loss` and their
     helpers) live in :class:`IGVGLossMixin` (``igvg_head_loss.py``).
 
@@ -158,6 +208,18 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             logits to the input (InstanceVG); 4 (ours, for CPU configs)
             keeps the stride-4 logits and area-downsamples the targets to
             them (soft targets), 16 times fewer pixels. Defaults to 1.
+        context_instances (bool): Match the queries against every object
+            of the image (``gt_context_instances``), the referred ones
+            being the "target" class (see "Context instances" above).
+            Ours. Defaults to False (the paper: referred objects only).
+        num_context_classes (int): With ``context_instances``, the number
+            of object categories (``gt_context_instances.categories``):
+            a linear classifier on the decoder queries learns each matched
+            query's category (``loss_context_cls``). Ours. 0 (the
+            default) turns it off.
+        loss_context_cls (dict): The category loss (softmax CE over the
+            matched queries, averaged over them). Defaults to
+            ``CrossEntropyLoss`` with weight 1.
         train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
             config).
         test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
@@ -210,6 +272,11 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         ),
         neg_weight: float = 0.2,
         mask_loss_stride: int = 1,
+        context_instances: bool = False,
+        num_context_classes: int = 0,
+        loss_context_cls: ConfigType = dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
+        ),
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -299,6 +366,35 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         self.assigner = TASK_UTILS.build(
             self.train_cfg.get('assigner', DEFAULT_ASSIGNER)
         )
+
+        self.context_instances = bool(context_instances)
+        if num_context_classes < 0:
+            raise ValueError(
+                f'num_context_classes must be >= 0, got {num_context_classes}'
+            )
+        if num_context_classes and not context_instances:
+            raise ValueError(
+                'num_context_classes needs context_instances=True (the '
+                'categories come with gt_context_instances).'
+            )
+        self.num_context_classes = int(num_context_classes)
+        if num_context_classes:
+            self.context_cls_embed = nn.Linear(embed_dims, num_context_classes)
+            self.loss_context_cls = MODELS.build(loss_context_cls)
+        else:
+            self.context_cls_embed = None
+            self.loss_context_cls = None
+        if self.context_instances and self.use_sigmoid:
+            for cost in getattr(self.assigner, 'match_costs', []):
+                plain = type(cost) in (ClassificationCost, FocalLossCost)
+                if plain and not getattr(cost, 'binary_input', False):
+                    raise ValueError(
+                        f'context_instances with a sigmoid classifier: '
+                        f'{type(cost).__name__} cannot cost the objects '
+                        'that are not targets (label 1, no logit); use '
+                        f'{ContextFocalLossCost.__name__} in '
+                        'train_cfg.assigner.match_costs.'
+                    )
         self.test_cfg = ConfigDict(test_cfg or {})
         nt_rule = self.test_cfg.get('nt_rule', 'score')
         if nt_rule not in ('score', 'classifier'):

@@ -41,6 +41,9 @@ class IGVGLossMixin:
       ``self.loss_global_mask`` and ``self.loss_global_dice``;
     - ``self.use_sigmoid`` and ``self.cls_out_channels`` (classification
       layout), ``self.neg_weight`` (λ_neg) and ``self.mask_loss_stride``;
+    - ``self.context_instances``, ``self.num_context_classes``,
+      ``self.context_cls_embed`` and ``self.loss_context_cls`` (the
+      context-instance option, ours; None when off);
     - the sub-modules ``self.nt_branch`` (``loss_by_samples``) and
       ``self.aqg`` (``loss``);
     - ``self.forward`` (called as ``self(...)`` by :meth:`loss`).
@@ -50,14 +53,40 @@ class IGVGLossMixin:
     # targets
     # ------------------------------------------------------------------ #
     @staticmethod
-    def gt_instances_of(data_sample, pad_shape) -> InstanceData:
-        """Ground-truth ``labels`` (all 0), ``bboxes`` (xyxy, image frame)
-        and ``masks`` (bool, (N, H_pad, W_pad)) of a sample."""
-        gt = data_sample.gt_instances
+    def gt_instances_of(
+        data_sample, pad_shape, context: bool = False
+    ) -> InstanceData:
+        """Ground truth of the matching of a sample: ``labels``, ``bboxes``
+        (xyxy, image frame) and ``masks`` (bool, (N, H_pad, W_pad)).
+
+        Without ``context``: the referred objects (``gt_instances``),
+        labels all 0 ("target"); none for a no-target sample. With
+        ``context``: every object of the image (``gt_context_instances``),
+        label 0 for the referred ones and 1 ("not target", the background
+        label) for the others (all of them in a no-target sample), plus
+        their ``categories`` when the sample has them.
+        """
+        no_target = data_sample.metainfo.get('no_target', False)
+        if context:
+            if 'gt_context_instances' not in data_sample:
+                raise ValueError(
+                    'IGVGHead(context_instances=True) needs '
+                    '"gt_context_instances" in the training samples: build '
+                    'the training dataset with with_context=True and load '
+                    'its annotations with '
+                    'LoadReferringAnnotations(with_context=True).'
+                )
+            gt = data_sample.gt_context_instances
+        else:
+            gt = data_sample.gt_instances
         bboxes = get_box_tensor(gt.bboxes).float()
         device = bboxes.device
         n = bboxes.shape[0]
-        if data_sample.metainfo.get('no_target', False):
+        if context:
+            labels = (gt.labels.to(device) != 0).long()
+            if no_target:
+                labels = torch.ones_like(labels)
+        elif no_target:
             n = 0
             bboxes = bboxes[:0]
         if 'masks' in gt:
@@ -75,11 +104,12 @@ class IGVGLossMixin:
             masks = torch.zeros(
                 (n, *pad_shape), dtype=torch.bool, device=device
             )
-        return InstanceData(
-            labels=torch.zeros(n, dtype=torch.long, device=device),
-            bboxes=bboxes,
-            masks=masks,
-        )
+        if not context:
+            labels = torch.zeros(n, dtype=torch.long, device=device)
+        out = InstanceData(labels=labels, bboxes=bboxes, masks=masks)
+        if context and 'categories' in gt:
+            out.categories = gt.categories.long().to(device)
+        return out
 
     def _get_targets_single(
         self,
@@ -95,14 +125,17 @@ class IGVGLossMixin:
             cls_score (Tensor): (Q, K) logits.
             bbox_pred (Tensor): (Q, 4) normalised cxcywh.
             points (Tensor): (Q, 2) normalised reference points.
-            gt_instances (InstanceData): ``labels``, ``bboxes`` (xyxy).
+            gt_instances (InstanceData): ``labels`` (0 target; 1 another
+                object of the image, with context instances), ``bboxes``
+                (xyxy).
             img_meta (dict): With ``img_shape``.
 
         Returns:
-            dict: ``labels`` (Q,) with 0 for matched queries and 1
-            (background) for the others; ``bbox_targets`` (Q, 4) normalised
-            cxcywh; ``pos_inds`` (P,) the matched queries and
-            ``pos_gt_inds`` (P,) their ground-truth indices.
+            dict: ``labels`` (Q,): the label of the matched object (0 for a
+            target; 1, background, for another object) and 1 for the
+            unmatched queries; ``bbox_targets`` (Q, 4) normalised cxcywh;
+            ``pos_inds`` (P,) the matched queries (targets and other
+            objects) and ``pos_gt_inds`` (P,) their ground-truth indices.
         """
         img_h, img_w = img_meta['img_shape'][:2]
         factor = bbox_pred.new_tensor([img_w, img_h, img_w, img_h])
@@ -122,7 +155,7 @@ class IGVGLossMixin:
         pos_inds = torch.nonzero(gt_inds > 0, as_tuple=False).squeeze(-1)
         pos_gt_inds = gt_inds[pos_inds] - 1
         labels = gt_inds.new_ones(num_queries)  # background
-        labels[pos_inds] = 0
+        labels[pos_inds] = gt_instances.labels[pos_gt_inds]
         bbox_targets = bbox_pred.new_zeros(num_queries, 4)
         if len(pos_inds):
             bbox_targets[pos_inds] = bbox_xyxy_to_cxcywh(
@@ -168,7 +201,12 @@ class IGVGLossMixin:
             if weight is None:
                 total = labels.new_tensor([float(labels.numel())]).float()
             else:
-                total = labels.new_tensor(weight).float()[labels].sum()[None]
+                # float: class weights such as [1.0, 0.1] (DETR's
+                # bg_cls_weight) must not be cast to the labels' int type
+                weight = torch.as_tensor(
+                    weight, dtype=torch.float, device=labels.device
+                )
+                total = weight[labels].sum()[None]
         return max(reduce_mean(total).item(), 1.0)
 
     def loss_detr_layer(
@@ -187,14 +225,18 @@ class IGVGLossMixin:
             batch_img_metas (list[dict]): With ``img_shape``.
 
         Returns:
-            dict: ``loss_cls``, ``loss_bbox``, ``loss_iou``.
+            dict: ``loss_cls``, ``loss_bbox``, ``loss_iou``. The box losses
+            cover every matched query (with context instances, the other
+            objects too) and are averaged over them; the focal class loss
+            is averaged over the queries matched to targets.
         """
         labels = torch.cat([t['labels'] for t in targets])
         num_pos = sum(len(t['pos_inds']) for t in targets)
+        num_target = sum(int((t['labels'] == 0).sum()) for t in targets)
         loss_cls = self.loss_cls(
             cls_scores.reshape(-1, self.cls_out_channels),
             labels,
-            avg_factor=self._cls_avg_factor(labels, num_pos),
+            avg_factor=self._cls_avg_factor(labels, num_target),
         )
         avg = max(reduce_mean(cls_scores.new_tensor([num_pos])).item(), 1.0)
         if num_pos == 0:
@@ -220,6 +262,56 @@ class IGVGLossMixin:
             avg_factor=avg,
         )
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_iou=loss_iou)
+
+    def loss_context_cls_layer(
+        self,
+        queries: Tensor,
+        targets: List[dict],
+        batch_gt_instances: List[InstanceData],
+    ) -> Tensor:
+        """Category loss of one decoder layer (``num_context_classes``).
+
+        Args:
+            queries (Tensor): (B, Q, C) decoder outputs of the layer.
+            targets (list[dict]): The layer's :meth:`get_targets`.
+            batch_gt_instances (list[InstanceData]): With ``categories``.
+
+        Returns:
+            Tensor: ``loss_context_cls`` of the matched queries (all
+            objects), averaged over them; 0 (with a graph) when none is
+            matched.
+        """
+        feats, cats = [], []
+        for i, t in enumerate(targets):
+            feats.append(queries[i, t['pos_inds']])
+            cats.append(batch_gt_instances[i].categories[t['pos_gt_inds']])
+        feats = torch.cat(feats)
+        if len(feats) == 0:
+            return self.context_cls_embed(queries).sum() * 0.0
+        num = max(reduce_mean(queries.new_tensor([len(feats)])).item(), 1.0)
+        return self.loss_context_cls(
+            self.context_cls_embed(feats), torch.cat(cats), avg_factor=num
+        )
+
+    def _check_categories(self, gts: List[InstanceData]) -> None:
+        for gt in gts:
+            if 'categories' not in gt:
+                raise ValueError(
+                    'IGVGHead(num_context_classes>0) needs '
+                    '"categories" in gt_context_instances (the dataset '
+                    'with with_context=True and PackReferringInputs give '
+                    'them).'
+                )
+            cats = gt.categories
+            if len(cats) and (
+                int(cats.min()) < 0
+                or int(cats.max()) >= self.num_context_classes
+            ):
+                raise ValueError(
+                    f'gt_context_instances.categories must be in [0, '
+                    f'{self.num_context_classes}) (num_context_classes), '
+                    f'got {cats.tolist()}.'
+                )
 
     @staticmethod
     def resize_targets(masks: Tensor, size: Tuple[int, int]) -> Tensor:
@@ -260,6 +352,9 @@ class IGVGLossMixin:
         Args:
             mask_preds (Tensor): (B, Q, h, w) logits.
             targets (list[dict]): The last layer's :meth:`get_targets`.
+                With context instances the matched queries include the
+                objects that are not targets: they learn their object's
+                mask too (see :class:`IGVGHead`).
             batch_gt_instances (list[InstanceData]): With ``masks``
                 (N, H_pad, W_pad).
             size (tuple[int, int]): (h, w) of the comparison
@@ -348,15 +443,22 @@ class IGVGLossMixin:
                 :meth:`forward`.
             batch_data_samples (list[DetDataSample]): With ``gt_instances``
                 (``bboxes``, ``masks`` padded to ``batch_input_shape``),
-                ``gt_sem_seg`` and ``metainfo.no_target``.
+                ``gt_sem_seg`` and ``metainfo.no_target``; with
+                ``context_instances``, ``gt_context_instances`` too.
 
         Returns:
             dict[str, Tensor]: The losses; ``d{i}.`` prefixes the DETR
-            losses of the decoder layers before the last.
+            losses (and ``loss_context_cls``) of the decoder layers before
+            the last.
         """
         metas = [s.metainfo for s in batch_data_samples]
         pad_shape = tuple(metas[0]['batch_input_shape'][:2])
-        gts = [self.gt_instances_of(s, pad_shape) for s in batch_data_samples]
+        gts = [
+            self.gt_instances_of(s, pad_shape, self.context_instances)
+            for s in batch_data_samples
+        ]
+        if self.context_cls_embed is not None:
+            self._check_categories(gts)
         outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
 
         losses = dict()
@@ -376,6 +478,10 @@ class IGVGLossMixin:
                 targets,
                 metas,
             )
+            if self.context_cls_embed is not None:
+                layer['loss_context_cls'] = self.loss_context_cls_layer(
+                    outs['queries'][lvl], targets, gts
+                )
             prefix = '' if lvl == num_layers - 1 else f'd{lvl}.'
             losses.update({prefix + k: v for k, v in layer.items()})
         # query-instance matching: the last layer's assignment

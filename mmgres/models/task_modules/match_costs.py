@@ -15,7 +15,10 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
+from mmdet.models.task_modules.assigners.match_cost import (
+    BaseMatchCost,
+    FocalLossCost,
+)
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -80,3 +83,59 @@ class POACost(BaseMatchCost):
         if relevant is not None:
             cost = cost * relevant.to(cost.dtype)[None, :]
         return cost * self.weight
+
+
+@TASK_UTILS.register_module()
+class ContextFocalLossCost(FocalLossCost):
+    """mmdet's ``FocalLossCost`` (label input) that also accepts background
+    ground truths, as context instances bring them (ours).
+
+    With context instances (e.g. ``IGVGHead(context_instances=True)``) the
+    Hungarian matching runs against every object of the image; the objects
+    that the expression does not refer to carry the background label
+    ``K`` (the number of sigmoid logits; mmdet's convention that
+    ``num_classes`` is background). mmdet's ``FocalLossCost`` would index
+    a logit that does not exist for them. Here, with ``pos_k`` and
+    ``neg_k`` the focal losses of calling logit k positive or negative:
+
+    - a ground truth of class ``k < K`` costs ``pos_k - neg_k``, exactly
+      as in ``FocalLossCost``;
+    - a background ground truth costs ``sum_k (neg_k - pos_k)``, the focal
+      cost of predicting no class rather than the classes. With IGVG's one
+      "target" logit this is the opposite of a target's cost, so the
+      assigner gives the referred objects to the queries that score high
+      on "target" and the other objects to those that score low.
+
+    With a softmax classifier (a background logit), mmdet's
+    ``ClassificationCost`` needs nothing of this: ``-softmax[:, K]`` is
+    already the cost of predicting "not target".
+
+    ``binary_input=True`` (mask input) is ``FocalLossCost`` unchanged.
+    """
+
+    def _focal_loss_cost(self, cls_pred: Tensor, gt_labels: Tensor) -> Tensor:
+        num_classes = cls_pred.shape[1]
+        if len(gt_labels) and int(gt_labels.max()) > num_classes:
+            raise ValueError(
+                f'ContextFocalLossCost: labels must be in [0, {num_classes}] '
+                f'({num_classes} = background), got {int(gt_labels.max())}'
+            )
+        cls_pred = cls_pred.sigmoid()
+        neg_cost = (
+            -(1 - cls_pred + self.eps).log()
+            * (1 - self.alpha)
+            * cls_pred.pow(self.gamma)
+        )
+        pos_cost = (
+            -(cls_pred + self.eps).log()
+            * self.alpha
+            * (1 - cls_pred).pow(self.gamma)
+        )
+        background = gt_labels == num_classes
+        cls_cost = (
+            pos_cost[:, gt_labels.clamp(max=num_classes - 1)]
+            - neg_cost[:, gt_labels.clamp(max=num_classes - 1)]
+        )
+        bg_cost = (neg_cost - pos_cost).sum(1, keepdim=True)
+        cls_cost = torch.where(background[None, :], bg_cost, cls_cost)
+        return cls_cost * self.weight
