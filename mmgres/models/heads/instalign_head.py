@@ -89,6 +89,14 @@ class InstAlignHead(Mask2FormerHead):
             at different places ("the circle on the left"). Ours: Swin
             features carry no absolute position. Defaults to False (the
             paper).
+        memory_pos (bool): If True, a learned linear projection of the sine
+            positional encoding is added to the decoder's visual inputs
+            (the multi-scale memories), which are the cross-attention
+            *values*. Mask2Former adds positions to the keys only, so the
+            query content learns what its object looks like but not where
+            it is; "the small shape at the bottom", "the leftmost D" and "the
+            Ds left of the A" need the where. Ours. Defaults to False (the
+            paper).
         query_mask_pos (bool): If True, each decoder layer's query
             positions are the learned query embeddings plus an MLP of the
             sine encoding of the centroid of the query's current mask
@@ -173,6 +181,7 @@ class InstAlignHead(Mask2FormerHead):
         nt_pos_weight: float = 1.0,
         pixel_text_attn_cfg: OptConfigType = None,
         mask_feature_pos: bool = False,
+        memory_pos: bool = False,
         query_mask_pos: bool = False,
         context_instances: bool = False,
         num_context_classes: int = 0,
@@ -281,6 +290,9 @@ class InstAlignHead(Mask2FormerHead):
             if mask_feature_pos
             else None
         )
+        self.memory_pos_proj = (
+            nn.Linear(feat_channels, feat_channels) if memory_pos else None
+        )
 
     # ------------------------------------------------------------------ #
     # forward
@@ -347,8 +359,11 @@ class InstAlignHead(Mask2FormerHead):
                 dtype=torch.bool,
             )
             pos = self.decoder_positional_encoding(mask)
+            pos = pos.flatten(2).permute(0, 2, 1)
+            if self.memory_pos_proj is not None:
+                decoder_input = decoder_input + self.memory_pos_proj(pos)
             decoder_inputs.append(decoder_input)
-            decoder_pos.append(pos.flatten(2).permute(0, 2, 1))
+            decoder_pos.append(pos)
 
         if self.mask_pos_proj is not None:
             pos = self.decoder_positional_encoding(

@@ -274,6 +274,55 @@ def test_mask_feature_pos_option_breaks_translation_symmetry():
     assert (f[:, 2, 2] - f[:, 2, 12]).abs().max() > 1e-3
 
 
+def test_memory_pos_option_puts_positions_into_the_values():
+    """With ``memory_pos`` the cross-attention values of two pixels with the
+    same visual feature differ, so a query's content can learn where its
+    object is; without it they are equal."""
+    feats = [
+        torch.zeros(1, c, 64 // s, 64 // s)
+        for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])
+    ]
+    text = dict(
+        token_feats=torch.randn(1, 3, 32),
+        padding_mask=torch.zeros(1, 3, dtype=torch.bool),
+        sentence_feat=torch.randn(1, 32),
+    )
+
+    def values_of(head):
+        captured = []
+        layer = head.transformer_decoder.layers[0]
+        orig = layer.forward
+
+        def spy(*args, **kwargs):
+            captured.append(kwargs['value'])
+            return orig(*args, **kwargs)
+
+        layer.forward = spy
+        with torch.no_grad():
+            head(feats, text)
+        return captured[0][0]  # (h*w, C) of the first level
+
+    cfg = tiny_instalign_cfg()
+    torch.manual_seed(0)
+    v = values_of(MODELS.build(cfg).head)
+    torch.testing.assert_close(v[0], v[-1])
+    cfg.head.memory_pos = True
+    torch.manual_seed(0)
+    head = MODELS.build(cfg).head
+    v = values_of(head)
+    assert (v[0] - v[-1]).abs().max() > 1e-3
+    # and the projection trains
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    grad = model.head.memory_pos_proj.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
 def test_mask_centroids_hand_computed():
     logits = torch.full((1, 2, 4, 4), -50.0)
     logits[0, 0, 0:2, 2:4] = 50.0  # rows 0-1, columns 2-3
