@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers.transformer import (
     MLP,
@@ -220,6 +221,15 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         loss_context_cls (dict): The category loss (softmax CE over the
             matched queries, averaged over them). Defaults to
             ``CrossEntropyLoss`` with weight 1.
+        cls_text_attn_cfg (dict, optional): If given (mmcv
+            ``MultiheadAttention`` kwargs, e.g. ``dict(num_heads=4)``), the
+            classification branch reads each decoder layer's queries after
+            one cross-attention to the words of F_t (residual + LayerNorm);
+            the box, point and mask branches still read the plain queries.
+            Ours: the Deformable-DETR decoder never sees the words, so
+            whether a query is *the referred* object rests on the fusion
+            inside BEiT-3 and on ITQ, which a tiny random BEiT-3 does not
+            provide. Defaults to None (the paper).
         train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
             config).
         test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
@@ -277,6 +287,7 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         loss_context_cls: ConfigType = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
         ),
+        cls_text_attn_cfg: OptConfigType = None,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -354,6 +365,16 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             )
         else:
             self.mask_embed = nn.Identity()
+
+        if cls_text_attn_cfg is not None:
+            cfg = dict(cls_text_attn_cfg)
+            cfg.setdefault('embed_dims', embed_dims)
+            cfg.setdefault('batch_first', True)
+            self.cls_text_attn = MultiheadAttention(**cfg)
+            self.cls_text_norm = nn.LayerNorm(embed_dims)
+        else:
+            self.cls_text_attn = None
+            self.cls_text_norm = None
 
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
@@ -558,7 +579,17 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         for lvl in range(hidden.shape[0]):
             reference = points if lvl == 0 else references[lvl - 1]
             reference = inverse_sigmoid(reference)
-            cls_scores.append(self.cls_branches[lvl](hidden[lvl]))
+            cls_in = hidden[lvl]
+            if self.cls_text_attn is not None:
+                cls_in = self.cls_text_norm(
+                    self.cls_text_attn(
+                        query=cls_in,
+                        key=text_feats,
+                        value=text_feats,
+                        key_padding_mask=text_padding_mask,
+                    )
+                )
+            cls_scores.append(self.cls_branches[lvl](cls_in))
             tmp = self.reg_branches[lvl](hidden[lvl])
             if reference.shape[-1] == 4:
                 tmp = tmp + reference

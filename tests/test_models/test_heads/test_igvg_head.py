@@ -447,3 +447,26 @@ def test_registered_and_invalid_configs():
             num_mask_embed_layers=0,
             mask_decoder=dict(type='UNetMaskDecoder', feat_channels=8),
         )
+
+
+def test_cls_text_attn_only_touches_the_classification():
+    head = _head(cls_text_attn_cfg=dict(num_heads=2)).eval()
+    levels, img, text, pad = _feats()
+    outs = head(levels, img, text, pad)
+    outs['cls_scores'].sum().backward()
+    grads = [p.grad for p in head.cls_text_attn.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    # the padded words are not attended: changing them changes nothing
+    text2 = text.clone()
+    text2[0, 4:] = 100.0
+    with torch.no_grad():
+        a = head(levels, img, text, pad)
+        b = head(levels, img, text2, pad)
+    torch.testing.assert_close(a['cls_scores'][:, 0], b['cls_scores'][:, 0])
+    # without the attention the boxes stay, the class scores change
+    head.cls_text_attn = None
+    with torch.no_grad():
+        c = head(levels, img, text, pad)
+    torch.testing.assert_close(a['bbox_preds'], c['bbox_preds'])
+    torch.testing.assert_close(a['mask_preds'], c['mask_preds'])
+    assert (a['cls_scores'] - c['cls_scores']).abs().max() > 1e-4
