@@ -251,10 +251,9 @@ def _mask_features_of(head, feats, text):
     return captured['f'][0]
 
 
-def test_mask_feature_pos_option_breaks_translation_symmetry():
-    """With ``mask_feature_pos`` two pixels with the same visual feature get
-    different mask features, so one query can select only one of them."""
-    # constant backbone features: every pixel looks the same
+def _constant_inputs():
+    """Constant backbone features (every pixel looks the same) and a
+    random 3-word text, for the tiny head."""
     feats = [
         torch.zeros(1, c, 64 // s, 64 // s)
         for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])
@@ -264,6 +263,13 @@ def test_mask_feature_pos_option_breaks_translation_symmetry():
         padding_mask=torch.zeros(1, 3, dtype=torch.bool),
         sentence_feat=torch.randn(1, 32),
     )
+    return feats, text
+
+
+def test_mask_feature_pos_option_breaks_translation_symmetry():
+    """With ``mask_feature_pos`` two pixels with the same visual feature get
+    different mask features, so one query can select only one of them."""
+    feats, text = _constant_inputs()
     cfg = tiny_instalign_cfg()
     torch.manual_seed(0)
     g = _mask_features_of(MODELS.build(cfg).head, feats, text)
@@ -278,15 +284,7 @@ def test_memory_pos_option_puts_positions_into_the_values():
     """With ``memory_pos`` the cross-attention values of two pixels with the
     same visual feature differ, so a query's content can learn where its
     object is; without it they are equal."""
-    feats = [
-        torch.zeros(1, c, 64 // s, 64 // s)
-        for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])
-    ]
-    text = dict(
-        token_feats=torch.randn(1, 3, 32),
-        padding_mask=torch.zeros(1, 3, dtype=torch.bool),
-        sentence_feat=torch.randn(1, 32),
-    )
+    feats, text = _constant_inputs()
 
     def values_of(head):
         captured = []
