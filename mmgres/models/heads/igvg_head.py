@@ -9,7 +9,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers.transformer import (
     MLP,
@@ -27,6 +26,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.heads.igvg_head_loss import IGVGLossMixin
+from mmgres.models.layers.word_attention import build_word_attention
 from mmgres.models.task_modules import ContextFocalLossCost
 from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
@@ -367,11 +367,9 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             self.mask_embed = nn.Identity()
 
         if cls_text_attn_cfg is not None:
-            cfg = dict(cls_text_attn_cfg)
-            cfg.setdefault('embed_dims', embed_dims)
-            cfg.setdefault('batch_first', True)
-            self.cls_text_attn = MultiheadAttention(**cfg)
-            self.cls_text_norm = nn.LayerNorm(embed_dims)
+            self.cls_text_attn, self.cls_text_norm = build_word_attention(
+                cls_text_attn_cfg, embed_dims
+            )
         else:
             self.cls_text_attn = None
             self.cls_text_norm = None

@@ -8,7 +8,6 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.layers.transformer import MLP, coordinate_to_encoding
@@ -19,7 +18,10 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmgres.models.layers import TextConditionedTransformerDecoder
+from mmgres.models.layers import (
+    TextConditionedTransformerDecoder,
+    build_word_attention,
+)
 from mmgres.models.losses import phrase_features
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
@@ -273,11 +275,9 @@ class InstAlignHead(Mask2FormerHead):
         self.nt_pooling = nt_pooling
         self.test_cfg = ConfigDict(test_cfg or {})
         if pixel_text_attn_cfg is not None:
-            cfg = dict(pixel_text_attn_cfg)
-            cfg.setdefault('embed_dims', feat_channels)
-            cfg.setdefault('batch_first', True)
-            self.pixel_text_attn = MultiheadAttention(**cfg)
-            self.pixel_text_norm = nn.LayerNorm(feat_channels)
+            self.pixel_text_attn, self.pixel_text_norm = build_word_attention(
+                pixel_text_attn_cfg, feat_channels
+            )
         else:
             self.pixel_text_attn = None
         self.query_pos_mlp = (

@@ -22,6 +22,7 @@ from .text_conditioned_decoder import (
 )
 from .text_pooling import masked_text_pool
 from .unet_decoder import UNetMaskDecoder
+from .word_attention import build_word_attention
 
 __all__ = ['TextConditionedDecoderLayer', 'TextConditionedTransformerDecoder']
 __all__ += [
@@ -41,5 +42,5 @@ __all__ += [
     'RegionAwareAnchoringNetwork',
     'VisualAnchorLearning',
 ]
-__all__ += ['UNetMaskDecoder', 'masked_text_pool']
+__all__ += ['UNetMaskDecoder', 'build_word_attention', 'masked_text_pool']
 __all__ += ['ConvStem']
