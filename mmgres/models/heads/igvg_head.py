@@ -26,6 +26,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.heads.igvg_head_loss import IGVGLossMixin
+from mmgres.models.layers.text_deformable_decoder import (
+    TextDeformableDetrTransformerDecoder,
+)
 from mmgres.models.layers.word_attention import build_word_attention
 from mmgres.models.task_modules import ContextFocalLossCost
 from mmgres.registry import MODELS, TASK_UTILS
@@ -230,6 +233,15 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             whether a query is *the referred* object rests on the fusion
             inside BEiT-3 and on ITQ, which a tiny random BEiT-3 does not
             provide. Defaults to None (the paper).
+        decoder_text_attn_cfg (dict, optional): If given (mmcv
+            ``MultiheadAttention`` kwargs, e.g. ``dict(num_heads=4)``),
+            every decoder layer is a
+            :class:`TextDeformableDetrDecoderLayer`: between its
+            self-attention and its deformable cross-attention the queries
+            attend to the words of F_t, so the self-attention of the next
+            layer compares queries that have read the expression. Ours, for
+            the same reason as ``cls_text_attn_cfg``. Defaults to None
+            (the paper: mmdet's Deformable-DETR layers).
         train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
             config).
         test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
@@ -288,6 +300,7 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
         ),
         cls_text_attn_cfg: OptConfigType = None,
+        decoder_text_attn_cfg: OptConfigType = None,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -323,7 +336,13 @@ class IGVGHead(IGVGLossMixin, BaseModule):
 
         decoder = ConfigDict(copy.deepcopy(decoder))
         decoder.setdefault('post_norm_cfg', None)  # Deformable DETR has none
-        self.decoder = DeformableDetrTransformerDecoder(**decoder)
+        if decoder_text_attn_cfg is None:
+            self.decoder = DeformableDetrTransformerDecoder(**decoder)
+        else:
+            self.decoder = TextDeformableDetrTransformerDecoder(
+                text_attn_cfg=decoder_text_attn_cfg, **decoder
+            )
+        self.decoder_reads_text = decoder_text_attn_cfg is not None
         if self.decoder.embed_dims != embed_dims:
             raise ValueError(
                 f'decoder width {self.decoder.embed_dims} != embed_dims '
@@ -562,6 +581,11 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         ratio = valid_ratios[:, 0]  # identical on every level up to rounding
         points = (aqg_out['ref_points'] / ratio[:, None]).clamp(0.0, 1.0)
         query_pos = self.query_pos(points)
+        words = (
+            dict(text_feats=text_feats, text_padding_mask=text_padding_mask)
+            if self.decoder_reads_text
+            else {}
+        )
         hidden, references = self.decoder(
             query=aqg_out['queries'],
             query_pos=query_pos,
@@ -572,6 +596,7 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             level_start_index=level_start_index,
             valid_ratios=valid_ratios,
             reg_branches=self.reg_branches if self.with_box_refine else None,
+            **words,
         )
         cls_scores, bbox_preds = [], []
         for lvl in range(hidden.shape[0]):

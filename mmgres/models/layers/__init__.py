@@ -20,6 +20,10 @@ from .text_conditioned_decoder import (
     TextConditionedDecoderLayer,
     TextConditionedTransformerDecoder,
 )
+from .text_deformable_decoder import (
+    TextDeformableDetrDecoderLayer,
+    TextDeformableDetrTransformerDecoder,
+)
 from .text_pooling import masked_text_pool
 from .unet_decoder import UNetMaskDecoder
 from .word_attention import build_word_attention
@@ -44,3 +48,7 @@ __all__ += [
 ]
 __all__ += ['UNetMaskDecoder', 'build_word_attention', 'masked_text_pool']
 __all__ += ['ConvStem']
+__all__ += [
+    'TextDeformableDetrDecoderLayer',
+    'TextDeformableDetrTransformerDecoder',
+]

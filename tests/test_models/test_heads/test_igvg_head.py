@@ -12,6 +12,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
 
 from mmgres.models.heads import IGVGHead
+from mmgres.models.layers import TextDeformableDetrDecoderLayer
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
 
@@ -470,3 +471,23 @@ def test_cls_text_attn_only_touches_the_classification():
     torch.testing.assert_close(a['bbox_preds'], c['bbox_preds'])
     torch.testing.assert_close(a['mask_preds'], c['mask_preds'])
     assert (a['cls_scores'] - c['cls_scores']).abs().max() > 1e-4
+
+
+def test_decoder_text_attn_puts_the_words_in_every_decoder_layer():
+    head = _head(decoder_text_attn_cfg=dict(num_heads=2))
+    assert all(
+        isinstance(layer, TextDeformableDetrDecoderLayer)
+        for layer in head.decoder.layers
+    )
+    levels, img, text, pad = _feats()
+    losses = head.loss(levels, img, text, pad, [_sample(), _sample()])
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for layer in head.decoder.layers:
+        w = layer.text_attn.attn.in_proj_weight
+        assert w.grad is not None and w.grad.abs().sum() > 0
+    # the paper's head keeps mmdet's layers
+    assert not any(
+        isinstance(layer, TextDeformableDetrDecoderLayer)
+        for layer in _head().decoder.layers
+    )
