@@ -19,6 +19,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.layers import (
+    RelativePositionQueryAttention,
     TextConditionedTransformerDecoder,
     build_word_attention,
 )
@@ -105,6 +106,16 @@ class InstAlignHead(Mask2FormerHead):
             (detached), as DAB-DETR's dynamic anchors. The self-attention
             among the queries then sees where each instance is, which
             "the leftmost D" needs. Ours. Defaults to False (the paper).
+        relation_attn_cfg (dict, optional): If given (kwargs of
+            :class:`RelativePositionQueryAttention`, e.g.
+            ``dict(num_heads=4)``), the relevance logits and the no-target
+            pooling read each layer's queries after one self-attention
+            among them that sees the centroids of their current masks
+            (detached): its keys and values carry each other query's
+            offset, its queries their own place. "The D left of the A",
+            "the leftmost D" and "the D on the left" compare instances by
+            where they are. The masks, POA and categories still read the
+            plain queries. Ours. Defaults to None (the paper).
         context_instances (bool): If True, every object of the image is a
             ground truth of the instance matching, not only the targets:
             matched queries learn the masks of all objects, and their
@@ -185,6 +196,7 @@ class InstAlignHead(Mask2FormerHead):
         mask_feature_pos: bool = False,
         memory_pos: bool = False,
         query_mask_pos: bool = False,
+        relation_attn_cfg: OptConfigType = None,
         context_instances: bool = False,
         num_context_classes: int = 0,
         loss_context_cls: ConfigType = dict(
@@ -293,6 +305,13 @@ class InstAlignHead(Mask2FormerHead):
         self.memory_pos_proj = (
             nn.Linear(feat_channels, feat_channels) if memory_pos else None
         )
+        self.relation_attn = (
+            RelativePositionQueryAttention(
+                feat_channels, **dict(relation_attn_cfg)
+            )
+            if relation_attn_cfg is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ #
     # forward
@@ -302,19 +321,25 @@ class InstAlignHead(Mask2FormerHead):
         decoder_out: Tensor,
         mask_feature: Tensor,
         attn_mask_target_size: Tuple[int, int],
-    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Mask2FormerHead's per-layer prediction, plus the normalised
         queries.
 
         Returns:
             tuple: relevance logits (B, Q), mask logits (B, Q, h, w),
-            attention mask (B * num_heads, Q, h'w') and the normalised
-            queries (B, Q, C).
+            attention mask (B * num_heads, Q, h'w'), the normalised
+            queries (B, Q, C) and the queries the relevance read (B, Q, C;
+            the same tensor without ``relation_attn``).
         """
         query = self.transformer_decoder.post_norm(decoder_out)
-        rel = self.cls_embed(query).squeeze(-1)
         mask_embed = self.mask_embed(query)
         mask_pred = torch.einsum('bqc,bchw->bqhw', mask_embed, mask_feature)
+        rel_query = query
+        if self.relation_attn is not None:
+            rel_query = self.relation_attn(
+                query, self.mask_centroids(mask_pred.detach())
+            )
+        rel = self.cls_embed(rel_query).squeeze(-1)
         attn_mask = F.interpolate(
             mask_pred,
             attn_mask_target_size,
@@ -328,7 +353,7 @@ class InstAlignHead(Mask2FormerHead):
             .flatten(0, 1)
         )
         attn_mask = (attn_mask.sigmoid() < 0.5).detach()
-        return rel, mask_pred, attn_mask, query
+        return rel, mask_pred, attn_mask, query, rel_query
 
     def forward(self, x: List[Tensor], text: Dict[str, Tensor]) -> dict:
         """Run the pixel decoder and the text-conditioned decoder.
@@ -342,7 +367,8 @@ class InstAlignHead(Mask2FormerHead):
         Returns:
             dict: Per decoder layer (``num_layers + 1`` entries, the first
             before any layer): ``rel`` (B, Q), ``masks`` (B, Q, h, w),
-            ``queries`` (B, Q, C), ``phrases`` (B, Q, C); and
+            ``queries`` (B, Q, C), ``rel_queries`` (B, Q, C, what the
+            relevance read), ``phrases`` (B, Q, C); and
             ``mask_features`` (B, C, h, w).
         """
         batch_size = x[0].shape[0]
@@ -390,20 +416,21 @@ class InstAlignHead(Mask2FormerHead):
             (batch_size, 1, 1)
         )
 
-        outs = dict(rel=[], masks=[], queries=[], phrases=[])
+        outs = dict(rel=[], masks=[], queries=[], rel_queries=[], phrases=[])
 
-        def record(rel, mask_pred, query, text_feats):
+        def record(rel, mask_pred, query, rel_query, text_feats):
             outs['rel'].append(rel)
+            outs['rel_queries'].append(rel_query)
             outs['masks'].append(mask_pred)
             outs['queries'].append(query)
             outs['phrases'].append(
                 phrase_features(query, text_feats, text_pad)
             )
 
-        rel, mask_pred, attn_mask, query = self._forward_head(
+        rel, mask_pred, attn_mask, query, rel_query = self._forward_head(
             query_feat, mask_features, multi_scale_memorys[0].shape[-2:]
         )
-        record(rel, mask_pred, query, text_feats)
+        record(rel, mask_pred, query, rel_query, text_feats)
         for i in range(self.num_transformer_decoder_layers):
             level_idx = i % self.num_transformer_feat_level
             query_pos = query_embed
@@ -431,10 +458,10 @@ class InstAlignHead(Mask2FormerHead):
             next_size = multi_scale_memorys[
                 (i + 1) % self.num_transformer_feat_level
             ].shape[-2:]
-            rel, mask_pred, attn_mask, query = self._forward_head(
+            rel, mask_pred, attn_mask, query, rel_query = self._forward_head(
                 query_feat, mask_features, next_size
             )
-            record(rel, mask_pred, query, text_feats)
+            record(rel, mask_pred, query, rel_query, text_feats)
         outs['mask_features'] = mask_features
         return outs
 
@@ -770,7 +797,7 @@ class InstAlignHead(Mask2FormerHead):
                 avg_factor=merged.shape[0],
             )
         nt_logit = self.no_target_logit(
-            rel, outs['queries'][-1], text['sentence_feat']
+            rel, outs['rel_queries'][-1], text['sentence_feat']
         )
         nt_gt = torch.tensor(
             [bool(m.get('no_target', False)) for m in metas],
@@ -831,7 +858,7 @@ class InstAlignHead(Mask2FormerHead):
         rel, masks = outs['rel'][-1], outs['masks'][-1]
         merged = self.aggregate(rel, masks)
         nt_prob = self.no_target_logit(
-            rel, outs['queries'][-1], text['sentence_feat']
+            rel, outs['rel_queries'][-1], text['sentence_feat']
         ).sigmoid()
         score_thr = self.test_cfg.get('score_thr', 0.5)
         mask_thr = self.test_cfg.get('mask_thr', 0.5)

@@ -14,6 +14,7 @@ from .raam import (
     RegionAwareAnchoringNetwork,
     VisualAnchorLearning,
 )
+from .relative_position_attention import RelativePositionQueryAttention
 from .score_map_cross_attention import ScoreMapCrossAttention
 from .score_text_selector import ScoreTextSelector
 from .text_conditioned_decoder import (
@@ -52,3 +53,4 @@ __all__ += [
     'TextDeformableDetrDecoderLayer',
     'TextDeformableDetrTransformerDecoder',
 ]
+__all__ += ['RelativePositionQueryAttention']

@@ -449,3 +449,31 @@ def test_context_category_loss_hand_computed():
         )
     losses['loss_context_cls'].backward()
     assert model.head.context_cls_embed.weight.grad.abs().sum() > 0
+
+
+def test_relation_attn_option_reads_positions_and_keeps_the_masks():
+    cfg = tiny_instalign_cfg()
+    cfg.head.relation_attn_cfg = dict(num_heads=2)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    for p in model.head.relation_attn.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    feats, text = _constant_inputs()
+    head = model.head.eval()
+    with torch.no_grad():
+        a = head(feats, text)
+        head.relation_attn, block = None, head.relation_attn
+        b = head(feats, text)
+        head.relation_attn = block
+    # the masks and the plain queries are untouched; relevance is not
+    for key in ('masks', 'queries'):
+        for x, y in zip(a[key], b[key]):
+            torch.testing.assert_close(x, y)
+    assert (a['rel'][-1] - b['rel'][-1]).abs().max() > 1e-4
+    assert all(r is q for r, q in zip(b['rel_queries'], b['queries']))
