@@ -20,6 +20,21 @@ def _model(**kw):
     return model
 
 
+def _backward_once(cfg, seed=0):
+    """Build the model (seeded unless ``seed`` is None), run one loss on
+    :func:`fake_batch` and back-propagate it."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    losses = model(**data, mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    return model, inputs, samples
+
+
 def test_loss_mode_all_terms_and_backward():
     model = _model()
     inputs, samples = fake_batch()
@@ -184,14 +199,7 @@ def test_full_size_config_builds_offline_with_paper_param_count():
 def test_pixel_text_attention_option():
     cfg = tiny_instalign_cfg()
     cfg.head.pixel_text_attn_cfg = dict(num_heads=4)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
-    losses = model(**data, mode='loss')
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    model, inputs, samples = _backward_once(cfg)
     assert model.head.pixel_text_attn.attn.in_proj_weight.grad is not None
     # the masks now depend on the words
     model.eval()
@@ -310,13 +318,7 @@ def test_memory_pos_option_puts_positions_into_the_values():
     v = values_of(head)
     assert (v[0] - v[-1]).abs().max() > 1e-3
     # and the projection trains
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
-    losses = model(**data, mode='loss')
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    model, inputs, samples = _backward_once(cfg, seed=None)
     grad = model.head.memory_pos_proj.weight.grad
     assert grad is not None and grad.abs().sum() > 0
 
@@ -333,14 +335,7 @@ def test_mask_centroids_hand_computed():
 def test_query_mask_pos_option_trains():
     cfg = tiny_instalign_cfg()
     cfg.head.query_mask_pos = True
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
-    losses = model(**data, mode='loss')
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    model, inputs, samples = _backward_once(cfg)
     grads = [p.grad for p in model.head.query_pos_mlp.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
 
@@ -454,14 +449,7 @@ def test_context_category_loss_hand_computed():
 def test_relation_attn_option_reads_positions_and_keeps_the_masks():
     cfg = tiny_instalign_cfg()
     cfg.head.relation_attn_cfg = dict(num_heads=2)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
-    losses = model(**data, mode='loss')
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    model, inputs, samples = _backward_once(cfg)
     for p in model.head.relation_attn.parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0
     feats, text = _constant_inputs()
