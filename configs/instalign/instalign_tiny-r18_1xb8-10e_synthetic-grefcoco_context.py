@@ -2,9 +2,9 @@
 # configs/instalign/README.md): lr 2e-3 instead of 1e-3, 10 epochs instead
 # of 8. The 8-epoch config underfits (train gIoU 69.9, val 58-65); lr 3e-3
 # diverged (val gIoU 20 at epoch 4). 10 epochs take about 19 minutes alone
-# on the 2-core CPU. An EMA of the weights (mmengine's EMAHook) scored
-# 0.4-0.6 gIoU below the raw weights in all three runs at this lr, so it
-# is not used.
+# on the 2-core CPU. An EMA of the weights (mmengine's EMAHook) gave
+# -0.6, -0.5 and +2.5 gIoU against the raw weights in the three runs at
+# this lr, no consistent gain, so it is not used.
 _base_ = ['./instalign_tiny-r18_1xb8-8e_synthetic-grefcoco_context.py']
 
 epochs = 10
