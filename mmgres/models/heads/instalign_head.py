@@ -116,6 +116,34 @@ class InstAlignHead(Mask2FormerHead):
             "the leftmost D" and "the D on the left" compare instances by
             where they are. The masks, POA and categories still read the
             plain queries. Ours. Defaults to None (the paper).
+        spatial_relevance (bool): If True, the relevance logits and the
+            no-target pooling read each layer's queries through a residual
+            MLP (then LayerNorm) of ``[q_i; PE(c_i); W s]``: the query, the
+            sine encoding of the centroid ``c_i`` of its current mask
+            (detached) and the projected sentence embedding ``s``. The
+            plain relevance ``MLP(q_i)`` is linear in whatever the query
+            holds, and Mask2Former's queries take their content from the
+            cross-attention values, which carry no position, so "the D at
+            the top" against "the D at the bottom" (one D) needs the query
+            to have learned where it is *and* how that matches the words;
+            the MLP sees both side by side. Applied after
+            ``relation_attn_cfg`` when both are given. The masks, POA and
+            categories still read the plain queries. Ours. Defaults to
+            False (the paper).
+        word_and_relevance (bool): If True, a soft AND over the words is
+            added to each relevance logit:
+            ``Σ_j g_j · log σ((W_q q_i)·(W_w w_j)/√C + b)``, with
+            ``g_j = σ(MLP(w_j))`` a learned weight per word (0 on padding)
+            and ``w_j`` the words as the decoder layer left them. The
+            plain relevance reads the query after attention over the words,
+            a weighted *average* of them, so "the blue triangle" half
+            matches a blue circle; the sum of log-probabilities is a
+            product, so one word the instance does not match (``triangle``)
+            vetoes it. The weights start near 0 (``g_j ≈ 0.02``) so the
+            term opens as it learns which words must match. It reads the
+            queries that the relevance reads (after ``relation_attn_cfg``
+            and ``spatial_relevance``). Ours. Defaults to False (the
+            paper).
         context_instances (bool): If True, every object of the image is a
             ground truth of the instance matching, not only the targets:
             matched queries learn the masks of all objects, and their
@@ -197,6 +225,8 @@ class InstAlignHead(Mask2FormerHead):
         memory_pos: bool = False,
         query_mask_pos: bool = False,
         relation_attn_cfg: OptConfigType = None,
+        spatial_relevance: bool = False,
+        word_and_relevance: bool = False,
         context_instances: bool = False,
         num_context_classes: int = 0,
         loss_context_cls: ConfigType = dict(
@@ -312,6 +342,24 @@ class InstAlignHead(Mask2FormerHead):
             if relation_attn_cfg is not None
             else None
         )
+        if spatial_relevance:
+            self.spatial_sentence_proj = nn.Linear(
+                text_channels, feat_channels
+            )
+            self.spatial_mlp = MLP(
+                3 * feat_channels, 2 * feat_channels, feat_channels, 2
+            )
+            self.spatial_norm = nn.LayerNorm(feat_channels)
+        else:
+            self.spatial_mlp = None
+        if word_and_relevance:
+            self.word_and_query = nn.Linear(feat_channels, feat_channels)
+            self.word_and_word = nn.Linear(feat_channels, feat_channels)
+            self.word_and_gate = MLP(feat_channels, feat_channels, 1, 2)
+            nn.init.constant_(self.word_and_gate.layers[-1].bias, -4.0)
+            self.word_and_bias = nn.Parameter(torch.tensor(2.0))
+        else:
+            self.word_and_gate = None
 
     # ------------------------------------------------------------------ #
     # forward
@@ -321,9 +369,13 @@ class InstAlignHead(Mask2FormerHead):
         decoder_out: Tensor,
         mask_feature: Tensor,
         attn_mask_target_size: Tuple[int, int],
+        sentence: Optional[Tensor] = None,
+        words: Optional[Tuple[Tensor, Tensor]] = None,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Mask2FormerHead's per-layer prediction, plus the normalised
-        queries.
+        queries. ``sentence`` (B, C_t) is needed by ``spatial_relevance``,
+        ``words`` (features (B, L, C), padding mask (B, L)) by
+        ``word_and_relevance``.
 
         Returns:
             tuple: relevance logits (B, Q), mask logits (B, Q, h, w),
@@ -339,7 +391,15 @@ class InstAlignHead(Mask2FormerHead):
             rel_query = self.relation_attn(
                 query, self.mask_centroids(mask_pred.detach())
             )
+        if self.spatial_mlp is not None:
+            rel_query = self.spatial_relevance_query(
+                rel_query, mask_pred, sentence
+            )
         rel = self.cls_embed(rel_query).squeeze(-1)
+        if self.word_and_gate is not None:
+            if words is None:
+                raise ValueError('word_and_relevance needs the words')
+            rel = rel + self.word_and_logit(rel_query, *words)
         attn_mask = F.interpolate(
             mask_pred,
             attn_mask_target_size,
@@ -354,6 +414,49 @@ class InstAlignHead(Mask2FormerHead):
         )
         attn_mask = (attn_mask.sigmoid() < 0.5).detach()
         return rel, mask_pred, attn_mask, query, rel_query
+
+    def spatial_relevance_query(
+        self, query: Tensor, mask_pred: Tensor, sentence: Tensor
+    ) -> Tensor:
+        """``LN(q + MLP([q; PE(c); W s]))`` of ``spatial_relevance``.
+
+        Args:
+            query (Tensor): Queries (B, Q, C).
+            mask_pred (Tensor): Their mask logits (B, Q, h, w); only the
+                centroids are read, without gradient.
+            sentence (Tensor): Sentence embeddings (B, C_t).
+
+        Returns:
+            Tensor: (B, Q, C).
+        """
+        if sentence is None:
+            raise ValueError('spatial_relevance needs the sentence embedding')
+        centres = self.mask_centroids(mask_pred.detach())
+        pos = coordinate_to_encoding(centres, num_feats=query.shape[-1] // 2)
+        sent = self.spatial_sentence_proj(sentence)[:, None].expand_as(query)
+        delta = self.spatial_mlp(torch.cat([query, pos, sent], dim=-1))
+        return self.spatial_norm(query + delta)
+
+    def word_and_logit(
+        self, query: Tensor, words: Tensor, padding_mask: Tensor
+    ) -> Tensor:
+        """The soft AND of ``word_and_relevance``.
+
+        Args:
+            query (Tensor): Queries (B, Q, C).
+            words (Tensor): Word features (B, L, C).
+            padding_mask (Tensor): (B, L), True at padding.
+
+        Returns:
+            Tensor: (B, Q), ``Σ_j g_j log σ(s_ij)`` (at most 0).
+        """
+        q = self.word_and_query(query)
+        w = self.word_and_word(words)
+        match = torch.einsum('bqc,blc->bql', q, w) / q.shape[-1] ** 0.5
+        gate = self.word_and_gate(words).squeeze(-1).sigmoid()
+        gate = gate.masked_fill(padding_mask, 0.0)
+        log_p = F.logsigmoid(match + self.word_and_bias)
+        return (gate[:, None, :] * log_p).sum(-1)
 
     def forward(self, x: List[Tensor], text: Dict[str, Tensor]) -> dict:
         """Run the pixel decoder and the text-conditioned decoder.
@@ -427,8 +530,13 @@ class InstAlignHead(Mask2FormerHead):
                 phrase_features(query, text_feats, text_pad)
             )
 
+        sentence = text.get('sentence_feat')
         rel, mask_pred, attn_mask, query, rel_query = self._forward_head(
-            query_feat, mask_features, multi_scale_memorys[0].shape[-2:]
+            query_feat,
+            mask_features,
+            multi_scale_memorys[0].shape[-2:],
+            sentence,
+            (text_feats, text_pad),
         )
         record(rel, mask_pred, query, rel_query, text_feats)
         for i in range(self.num_transformer_decoder_layers):
@@ -459,7 +567,11 @@ class InstAlignHead(Mask2FormerHead):
                 (i + 1) % self.num_transformer_feat_level
             ].shape[-2:]
             rel, mask_pred, attn_mask, query, rel_query = self._forward_head(
-                query_feat, mask_features, next_size
+                query_feat,
+                mask_features,
+                next_size,
+                sentence,
+                (text_feats, text_pad),
             )
             record(rel, mask_pred, query, rel_query, text_feats)
         outs['mask_features'] = mask_features

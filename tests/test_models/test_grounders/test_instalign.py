@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.structures import InstanceData
@@ -249,9 +250,9 @@ def _mask_features_of(head, feats, text):
     captured = {}
     orig = head._forward_head
 
-    def spy(decoder_out, mask_feature, size):
+    def spy(decoder_out, mask_feature, size, *args):
         captured['f'] = mask_feature
-        return orig(decoder_out, mask_feature, size)
+        return orig(decoder_out, mask_feature, size, *args)
 
     head._forward_head = spy
     with torch.no_grad():
@@ -465,3 +466,98 @@ def test_relation_attn_option_reads_positions_and_keeps_the_masks():
             torch.testing.assert_close(x, y)
     assert (a['rel'][-1] - b['rel'][-1]).abs().max() > 1e-4
     assert all(r is q for r, q in zip(b['rel_queries'], b['queries']))
+
+
+def test_spatial_relevance_option_reads_place_and_sentence():
+    cfg = tiny_instalign_cfg()
+    cfg.head.spatial_relevance = True
+    model, inputs, samples = _backward_once(cfg)
+    head = model.head
+    for module in (head.spatial_mlp, head.spatial_sentence_proj):
+        for p in module.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+    feats, text = _constant_inputs()
+    head = head.eval()
+    with torch.no_grad():
+        a = head(feats, text)
+        head.spatial_mlp, mlp = None, head.spatial_mlp
+        b = head(feats, text)
+        head.spatial_mlp = mlp
+    for key in ('masks', 'queries'):
+        for x, y in zip(a[key], b[key]):
+            torch.testing.assert_close(x, y)
+    assert (a['rel'][-1] - b['rel'][-1]).abs().max() > 1e-4
+
+    q = torch.randn(2, 3, head.spatial_norm.normalized_shape[0])
+    sentence = torch.randn(2, head.text_channels)
+    left = torch.full((2, 3, 8, 8), -20.0)
+    left[..., :, :2] = 20.0  # every mask on the left edge
+    right = left.flip(-1)
+    with torch.no_grad():
+        out_l = head.spatial_relevance_query(q, left, sentence)
+        out_r = head.spatial_relevance_query(q, right, sentence)
+        out_s = head.spatial_relevance_query(q, left, sentence.flip(0))
+        # with the MLP's last layer zeroed, the block is LN(q)
+        last = head.spatial_mlp.layers[-1]
+        w, bias = last.weight.clone(), last.bias.clone()
+        last.weight.zero_()
+        last.bias.zero_()
+        plain = head.spatial_relevance_query(q, left, sentence)
+        last.weight.copy_(w)
+        last.bias.copy_(bias)
+    assert (out_l - out_r).abs().max() > 1e-4  # the place matters
+    assert (out_l - out_s).abs().max() > 1e-4  # so does the sentence
+    torch.testing.assert_close(plain, F.layer_norm(q, q.shape[-1:]))
+    with pytest.raises(ValueError, match='sentence'):
+        head.spatial_relevance_query(q, left, None)
+
+
+def test_word_and_relevance_hand_computed_and_trains():
+    cfg = tiny_instalign_cfg()
+    cfg.head.word_and_relevance = True
+    model, inputs, samples = _backward_once(cfg)
+    head = model.head
+    for module in (
+        head.word_and_query,
+        head.word_and_word,
+        head.word_and_gate,
+    ):
+        for p in module.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+    assert head.word_and_bias.grad is not None
+    # the word weights start nearly closed, also after init_weights()
+    cfg = tiny_instalign_cfg()
+    cfg.head.word_and_relevance = True
+    fresh = MODELS.build(cfg)
+    fresh.init_weights()
+    fresh = fresh.head
+    c = fresh.word_and_query.in_features
+    gate = fresh.word_and_gate(torch.randn(2, 5, c))
+    assert gate.sigmoid().max() < 0.1
+
+    c = head.word_and_query.in_features
+    with torch.no_grad():
+        for lin in (head.word_and_query, head.word_and_word):
+            lin.weight.copy_(torch.eye(c))
+            lin.bias.zero_()
+        head.word_and_bias.fill_(0.0)
+        gate_out = head.word_and_gate.layers[-1]
+        gate_out.weight.zero_()
+        gate_out.bias.fill_(100.0)  # every real word must match
+        q = torch.zeros(1, 2, c)
+        q[0, 0, 0] = 4.0  # query 0 points along word 0's direction
+        q[0, 1, 1] = 4.0  # query 1 along word 1's
+        words = torch.zeros(1, 3, c)
+        words[0, 0, 0] = 4.0
+        words[0, 1, 0] = 4.0
+        words[0, 2, 1] = 4.0  # padding: ignored
+        pad = torch.tensor([[False, False, True]])
+        out = head.word_and_logit(q, words, pad)
+    s = 16.0 / math.sqrt(c)
+    logsig = torch.nn.functional.logsigmoid
+    expected = torch.tensor(
+        [[2 * logsig(torch.tensor(s)), 2 * logsig(torch.tensor(0.0))]]
+    )
+    torch.testing.assert_close(out, expected)
+    # one unmatched word vetoes: query 1 matches neither real word
+    assert out[0, 1] < out[0, 0] <= 0
