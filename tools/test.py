@@ -2,7 +2,8 @@
 """Test (evaluate) a grounding model.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
-        [--show] [--show-dir DIR] [--wait-time S] [--cfg-options k=v ...]
+        [--show] [--show-dir DIR] [--wait-time S] [--tta]
+        [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
 Distributed: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]``.
@@ -50,6 +51,12 @@ def parse_args():
         '--wait-time', type=float, default=2, help='the interval of show (s)'
     )
     parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: wrap the model in `tta_model` and '
+        'test with `tta_pipeline` (both from the config)',
+    )
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -87,6 +94,22 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
+def use_tta(cfg):
+    """mmdet's ``--tta``: the model inside ``cfg.tta_model``, the test
+    pipeline replaced by ``cfg.tta_pipeline``."""
+    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    if missing:
+        raise RuntimeError(
+            f'--tta needs {" and ".join(missing)} in the config, e.g. '
+            "tta_model = dict(type='GroundingTTAModel') and a tta_pipeline "
+            'with TestTimeAug (see configs/_base_/datasets/'
+            'synthetic_grefcoco.py)'
+        )
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    return cfg
+
+
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
@@ -109,6 +132,9 @@ def main():
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
+
+    if args.tta:
+        cfg = use_tta(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

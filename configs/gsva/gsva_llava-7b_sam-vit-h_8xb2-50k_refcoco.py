@@ -49,6 +49,19 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
+# tools/test.py --tta: the test pipeline, each sample also mirrored
+tta_pipeline = test_pipeline[:-1] + [
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [test_pipeline[-1]],
+        ],
+    )
+]
 
 refcoco_train = dict(
     type='RefCOCODataset',

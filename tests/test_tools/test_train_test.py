@@ -100,3 +100,32 @@ def test_unknown_type_names_scope(tmp_path):
     )
     assert proc.returncode != 0
     assert 'NoSuchNet is not in the mmgres::model registry' in proc.stdout
+
+
+def test_tta_flag_wraps_the_model_and_swaps_the_pipeline():
+    import importlib.util
+
+    import pytest
+    from mmengine.config import Config
+
+    spec = importlib.util.spec_from_file_location(
+        'mmgres_test_tool',
+        osp.join(osp.dirname(__file__), '../../tools/test.py'),
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg = Config(
+        dict(
+            model=dict(type='InstAlign'),
+            test_dataloader=dict(dataset=dict(pipeline=['plain'])),
+        )
+    )
+    with pytest.raises(RuntimeError, match='tta_model and tta_pipeline'):
+        tool.use_tta(cfg)
+    cfg.tta_model = dict(type='GroundingTTAModel', nt_thr=0.4)
+    cfg.tta_pipeline = ['tta']
+    cfg = tool.use_tta(cfg)
+    assert cfg.model.type == 'GroundingTTAModel'
+    assert cfg.model.nt_thr == 0.4
+    assert cfg.model.module.type == 'InstAlign'
+    assert cfg.test_dataloader.dataset.pipeline == ['tta']

@@ -23,3 +23,18 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(_delete_=True, type='GRECMetric', iou_thrs=(0.5, 0.7))
 test_evaluator = val_evaluator
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadReferringAnnotations'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='PackReferringInputs')],
+        ],
+    ),
+]

@@ -67,3 +67,22 @@ test_dataloader = val_dataloader
 # mIoU, mRR, rIoU, grouped by ref_id using each sentence's `exist`
 val_evaluator = dict(type='RRefCOCOMetric')
 test_evaluator = val_evaluator
+
+# Test-time augmentation (tools/test.py CONFIG CKPT --tta): each sample is
+# also seen mirrored, with "left" and "right" swapped in its expression.
+tta_model = dict(type='GroundingTTAModel', nt_thr=0.5, mask_vote=0.5)
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='LoadReferringAnnotations'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='PackReferringInputs')],
+        ],
+    ),
+]

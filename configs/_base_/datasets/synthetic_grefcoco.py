@@ -87,3 +87,23 @@ test_dataloader = dict(
 # Box models add dict(type='GRECMetric') (as a list with this one).
 val_evaluator = dict(type='GRESMetric')
 test_evaluator = val_evaluator
+
+# Test-time augmentation (tools/test.py CONFIG CKPT --tta): every sample is
+# also seen flipped left-right, with "left" and "right" swapped in its
+# expression by mmgres' RandomFlip; GroundingTTAModel merges the two views.
+tta_model = dict(type='GroundingTTAModel', nt_thr=0.5, mask_vote=0.5)
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='LoadReferringAnnotations'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='PackReferringInputs')],
+        ],
+    ),
+]

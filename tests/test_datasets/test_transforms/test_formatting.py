@@ -232,3 +232,34 @@ def test_context_loading_needs_a_context_dataset(refer_root):
     ds = build(refer_root, pipeline=CONTEXT_PIPELINE)
     with pytest.raises(KeyError, match='with_context=True'):
         ds[2]
+
+
+def test_synthetic_tta_pipeline_gives_a_plain_and_a_mirrored_view(
+    refer_root,
+):
+    """The ``tta_pipeline`` of the synthetic dataset config (used by
+    ``tools/test.py --tta``): two views per sample, the second mirrored
+    with its words swapped; both keep the ground truth of their frame."""
+    from mmengine.config import Config
+
+    base = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__),
+            '../../../configs/_base_/datasets/synthetic_grefcoco.py',
+        )
+    )
+    assert base.tta_model.type == 'GroundingTTAModel'
+    ds = build(refer_root, pipeline=base.tta_pipeline, test_mode=True)
+    packed = ds[2]
+    plain, mirrored = packed['data_samples']
+    assert [s.text for s in (plain, mirrored)] == [
+        'both blocks on the right',
+        'both blocks on the left',
+    ]
+    assert plain.flip is False and mirrored.flip is True
+    assert mirrored.flip_direction == 'horizontal'
+    a, b = packed['inputs']
+    torch.testing.assert_close(a.flip(-1), b)
+    torch.testing.assert_close(
+        plain.gt_sem_seg.data.flip(-1), mirrored.gt_sem_seg.data
+    )

@@ -1,0 +1,179 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""Test-time augmentation for the grounders (mmdet's ``--tta``)."""
+
+from typing import List, Optional
+
+import torch
+from mmcv.ops import nms
+from mmdet.structures.bbox import bbox_flip
+from mmengine.model import BaseTTAModel
+from mmengine.structures import InstanceData, PixelData
+from torch import Tensor
+
+from mmgres.registry import MODELS
+from mmgres.utils import SampleList
+
+_FLIP_DIMS = {'horizontal': (-1,), 'vertical': (-2,), 'diagonal': (-2, -1)}
+
+
+def _unflip_masks(masks: Tensor, direction: Optional[str]) -> Tensor:
+    """Undo a flip of (..., H, W) masks; ``direction`` None: no flip."""
+    if direction is None:
+        return masks
+    if direction not in _FLIP_DIMS:
+        raise ValueError(f'Unknown flip direction {direction!r}')
+    return masks.flip(_FLIP_DIMS[direction])
+
+
+def mask_nms(masks: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
+    """Greedy NMS on binary masks.
+
+    Args:
+        masks (Tensor): (N, H, W) bool.
+        scores (Tensor): (N,).
+        iou_thr (float): A mask whose IoU with a kept, higher-scoring mask
+            exceeds this is dropped.
+
+    Returns:
+        Tensor: Indices of the kept masks, by descending score.
+    """
+    order = scores.argsort(descending=True)
+    flat = masks[order].flatten(1).float()
+    inter = flat @ flat.T
+    area = flat.sum(1)
+    iou = inter / (area[:, None] + area[None] - inter).clamp(min=1.0)
+    keep: List[int] = []
+    for i in range(len(order)):
+        if all(iou[i, j] <= iou_thr for j in keep):
+            keep.append(i)
+    return order[torch.tensor(keep, dtype=torch.long)]
+
+
+@MODELS.register_module()
+class GroundingTTAModel(BaseTTAModel):
+    """Merges a grounder's predictions over flipped views of a sample.
+
+    Used as in mmdet: ``tools/test.py CONFIG CKPT --tta`` wraps
+    ``cfg.model`` in ``cfg.tta_model`` and tests with ``cfg.tta_pipeline``,
+    whose ``TestTimeAug`` gives each sample several views (e.g. with and
+    without mmgres' ``RandomFlip``, which also swaps "left" and "right" in
+    the expression). The views run one after another; per sample:
+
+    - the merged masks (``pred_sem_seg``) are flipped back and vote: a
+      pixel is on when at least ``mask_vote`` of the views have it on
+      (0.5 with two views: either view; 1.0: every view);
+    - the no-target scores are averaged; ``pred_no_target`` is the mean
+      above ``nt_thr``;
+    - the instances of all views are flipped back (masks and boxes) and
+      merged by mask NMS (box NMS for box-only instances), ``nms_iou_thr``;
+    - everything else (ground truth, metainfo, GSVA's answer) comes from
+      the view without a flip, or the first view when all are flipped.
+
+    Args:
+        module (dict | nn.Module): The grounder.
+        nt_thr (float): Threshold on the mean no-target score.
+        mask_vote (float): Fraction of views, in (0, 1], that must have a
+            pixel in their merged mask.
+        nms_iou_thr (float): Mask IoU above which an instance of a lower
+            score is dropped.
+        data_preprocessor (dict, optional): See ``BaseTTAModel``.
+    """
+
+    def __init__(
+        self,
+        module,
+        nt_thr: float = 0.5,
+        mask_vote: float = 0.5,
+        nms_iou_thr: float = 0.5,
+        data_preprocessor=None,
+    ) -> None:
+        super().__init__(module=module, data_preprocessor=data_preprocessor)
+        if not 0.0 < mask_vote <= 1.0:
+            raise ValueError(f'mask_vote must be in (0, 1], got {mask_vote}')
+        if not 0.0 <= nt_thr <= 1.0:
+            raise ValueError(f'nt_thr must be in [0, 1], got {nt_thr}')
+        self.nt_thr = nt_thr
+        self.mask_vote = mask_vote
+        self.nms_iou_thr = nms_iou_thr
+
+    def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
+        """Merge each sample's views (see the class docstring).
+
+        Args:
+            data_samples_list (list[list[DetDataSample]]): Per sample, its
+                predicted views.
+
+        Returns:
+            list[DetDataSample]: One merged prediction per sample.
+        """
+        return [self._merge_views(list(views)) for views in data_samples_list]
+
+    def _merge_views(self, views: SampleList):
+        if not views:
+            raise ValueError('GroundingTTAModel got a sample with no views')
+        directions = [
+            v.metainfo.get('flip_direction')
+            if v.metainfo.get('flip', False)
+            else None
+            for v in views
+        ]
+        base = next(
+            (v for v, d in zip(views, directions) if d is None), views[0]
+        )
+        merged = base.clone()
+
+        votes = torch.stack(
+            [
+                _unflip_masks(v.pred_sem_seg.data[0], d).float()
+                for v, d in zip(views, directions)
+            ]
+        ).mean(0)
+        merged.pred_sem_seg = PixelData(
+            data=(votes >= self.mask_vote - 1e-6)[None]
+        )
+
+        nt_score = sum(float(v.pred_nt_score) for v in views) / len(views)
+        merged.pred_nt_score = nt_score
+        merged.pred_no_target = nt_score > self.nt_thr
+
+        if all('pred_instances' in v for v in views):
+            merged.pred_instances = self._merge_instances(views, directions)
+        return merged
+
+    def _merge_instances(self, views, directions) -> InstanceData:
+        masks, scores, labels, boxes = [], [], [], []
+        for v, d in zip(views, directions):
+            inst = v.pred_instances
+            if len(inst) == 0:
+                continue
+            scores.append(inst.scores)
+            labels.append(inst.labels)
+            if 'masks' in inst:
+                masks.append(_unflip_masks(inst.masks.bool(), d))
+            if d is None:
+                boxes.append(inst.bboxes)
+            else:
+                h, w = v.metainfo['ori_shape'][:2]
+                boxes.append(bbox_flip(inst.bboxes, (h, w), d))
+        template = views[0].pred_instances
+        if not scores:
+            return template.new(
+                **{k: template.get(k) for k in template.keys()}
+            )
+        scores = torch.cat(scores)
+        labels = torch.cat(labels)
+        boxes = torch.cat(boxes)
+        with_masks = sum(len(m) for m in masks) == len(scores)
+        if with_masks:
+            masks = torch.cat(masks)
+            keep = mask_nms(masks, scores, self.nms_iou_thr)
+            return InstanceData(
+                masks=masks[keep],
+                bboxes=boxes[keep],
+                scores=scores[keep],
+                labels=labels[keep],
+            )
+        _, keep = nms(boxes.float(), scores.float(), self.nms_iou_thr)
+        return InstanceData(
+            bboxes=boxes[keep], scores=scores[keep], labels=labels[keep]
+        )
