@@ -54,3 +54,7 @@ default_hooks = dict(
         interval=1, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
     )
 )
+
+# --tta: IGVG's "no target" is "no query kept", and the merged instances
+# are empty only when every view keeps none
+tta_model = dict(nt_vote=1.0)

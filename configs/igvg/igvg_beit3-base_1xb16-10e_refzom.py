@@ -38,3 +38,7 @@ train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # oIoU, mIoU and Acc (the paper's Table 2), from RefZOMMetric of the base
+
+# --tta: IGVG's "no target" is "no query kept", and the merged instances
+# are empty only when every view keeps none
+tta_model = dict(nt_vote=1.0)

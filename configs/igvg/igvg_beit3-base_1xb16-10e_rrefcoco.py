@@ -39,3 +39,7 @@ train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # mIoU, mRR and rIoU (the paper's Table 4), from RRefCOCOMetric of the base
+
+# --tta: IGVG's "no target" is "no query kept", and the merged instances
+# are empty only when every view keeps none
+tta_model = dict(nt_vote=1.0)

@@ -106,3 +106,7 @@ default_hooks = dict(
     ),
 )
 log_processor = dict(by_epoch=True)
+
+# --tta: IGVG's "no target" is "no query kept", and the merged instances
+# are empty only when every view keeps none
+tta_model = dict(nt_vote=1.0)

@@ -70,7 +70,9 @@ test_evaluator = val_evaluator
 
 # Test-time augmentation (tools/test.py CONFIG CKPT --tta): each sample is
 # also seen mirrored, with "left" and "right" swapped in its expression.
-tta_model = dict(type='GroundingTTAModel', nt_thr=0.5, mask_vote=0.5)
+tta_model = dict(
+    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
+)
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=False),

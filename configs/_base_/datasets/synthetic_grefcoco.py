@@ -91,7 +91,9 @@ test_evaluator = val_evaluator
 # Test-time augmentation (tools/test.py CONFIG CKPT --tta): every sample is
 # also seen flipped left-right, with "left" and "right" swapped in its
 # expression by mmgres' RandomFlip; GroundingTTAModel merges the two views.
-tta_model = dict(type='GroundingTTAModel', nt_thr=0.5, mask_vote=0.5)
+tta_model = dict(
+    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
+)
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=False),

@@ -62,8 +62,13 @@ class GroundingTTAModel(BaseTTAModel):
     - the merged masks (``pred_sem_seg``) are flipped back and vote: a
       pixel is on when at least ``mask_vote`` of the views have it on
       (0.5 with two views: either view; 1.0: every view);
-    - the no-target scores are averaged; ``pred_no_target`` is the mean
-      above ``nt_thr``;
+    - the no-target scores are averaged (``pred_nt_score``); the decision
+      ``pred_no_target`` is, with ``nt_thr`` None (the default), a vote of
+      the views' own decisions (no target when at least ``nt_vote`` of
+      them say so), which keeps each model's rule (IGVG: no query kept;
+      RaAM: no target only in GRES mode); with ``nt_thr`` set, it is the
+      mean score above ``nt_thr``, for models whose rule is that
+      threshold on that score (InstAlign, GSVA);
     - the instances of all views are flipped back (masks and boxes) and
       merged by mask NMS (box NMS for box-only instances), ``nms_iou_thr``;
     - everything else (ground truth, metainfo, GSVA's answer) comes from
@@ -71,7 +76,10 @@ class GroundingTTAModel(BaseTTAModel):
 
     Args:
         module (dict | nn.Module): The grounder.
-        nt_thr (float): Threshold on the mean no-target score.
+        nt_thr (float, optional): Threshold on the mean no-target score;
+            None: vote (``nt_vote``).
+        nt_vote (float): Fraction of views, in (0, 1], that must decide
+            "no target" when ``nt_thr`` is None.
         mask_vote (float): Fraction of views, in (0, 1], that must have a
             pixel in their merged mask.
         nms_iou_thr (float): Mask IoU above which an instance of a lower
@@ -82,7 +90,8 @@ class GroundingTTAModel(BaseTTAModel):
     def __init__(
         self,
         module,
-        nt_thr: float = 0.5,
+        nt_thr: Optional[float] = None,
+        nt_vote: float = 0.5,
         mask_vote: float = 0.5,
         nms_iou_thr: float = 0.5,
         data_preprocessor=None,
@@ -90,9 +99,12 @@ class GroundingTTAModel(BaseTTAModel):
         super().__init__(module=module, data_preprocessor=data_preprocessor)
         if not 0.0 < mask_vote <= 1.0:
             raise ValueError(f'mask_vote must be in (0, 1], got {mask_vote}')
-        if not 0.0 <= nt_thr <= 1.0:
+        if not 0.0 < nt_vote <= 1.0:
+            raise ValueError(f'nt_vote must be in (0, 1], got {nt_vote}')
+        if nt_thr is not None and not 0.0 <= nt_thr <= 1.0:
             raise ValueError(f'nt_thr must be in [0, 1], got {nt_thr}')
         self.nt_thr = nt_thr
+        self.nt_vote = nt_vote
         self.mask_vote = mask_vote
         self.nms_iou_thr = nms_iou_thr
 
@@ -134,7 +146,11 @@ class GroundingTTAModel(BaseTTAModel):
 
         nt_score = sum(float(v.pred_nt_score) for v in views) / len(views)
         merged.pred_nt_score = nt_score
-        merged.pred_no_target = nt_score > self.nt_thr
+        if self.nt_thr is None:
+            said = sum(bool(v.pred_no_target) for v in views) / len(views)
+            merged.pred_no_target = said >= self.nt_vote - 1e-6
+        else:
+            merged.pred_no_target = nt_score > self.nt_thr
 
         if all('pred_instances' in v for v in views):
             merged.pred_instances = self._merge_instances(views, directions)

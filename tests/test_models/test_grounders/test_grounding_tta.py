@@ -85,7 +85,7 @@ def _two_views():
 
 def test_merge_flips_back_votes_and_averages():
     v0, v1, m0, m1 = _two_views()
-    tta = GroundingTTAModel(module=_Model())
+    tta = GroundingTTAModel(module=_Model(), nt_thr=0.5)
     (out,) = tta.merge_preds([[v1, v0]])  # view order must not matter
     # ground truth and metainfo come from the unflipped view
     assert out.metainfo['text'] == 'the box on the right'
@@ -106,6 +106,16 @@ def test_merge_flips_back_votes_and_averages():
     (out,) = both.merge_preds([[v0, v1]])
     torch.testing.assert_close(out.pred_sem_seg.data[0], m0 & m1.flip(-1))
     assert out.pred_no_target is True
+    # the default: a vote of the views' own decisions (view 1 said yes)
+    (out,) = GroundingTTAModel(module=_Model()).merge_preds([[v0, v1]])
+    assert out.pred_no_target is True
+    assert out.pred_nt_score == pytest.approx(0.45)
+    (out,) = GroundingTTAModel(module=_Model(), nt_vote=1.0).merge_preds(
+        [[v0, v1]]
+    )
+    assert out.pred_no_target is False
+    with pytest.raises(ValueError, match='nt_vote'):
+        GroundingTTAModel(module=_Model(), nt_vote=0.0)
     with pytest.raises(ValueError, match='mask_vote'):
         GroundingTTAModel(module=_Model(), mask_vote=0.0)
 
