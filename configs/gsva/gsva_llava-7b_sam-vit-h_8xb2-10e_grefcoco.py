@@ -29,19 +29,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-# tools/test.py --tta: the test pipeline, each sample also mirrored
-tta_pipeline = test_pipeline[:-1] + [
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [test_pipeline[-1]],
-        ],
-    )
-]
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 # The paper's batch of 2 per GPU counts dialogues (images, each with up to 3
 # expressions: the release's num_classes_per_sample); an mmgres sample is
 # one expression, so a batch is 2 x 3 = 6 expressions, kept together per

@@ -49,19 +49,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-# tools/test.py --tta: the test pipeline, each sample also mirrored
-tta_pipeline = test_pipeline[:-1] + [
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [test_pipeline[-1]],
-        ],
-    )
-]
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 
 refcoco_train = dict(
     type='RefCOCODataset',

@@ -21,19 +21,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-# tools/test.py --tta: the test pipeline, each sample also mirrored
-tta_pipeline = test_pipeline[:-1] + [
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [test_pipeline[-1]],
-        ],
-    )
-]
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -18,23 +18,9 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(_delete_=True, type='GRECMetric', iou_thrs=(0.5, 0.7))
 test_evaluator = val_evaluator
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadReferringAnnotations'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [dict(type='PackReferringInputs')],
-        ],
-    ),
-]

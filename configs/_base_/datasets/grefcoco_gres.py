@@ -5,6 +5,7 @@
 # One sample per sentence for training and evaluation, as ReLA does.
 # Test pipelines load annotations after Resize: the ground truth stays in
 # the original image frame, where the metrics compare it.
+_base_ = ['../tta_flip.py']
 dataset_type = 'GRefCOCODataset'
 data_root = 'data/grefcoco/'
 backend_args = None
@@ -67,23 +68,6 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='GRESMetric')
 test_evaluator = val_evaluator
 
-# Test-time augmentation (tools/test.py CONFIG CKPT --tta): each sample is
-# also seen mirrored, with "left" and "right" swapped in its expression.
-tta_model = dict(
-    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
-)
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='LoadReferringAnnotations'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [dict(type='PackReferringInputs')],
-        ],
-    ),
-]
+# tools/test.py --tta: this test pipeline, each sample also mirrored with
+# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]

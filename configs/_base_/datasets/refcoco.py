@@ -4,6 +4,7 @@
 #   data/refcoco/images/train2014/
 # RefCOCO+: data_root='data/refcoco+/'; RefCOCOg: data_root='data/refcocog/'
 # with split_by='umd' (splits train/val/test) or 'google' (train/val).
+_base_ = ['../tta_flip.py']
 dataset_type = 'RefCOCODataset'
 data_root = 'data/refcoco/'
 backend_args = None
@@ -68,23 +69,6 @@ test_dataloader = val_dataloader
 val_evaluator = [dict(type='RESMetric'), dict(type='RECMetric')]
 test_evaluator = val_evaluator
 
-# Test-time augmentation (tools/test.py CONFIG CKPT --tta): each sample is
-# also seen mirrored, with "left" and "right" swapped in its expression.
-tta_model = dict(
-    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
-)
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='LoadReferringAnnotations'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [dict(type='PackReferringInputs')],
-        ],
-    ),
-]
+# tools/test.py --tta: this test pipeline, each sample also mirrored with
+# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]

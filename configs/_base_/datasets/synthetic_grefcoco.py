@@ -6,6 +6,7 @@
 # Small images for tiny CPU models: everything is resized to 128x128.
 # Training draws one sentence per ref and flips with the text-aware
 # RandomFlip (left <-> right is swapped in the expression).
+_base_ = ['../tta_flip.py']
 dataset_type = 'GRefCOCODataset'
 data_root = 'data/synthetic_grefcoco/'
 backend_args = None
@@ -88,24 +89,6 @@ test_dataloader = dict(
 val_evaluator = dict(type='GRESMetric')
 test_evaluator = val_evaluator
 
-# Test-time augmentation (tools/test.py CONFIG CKPT --tta): every sample is
-# also seen flipped left-right, with "left" and "right" swapped in its
-# expression by mmgres' RandomFlip; GroundingTTAModel merges the two views.
-tta_model = dict(
-    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
-)
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='LoadReferringAnnotations'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
-            ],
-            [dict(type='PackReferringInputs')],
-        ],
-    ),
-]
+# tools/test.py --tta: this test pipeline, each sample also mirrored with
+# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
