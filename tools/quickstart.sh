@@ -36,3 +36,6 @@ done
 python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --resume --cfg-options "${ROOTS[@]}"
 python tools/test.py "$CONFIG" "$(cat "$WORK_DIR/last_checkpoint")" \
     --work-dir "$WORK_DIR" --cfg-options "${ROOTS[@]}"
+# the same checkpoint with flip test-time augmentation (README: --tta)
+python tools/test.py "$CONFIG" "$(cat "$WORK_DIR/last_checkpoint")" \
+    --work-dir "$WORK_DIR" --tta --cfg-options "${ROOTS[@]}"
