@@ -171,11 +171,8 @@ class GroundingTTAModel(BaseTTAModel):
             else:
                 h, w = v.metainfo['ori_shape'][:2]
                 boxes.append(bbox_flip(inst.bboxes, (h, w), d))
-        template = views[0].pred_instances
-        if not scores:
-            return template.new(
-                **{k: template.get(k) for k in template.keys()}
-            )
+        if not scores:  # no view kept an instance
+            return views[0].pred_instances.clone()
         scores = torch.cat(scores)
         labels = torch.cat(labels)
         boxes = torch.cat(boxes)
