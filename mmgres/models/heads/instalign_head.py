@@ -170,6 +170,11 @@ class InstAlignHead(Mask2FormerHead):
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
             (ablation: plain query averaging).
+        nt_deep_supervision (bool): If True, the no-target predictor is
+            also trained on the queries of every earlier decoder layer
+            (``d{i}.loss_nt`` for layers 1 to L-1, as the instance losses
+            are), not only on the last one. Ours. Defaults to False (the
+            paper: the last layer).
         train_cfg (dict, optional): ``assigner``, ``sampler``, ``num_points``,
             ``oversample_ratio``, ``importance_sample_ratio``.
         test_cfg (dict, optional): ``score_thr`` (relevance threshold for
@@ -234,6 +239,7 @@ class InstAlignHead(Mask2FormerHead):
         ),
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
+        nt_deep_supervision: bool = False,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -315,6 +321,7 @@ class InstAlignHead(Mask2FormerHead):
             self.loss_context_cls = None
         self.aggregation = aggregation
         self.nt_pooling = nt_pooling
+        self.nt_deep_supervision = bool(nt_deep_supervision)
         self.test_cfg = ConfigDict(test_cfg or {})
         if pixel_text_attn_cfg is not None:
             self.pixel_text_attn, self.pixel_text_norm = build_word_attention(
@@ -908,25 +915,39 @@ class InstAlignHead(Mask2FormerHead):
                 gt_merged.flatten(1),
                 avg_factor=merged.shape[0],
             )
-        nt_logit = self.no_target_logit(
-            rel, outs['rel_queries'][-1], text['sentence_feat']
-        )
         nt_gt = torch.tensor(
             [bool(m.get('no_target', False)) for m in metas],
-            device=nt_logit.device,
+            device=rel.device,
         )
+        # layer 0 reads the learnt queries before any decoder layer
+        layers = range(1, num_layers) if self.nt_deep_supervision else []
+        for i in layers:
+            prefix = '' if i == num_layers - 1 else f'd{i}.'
+            nt_logit = self.no_target_logit(
+                outs['rel'][i], outs['rel_queries'][i], text['sentence_feat']
+            )
+            losses[prefix + 'loss_nt'] = self._loss_nt(nt_logit, nt_gt)
+        if 'loss_nt' not in losses:
+            nt_logit = self.no_target_logit(
+                rel, outs['rel_queries'][-1], text['sentence_feat']
+            )
+            losses['loss_nt'] = self._loss_nt(nt_logit, nt_gt)
+        return losses
+
+    def _loss_nt(self, nt_logit: Tensor, nt_gt: Tensor) -> Tensor:
+        """Sigmoid BCE of the no-target logits (B,) against ``nt_gt``
+        (B,) bool, the no-target samples weighted ``nt_pos_weight``."""
         nt_weight = torch.where(
             nt_gt,
             nt_logit.new_tensor(self.nt_pos_weight),
             nt_logit.new_tensor(1.0),
         )
-        losses['loss_nt'] = self.loss_nt(
+        return self.loss_nt(
             nt_logit.reshape(-1, 1),
             nt_gt.logical_not().long(),
             weight=nt_weight,
             avg_factor=float(nt_weight.sum()),
         )
-        return losses
 
     @staticmethod
     def _merged_target(data_sample, pad_shape) -> Tensor:

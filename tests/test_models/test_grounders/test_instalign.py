@@ -561,3 +561,54 @@ def test_word_and_relevance_hand_computed_and_trains():
     torch.testing.assert_close(out, expected)
     # one unmatched word vetoes: query 1 matches neither real word
     assert out[0, 1] < out[0, 0] <= 0
+
+
+def test_nt_deep_supervision_option_one_loss_per_decoder_layer():
+    """``nt_deep_supervision`` trains the no-target predictor on the
+    queries of every decoder layer; each ``d{i}.loss_nt`` is the BCE of
+    that layer's own no-target logits (hand-set below)."""
+    cfg = tiny_instalign_cfg()
+    cfg.head.nt_deep_supervision = True
+    cfg.head.nt_pos_weight = 2.0
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()  # sample 0 no-target, sample 1 target
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    calls = []
+    real = model.head.no_target_logit
+
+    def fake(rel, queries, sentence):
+        real(rel, queries, sentence)  # the real one still runs
+        calls.append(rel)
+        k = len(calls)
+        return torch.tensor([0.25 * k, -0.5 * k], requires_grad=True)
+
+    model.head.no_target_logit = fake
+    losses = model(**data, mode='loss')
+    num_layers = cfg.head.transformer_decoder.num_layers
+    assert len(calls) == num_layers  # layers 1..L, not the learnt queries
+    names = [f'd{i}.loss_nt' for i in range(1, num_layers)] + ['loss_nt']
+    assert sorted(k for k in losses if k.endswith('loss_nt')) == sorted(names)
+    assert 'd0.loss_nt' not in losses
+    softplus = torch.nn.functional.softplus
+    for k, name in enumerate(names, start=1):
+        x_nt, x_t = torch.tensor(0.25 * k), torch.tensor(-0.5 * k)
+        expected = (2 * softplus(-x_nt) + softplus(x_t)) / 3
+        torch.testing.assert_close(losses[name], expected)
+
+    # off (the paper): one loss_nt, from the last layer only
+    cfg.head.nt_deep_supervision = False
+    model, _, _ = _backward_once(cfg)
+    torch.manual_seed(0)
+    losses = model(**data, mode='loss')
+    assert [k for k in losses if k.endswith('loss_nt')] == ['loss_nt']
+
+
+def test_nt_deep_supervision_trains_the_predictor_from_every_layer():
+    cfg = tiny_instalign_cfg()
+    cfg.head.nt_deep_supervision = True
+    model, _, _ = _backward_once(cfg)
+    for p in model.head.nt_embed.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
