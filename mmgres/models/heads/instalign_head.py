@@ -175,6 +175,12 @@ class InstAlignHead(Mask2FormerHead):
             (``d{i}.loss_nt`` for layers 1 to L-1, as the instance losses
             are), not only on the last one. Ours. Defaults to False (the
             paper: the last layer).
+        nt_relevance_stats (bool): If True, the no-target MLP also reads
+            two statistics of the relevance probabilities σ(r) (B, Q): their
+            maximum and their sum (the expected number of targets). The
+            relevance-weighted pooling is normalised by Σσ(r), so without
+            them the MLP cannot see whether any instance is relevant at
+            all. Ours. Defaults to False (the paper).
         train_cfg (dict, optional): ``assigner``, ``sampler``, ``num_points``,
             ``oversample_ratio``, ``importance_sample_ratio``.
         test_cfg (dict, optional): ``score_thr`` (relevance threshold for
@@ -240,6 +246,7 @@ class InstAlignHead(Mask2FormerHead):
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         nt_deep_supervision: bool = False,
+        nt_relevance_stats: bool = False,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -285,7 +292,13 @@ class InstAlignHead(Mask2FormerHead):
         # relevance logit r_i (replaces Mask2Former's class logits)
         self.cls_embed = MLP(feat_channels, feat_channels, 1, 2)
         self.ia_act = nn.PReLU(init=0.25)
-        self.nt_embed = MLP(feat_channels + text_channels, feat_channels, 1, 2)
+        self.nt_relevance_stats = bool(nt_relevance_stats)
+        self.nt_embed = MLP(
+            feat_channels + text_channels + 2 * self.nt_relevance_stats,
+            feat_channels,
+            1,
+            2,
+        )
         self.loss_poa = MODELS.build(loss_poa) if loss_poa else None
         self.loss_merged = MODELS.build(loss_merged)
         self.loss_nt = MODELS.build(loss_nt)
@@ -645,7 +658,8 @@ class InstAlignHead(Mask2FormerHead):
     def no_target_logit(
         self, rel: Tensor, queries: Tensor, sentence: Tensor
     ) -> Tensor:
-        """No-target logit ``MLP([g; s])``, shape (B,).
+        """No-target logit ``MLP([g; s])``, shape (B,)
+        (``MLP([g; s; max σ(r); Σ σ(r)])`` with ``nt_relevance_stats``).
 
         ``g`` pools the queries (B, Q, C) by relevance σ(r) (B, Q), or by a
         plain mean (``nt_pooling='mean'``); ``s`` is the sentence (B, C_t).
@@ -655,7 +669,11 @@ class InstAlignHead(Mask2FormerHead):
         else:
             w = rel.sigmoid().unsqueeze(-1)
             pooled = (w * queries).sum(1) / w.sum(1).clamp(min=1e-6)
-        return self.nt_embed(torch.cat([pooled, sentence], dim=-1)).squeeze(-1)
+        feats = [pooled, sentence]
+        if self.nt_relevance_stats:
+            prob = rel.sigmoid()
+            feats += [prob.max(dim=1, keepdim=True)[0], prob.sum(1, True)]
+        return self.nt_embed(torch.cat(feats, dim=-1)).squeeze(-1)
 
     # ------------------------------------------------------------------ #
     # loss
