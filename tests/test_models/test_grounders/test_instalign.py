@@ -36,6 +36,18 @@ def _backward_once(cfg, seed=0):
     return model, inputs, samples
 
 
+def _model_and_batch(cfg):
+    """The model (seed 0) and :func:`fake_batch` through its preprocessor:
+    sample 0 is no-target, sample 1 has a target."""
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    inputs, samples = fake_batch()
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), True
+    )
+    return model, data
+
+
 def test_loss_mode_all_terms_and_backward():
     model = _model()
     inputs, samples = fake_batch()
@@ -223,12 +235,7 @@ def test_merged_dice_and_no_target_weight_options():
         type='DiceLoss', use_sigmoid=True, naive_dice=True, eps=1.0
     )
     cfg.head.nt_pos_weight = 3.0
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()  # sample 0 no-target, sample 1 target
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
+    model, data = _model_and_batch(cfg)
     logits = torch.tensor([0.5, -1.0], requires_grad=True)
     model.head.no_target_logit = lambda *args: logits
     losses = model(**data, mode='loss')
@@ -570,12 +577,7 @@ def test_nt_deep_supervision_option_one_loss_per_decoder_layer():
     cfg = tiny_instalign_cfg()
     cfg.head.nt_deep_supervision = True
     cfg.head.nt_pos_weight = 2.0
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    inputs, samples = fake_batch()  # sample 0 no-target, sample 1 target
-    data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), True
-    )
+    model, data = _model_and_batch(cfg)
     calls = []
     real = model.head.no_target_logit
 
