@@ -937,19 +937,16 @@ class InstAlignHead(Mask2FormerHead):
             [bool(m.get('no_target', False)) for m in metas],
             device=rel.device,
         )
-        # layer 0 reads the learnt queries before any decoder layer
-        layers = range(1, num_layers) if self.nt_deep_supervision else []
+        # the last layer, or every decoder layer (layer 0 reads the learnt
+        # queries before any decoder layer, so it is left out)
+        last = num_layers - 1
+        layers = range(1, num_layers) if self.nt_deep_supervision else [last]
         for i in layers:
-            prefix = '' if i == num_layers - 1 else f'd{i}.'
+            prefix = '' if i == last else f'd{i}.'
             nt_logit = self.no_target_logit(
                 outs['rel'][i], outs['rel_queries'][i], text['sentence_feat']
             )
             losses[prefix + 'loss_nt'] = self._loss_nt(nt_logit, nt_gt)
-        if 'loss_nt' not in losses:
-            nt_logit = self.no_target_logit(
-                rel, outs['rel_queries'][-1], text['sentence_feat']
-            )
-            losses['loss_nt'] = self._loss_nt(nt_logit, nt_gt)
         return losses
 
     def _loss_nt(self, nt_logit: Tensor, nt_gt: Tensor) -> Tensor:
