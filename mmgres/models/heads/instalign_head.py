@@ -12,6 +12,11 @@ from mmcv.ops import point_sample
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.layers.transformer import MLP, coordinate_to_encoding
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from mmdet.structures.bbox import (
+    bbox_cxcywh_to_xyxy,
+    bbox_xyxy_to_cxcywh,
+    get_box_tensor,
+)
 from mmdet.structures.mask import mask2bbox
 from mmdet.utils import reduce_mean
 from mmengine.config import ConfigDict
@@ -166,6 +171,17 @@ class InstAlignHead(Mask2FormerHead):
             tell the shapes apart. 0 (the default) turns it off.
         loss_context_cls (dict): The category loss (softmax CE over the
             matched queries).
+        loss_query_bbox (dict, optional): If given (e.g. mmdet's
+            ``L1Loss``), an MLP on the queries predicts, at every decoder
+            layer, each matched query's box (normalised cx, cy, w, h of its
+            ground-truth instance, from ``bboxes`` and the image shape),
+            trained with this loss, as DETR's and Mask DINO's box heads.
+            The query content then has to hold where its object is, which
+            the self-attention among queries and the relevance read for
+            "the leftmost D" or "the D left of the A". Ours. Defaults to
+            None (off, the paper).
+        loss_query_iou (dict, optional): With ``loss_query_bbox``, a
+            GIoU-type loss on the same boxes (xyxy). Defaults to None.
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
             (ablation: the single most relevant instance's mask).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
@@ -243,6 +259,8 @@ class InstAlignHead(Mask2FormerHead):
         loss_context_cls: ConfigType = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0
         ),
+        loss_query_bbox: OptConfigType = None,
+        loss_query_iou: OptConfigType = None,
         aggregation: str = 'relevance',
         nt_pooling: str = 'relevance',
         nt_deep_supervision: bool = False,
@@ -332,6 +350,17 @@ class InstAlignHead(Mask2FormerHead):
         else:
             self.context_cls_embed = None
             self.loss_context_cls = None
+        if loss_query_iou and not loss_query_bbox:
+            raise ValueError('loss_query_iou needs loss_query_bbox')
+        self.query_box_embed = None
+        if loss_query_bbox:
+            self.query_box_embed = MLP(feat_channels, feat_channels, 4, 3)
+        self.loss_query_bbox = (
+            MODELS.build(loss_query_bbox) if loss_query_bbox else None
+        )
+        self.loss_query_iou = (
+            MODELS.build(loss_query_iou) if loss_query_iou else None
+        )
         self.aggregation = aggregation
         self.nt_pooling = nt_pooling
         self.nt_deep_supervision = bool(nt_deep_supervision)
@@ -708,11 +737,15 @@ class InstAlignHead(Mask2FormerHead):
         h, w = masks.shape[-2:]
         if (h, w) != tuple(pad_shape):
             masks = F.pad(masks, (0, pad_shape[1] - w, 0, pad_shape[0] - h))
+        bboxes = gt.get('bboxes', None)
+        if bboxes is None:
+            bboxes = mask2bbox(masks)
         return InstanceData(
             labels=gt.labels.new_zeros(len(gt)).long(),
             masks=masks,
             relevant=relevant.to(masks.device),
             categories=categories.long().to(masks.device),
+            bboxes=get_box_tensor(bboxes).float().to(masks.device),
         )
 
     def _get_targets_single(
@@ -723,26 +756,20 @@ class InstAlignHead(Mask2FormerHead):
         phrase: Tensor,
         gt_instances: InstanceData,
         img_meta: dict,
-    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    ) -> Tuple[Tensor, Tensor, InstanceData]:
         """Match one image's queries to its ground-truth instances.
 
         Returns:
-            tuple: relevance targets (Q,), indices of matched queries (K,),
-            their ground-truth masks (K, H, W), whether each is a target
-            of the expression (K,) and its category (K,).
+            tuple: relevance targets (Q,), indices of matched queries (K,)
+            and their ground truths (K entries of ``gt_instances``:
+            ``masks``, ``relevant``, ``categories``, ``bboxes``).
         """
         num_queries = rel.shape[0]
         num_gts = len(gt_instances)
         targets = rel.new_zeros(num_queries)
         if num_gts == 0:
             empty = torch.zeros(0, dtype=torch.long, device=rel.device)
-            return (
-                targets,
-                empty,
-                gt_instances.masks[:0],
-                gt_instances.relevant[:0],
-                gt_instances.categories[:0],
-            )
+            return targets, empty, gt_instances[empty]
         point_coords = torch.rand((1, self.num_points, 2), device=rel.device)
         mask_points_pred = point_sample(
             mask_pred.unsqueeze(1), point_coords.repeat(num_queries, 1, 1)
@@ -766,16 +793,9 @@ class InstAlignHead(Mask2FormerHead):
             img_meta=img_meta,
         )
         pos_inds = torch.nonzero(assign_result.gt_inds > 0).squeeze(1)
-        gt_inds = assign_result.gt_inds[pos_inds] - 1
-        relevant = gt_instances.relevant[gt_inds]
-        targets[pos_inds] = relevant.to(targets.dtype)
-        return (
-            targets,
-            pos_inds,
-            gt_instances.masks[gt_inds],
-            relevant,
-            gt_instances.categories[gt_inds],
-        )
+        matched = gt_instances[assign_result.gt_inds[pos_inds] - 1]
+        targets[pos_inds] = matched.relevant.to(targets.dtype)
+        return targets, pos_inds, matched
 
     def _loss_layer(
         self,
@@ -788,10 +808,9 @@ class InstAlignHead(Mask2FormerHead):
     ) -> Dict[str, Tensor]:
         """L_inst of one decoder layer: relevance, mask BCE, dice, POA."""
         num_imgs = rel.shape[0]
-        rel_targets, pos_list, mask_targets = [], [], []
-        relevant, categories = [], []
+        rel_targets, pos_list, matched = [], [], []
         for i in range(num_imgs):
-            t, pos, m, r, c = self._get_targets_single(
+            t, pos, gt = self._get_targets_single(
                 rel[i],
                 masks[i],
                 queries[i],
@@ -801,9 +820,7 @@ class InstAlignHead(Mask2FormerHead):
             )
             rel_targets.append(t)
             pos_list.append(pos)
-            mask_targets.append(m)
-            relevant.append(r)
-            categories.append(c)
+            matched.append(gt)
         rel_targets = torch.stack(rel_targets)
         num_pos = sum(len(p) for p in pos_list)
         num_total = max(reduce_mean(rel.new_tensor([num_pos])).item(), 1.0)
@@ -819,16 +836,27 @@ class InstAlignHead(Mask2FormerHead):
         )
         pos_idx = torch.cat(pos_list)
         pos_masks = masks[batch_idx, pos_idx]
-        pos_targets = torch.cat(mask_targets)
+        pos_targets = torch.cat([gt.masks for gt in matched])
         if self.context_cls_embed is not None:
             # category of every matched query (all objects of the image)
             logits = self.context_cls_embed(queries[batch_idx, pos_idx])
             losses['loss_context_cls'] = (
                 self.loss_context_cls(
-                    logits, torch.cat(categories), avg_factor=num_total
+                    logits,
+                    torch.cat([gt.categories for gt in matched]),
+                    avg_factor=num_total,
                 )
                 if len(logits)
                 else self.context_cls_embed(queries).sum() * 0.0
+            )
+        if self.query_box_embed is not None:
+            losses.update(
+                self._loss_query_boxes(
+                    queries[batch_idx, pos_idx],
+                    matched,
+                    batch_img_metas,
+                    num_total,
+                )
             )
         if pos_masks.shape[0] == 0:
             zero = masks.sum() * 0.0
@@ -859,13 +887,47 @@ class InstAlignHead(Mask2FormerHead):
         )
         if self.loss_poa is not None:
             # POA aligns the expression's targets with their phrase only
-            relevant = torch.cat(relevant)
+            relevant = torch.cat([gt.relevant for gt in matched])
             num_rel = relevant.sum().float()
             num_rel = max(reduce_mean(num_rel).item(), 1.0)
             losses['loss_poa'] = self.loss_poa(
                 queries[batch_idx[relevant], pos_idx[relevant]],
                 phrases[batch_idx[relevant], pos_idx[relevant]],
                 avg_factor=num_rel,
+            )
+        return losses
+
+    def _loss_query_boxes(
+        self,
+        pos_queries: Tensor,
+        matched: List[InstanceData],
+        batch_img_metas: List[dict],
+        num_total: float,
+    ) -> Dict[str, Tensor]:
+        """Box losses of the matched queries (K, C) against their ground
+        truths' boxes, normalised by each image's shape."""
+        pred = self.query_box_embed(pos_queries).sigmoid()
+        if len(pred) == 0:
+            zero = pred.sum() * 0.0
+            losses = dict(loss_query_bbox=zero)
+            if self.loss_query_iou is not None:
+                losses['loss_query_iou'] = zero
+            return losses
+        target = torch.cat(
+            [
+                gt.bboxes
+                / gt.bboxes.new_tensor(meta['img_shape'][::-1]).repeat(2)
+                for gt, meta in zip(matched, batch_img_metas)
+            ]
+        )
+        losses = dict(
+            loss_query_bbox=self.loss_query_bbox(
+                pred, bbox_xyxy_to_cxcywh(target), avg_factor=num_total
+            )
+        )
+        if self.loss_query_iou is not None:
+            losses['loss_query_iou'] = self.loss_query_iou(
+                bbox_cxcywh_to_xyxy(pred), target, avg_factor=num_total
             )
         return losses
 

@@ -386,7 +386,7 @@ def test_context_instances_relevance_targets_hand_made():
         relevant=torch.tensor([True, False]),
         categories=torch.tensor([2, 1]),
     )
-    targets, pos, masks, relevant, cats = head._get_targets_single(
+    targets, pos, matched = head._get_targets_single(
         torch.zeros(3),
         mask_pred,
         torch.randn(3, 32),
@@ -396,9 +396,9 @@ def test_context_instances_relevance_targets_hand_made():
     )
     order = pos.argsort()
     assert pos[order].tolist() == [0, 1]
-    assert relevant[order].tolist() == [False, True]
-    assert cats[order].tolist() == [1, 2]
-    assert torch.equal(masks[order][0], right.bool())
+    assert matched.relevant[order].tolist() == [False, True]
+    assert matched.categories[order].tolist() == [1, 2]
+    assert torch.equal(matched.masks[order][0], right.bool())
     assert targets.tolist() == [0.0, 1.0, 0.0]
 
 
@@ -452,6 +452,58 @@ def test_context_category_loss_hand_computed():
         )
     losses['loss_context_cls'].backward()
     assert model.head.context_cls_embed.weight.grad.abs().sum() > 0
+
+
+def _box_cfg():
+    cfg = tiny_instalign_cfg()
+    cfg.head.update(
+        loss_query_bbox=dict(type='L1Loss', loss_weight=5.0),
+        loss_query_iou=dict(type='GIoULoss', loss_weight=2.0),
+    )
+    return cfg
+
+
+def test_query_box_losses_hand_computed():
+    """Zero last layer: every query predicts (0.5, 0.5, 0.5, 0.5) cxcywh.
+    Against the left half of a 16x16 image, (0.25, 0.5, 0.5, 1): L1 = 0.75;
+    IoU 0.125 / 0.625 = 0.2, hull 0.75, GIoU = 0.2 - 0.125 / 0.75."""
+    cfg = tiny_instalign_cfg()
+    cfg.head.loss_query_iou = dict(type='GIoULoss')
+    with pytest.raises(ValueError, match='needs loss_query_bbox'):
+        MODELS.build(cfg)
+    torch.manual_seed(0)
+    head = MODELS.build(_box_cfg()).head
+    last = head.query_box_embed.layers[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    matched = [
+        InstanceData(bboxes=torch.tensor([[0.0, 0.0, 8.0, 16.0]])),
+        InstanceData(bboxes=torch.zeros(0, 4)),
+    ]
+    metas = [dict(img_shape=(16, 16)), dict(img_shape=(32, 16))]
+    losses = head._loss_query_boxes(torch.randn(1, 32), matched, metas, 2.0)
+    torch.testing.assert_close(
+        losses['loss_query_bbox'], torch.tensor(5.0 * 0.75 / 2)
+    )
+    giou = 0.2 - 0.125 / 0.75
+    torch.testing.assert_close(
+        losses['loss_query_iou'], torch.tensor(2.0 * (1 - giou) / 2)
+    )
+
+
+def test_query_box_option_every_layer_and_trains():
+    model, data = _model_and_batch(_box_cfg())
+    data['data_samples'] = _with_context(data['data_samples'])
+    model.head.context_instances = True
+    losses = model(**data, mode='loss')
+    num_layers = model.head.num_transformer_decoder_layers
+    for key in ('loss_query_bbox', 'loss_query_iou'):
+        assert losses[key] > 0
+        for i in range(num_layers):
+            assert losses[f'd{i}.{key}'] > 0
+    (losses['loss_query_bbox'] + losses['loss_query_iou']).backward()
+    grads = [p.grad for p in model.head.query_box_embed.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
 def test_relation_attn_option_reads_positions_and_keeps_the_masks():
