@@ -906,13 +906,8 @@ class InstAlignHead(Mask2FormerHead):
     ) -> Dict[str, Tensor]:
         """Box losses of the matched queries (K, C) against their ground
         truths' boxes, normalised by each image's shape."""
+        # mmdet's box losses give 0 for K = 0
         pred = self.query_box_embed(pos_queries).sigmoid()
-        if len(pred) == 0:
-            zero = pred.sum() * 0.0
-            losses = dict(loss_query_bbox=zero)
-            if self.loss_query_iou is not None:
-                losses['loss_query_iou'] = zero
-            return losses
         target = torch.cat(
             [
                 gt.bboxes

@@ -489,6 +489,11 @@ def test_query_box_losses_hand_computed():
     torch.testing.assert_close(
         losses['loss_query_iou'], torch.tensor(2.0 * (1 - giou) / 2)
     )
+    # no matched query: both losses are 0
+    losses = head._loss_query_boxes(
+        torch.randn(0, 32), matched[1:], metas[1:], 1.0
+    )
+    assert losses['loss_query_bbox'] == 0 and losses['loss_query_iou'] == 0
 
 
 def test_query_box_option_every_layer_and_trains():
