@@ -56,6 +56,7 @@ from mmgres.evaluation.functional import (
 )
 
 MAX_WORDS = 32
+WORD_IDS = {w: i + 1 for i, w in enumerate(SYNTHETIC_VOCAB)}  # 0: padding
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -123,7 +124,6 @@ def load_split(data_root: str, split: str) -> List[Dict]:
         areas[ann['id']] = int(mask.sum())
         x, y, bw, bh = ann['bbox']
         boxes[ann['id']] = [x, y, x + bw, y + bh]
-    word_ids = {w: i + 1 for i, w in enumerate(SYNTHETIC_VOCAB)}  # 0: pad
     shape_ids = {s: i for i, s in enumerate(SHAPES)}
     colour_ids = {c: i for i, c in enumerate(COLOURS)}
     size_ids = {s: i for i, s in enumerate(SIZES)}
@@ -152,7 +152,7 @@ def load_split(data_root: str, split: str) -> List[Dict]:
         centres = [(o['cx'] / w, o['cy'] / h) for o in objs]
         for sent in ref['sentences']:
             words = sent['sent'].lower().split()
-            unknown = [x for x in words if x not in word_ids]
+            unknown = [x for x in words if x not in WORD_IDS]
             if unknown or not words or len(words) >= MAX_WORDS:
                 raise ValueError(
                     f'sentence {sent["sent_id"]} ({sent["sent"]!r}): '
@@ -242,7 +242,6 @@ class ReasoningOracle(nn.Module):
 def collate(records: Sequence[Dict], flip: bool = False) -> Dict:
     """Pad a batch; with ``flip`` each record is mirrored with p = 0.5
     (centres ``x -> 1 - x``, ``left``/``right`` swapped)."""
-    word_ids = {w: i + 1 for i, w in enumerate(SYNTHETIC_VOCAB)}
     n, num_obj = len(records), max(len(r['attrs']) for r in records)
     texts, centres = [], []
     for r in records:
@@ -251,7 +250,7 @@ def collate(records: Sequence[Dict], flip: bool = False) -> Dict:
         if flip and random.random() < 0.5:
             text = swap_words(text, HORIZONTAL_PAIRS)
             c = np.stack([1.0 - c[:, 0], c[:, 1]], 1)
-        texts.append([word_ids[x] for x in text.split()])
+        texts.append([WORD_IDS[x] for x in text.split()])
         centres.append(c)
     num_words = max(len(t) for t in texts)
     batch = dict(
