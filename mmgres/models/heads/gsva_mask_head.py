@@ -41,6 +41,10 @@ class GSVAMaskHead(BaseModule):
         loss_mask (dict): BCE config. Defaults to mmdet's sigmoid
             ``CrossEntropyLoss`` with weight 2.0.
         loss_dice (dict): Dice config. Defaults to weight 0.5.
+        num_prompt_tokens (int): Sparse prompt tokens per ``[SEG]``: ψ
+            outputs ``num_prompt_tokens × C`` values, read as that many
+            tokens of width C (as a SAM box prompt gives two). Ours, for
+            tiny SAMs trained from scratch. Defaults to 1 (the paper).
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -60,14 +64,25 @@ class GSVAMaskHead(BaseModule):
             eps=1e-3,
             loss_weight=0.5,
         ),
+        num_prompt_tokens: int = 1,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.segmentor = MODELS.build(segmentor)
         self.in_channels = in_channels
         hidden = hidden_channels or in_channels
+        if num_prompt_tokens < 1:
+            raise ValueError(
+                f'num_prompt_tokens must be >= 1, got {num_prompt_tokens}'
+            )
+        self.num_prompt_tokens = num_prompt_tokens
         # ψ: the segmentation query projector
-        self.proj = MLP(in_channels, hidden, self.segmentor.prompt_channels, 2)
+        self.proj = MLP(
+            in_channels,
+            hidden,
+            self.segmentor.prompt_channels * num_prompt_tokens,
+            2,
+        )
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
 
@@ -101,6 +116,11 @@ class GSVAMaskHead(BaseModule):
         """
         emb = image_feats['embeddings']
         prompts = self.proj(seg_states.to(self.proj.layers[0].weight.dtype))
+        prompts = prompts.view(
+            len(prompts),
+            self.num_prompt_tokens,
+            self.segmentor.prompt_channels,
+        )
         h, w = emb.shape[-2:]
         out = prompts.new_zeros((len(prompts), 4 * h, 4 * w))
         for j in torch.unique(image_index).tolist():

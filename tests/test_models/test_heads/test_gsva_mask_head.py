@@ -109,3 +109,28 @@ def test_loss_without_seg_slots_is_zero_and_reaches_params(head):
         head.loss(
             torch.zeros(1, 48), torch.zeros(1, dtype=torch.long), feats, []
         )
+
+
+def test_several_prompt_tokens_per_seg():
+    from mmengine.registry import DefaultScope
+
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        head = MODELS.build(dict(DEFAULT_ARGS, num_prompt_tokens=3))
+        with pytest.raises(ValueError, match='num_prompt_tokens'):
+            MODELS.build(dict(DEFAULT_ARGS, num_prompt_tokens=0))
+    # ψ gives 3 tokens of SAM's prompt width (32) per [SEG]
+    assert head.proj.layers[-1].out_features == 3 * 32
+    feats = _feats(head)
+    states = torch.randn(2, 48)
+    low = head(states, torch.tensor([0, 0]), feats)
+    assert low.shape == (2, 32, 32)
+    with torch.no_grad():
+        tokens = head.proj(states).view(2, 3, 32)
+        ref = head.segmentor.decode(feats['embeddings'][0], tokens)
+        # every token counts: dropping the last changes the masks
+        fewer = head.segmentor.decode(feats['embeddings'][0], tokens[:, :2])
+    torch.testing.assert_close(low.detach(), ref)
+    assert not torch.allclose(ref, fewer)
+    low.sum().backward()
+    assert head.proj.layers[-1].weight.grad.abs().sum() > 0
