@@ -48,7 +48,7 @@ from torch import nn
 from mmgres.datasets.synthetic import COLOURS, SHAPES, SIZES, SYNTHETIC_VOCAB
 from mmgres.datasets.transforms import swap_words
 from mmgres.datasets.transforms.text_flip import HORIZONTAL_PAIRS
-from mmgres.datasets.utils import decode_segmentation
+from mmgres.datasets.utils import decode_segmentation, load_coco, load_refs
 from mmgres.evaluation.functional import (
     compute_grec_metrics,
     compute_gres_metrics,
@@ -112,13 +112,11 @@ def load_split(data_root: str, split: str) -> List[Dict]:
     """
     with open(osp.join(data_root, 'scenes.json')) as f:
         scenes = {s['image_id']: s for s in json.load(f)['images']}
-    with open(osp.join(data_root, 'instances.json')) as f:
-        coco = json.load(f)
-    with open(osp.join(data_root, 'grefs(unc).json')) as f:
-        refs = json.load(f)
-    sizes = {im['id']: (im['width'], im['height']) for im in coco['images']}
+    coco = load_coco(osp.join(data_root, 'instances.json'))
+    refs = load_refs(osp.join(data_root, 'grefs(unc).json'), 'json')
+    sizes = {i: (im['width'], im['height']) for i, im in coco.imgs.items()}
     areas, boxes = {}, {}
-    for ann in coco['annotations']:
+    for ann in coco.anns.values():
         w, h = sizes[ann['image_id']]
         mask = decode_segmentation(ann['segmentation'], h, w)
         areas[ann['id']] = int(mask.sum())
