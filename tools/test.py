@@ -22,6 +22,7 @@ from mmgres.utils import (
     check_checkpoint_path,
     register_all_modules,
     setup_launcher,
+    teardown_launcher,
 )
 
 
@@ -150,6 +151,7 @@ def main():
         )
 
     runner.test()
+    teardown_launcher()
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ from mmgres.utils import (
     register_all_modules,
     setup_amp,
     setup_launcher,
+    teardown_launcher,
 )
 
 
@@ -113,6 +114,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    teardown_launcher()
 
 
 if __name__ == '__main__':

@@ -15,12 +15,13 @@ from .checkpoint import (
     register_safe_getattr,
     setup_safe_checkpoint_loading,
 )
-from .launch import setup_amp, setup_launcher
+from .launch import setup_amp, setup_launcher, teardown_launcher
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules',
     'setup_launcher',
+    'teardown_launcher',
     'setup_amp',
     'setup_safe_checkpoint_loading',
     'load_local_checkpoint',

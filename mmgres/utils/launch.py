@@ -53,6 +53,18 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         )
 
 
+def teardown_launcher() -> None:
+    """Destroy the process group of a distributed run, if there is one.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` when the runner is
+    done. A gloo group left for the interpreter's exit to clean up can
+    abort a rank at exit ("terminate called without an active exception",
+    SIGABRT) after all its work is done, which fails the whole launch.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _cpu_strategy(strategy) -> dict:
     """A ``FlexibleRunner`` strategy that runs on CPU processes (gloo).
 
