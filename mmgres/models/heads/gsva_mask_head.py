@@ -45,6 +45,14 @@ class GSVAMaskHead(BaseModule):
             outputs ``num_prompt_tokens × C`` values, read as that many
             tokens of width C (as a SAM box prompt gives two). Ours, for
             tiny SAMs trained from scratch. Defaults to 1 (the paper).
+        dense_prompt (bool): ψ also outputs a dense prompt of width C per
+            ``[SEG]``: SAM adds it to its "no mask" dense embedding at every
+            cell of the image embedding, so the image tokens carry the
+            expression before the two-way transformer reads them. Ours, for
+            tiny SAMs trained from scratch (on the synthetic benchmark it
+            lifts a bag-of-words probe's single-target IoU from 0.30 to
+            0.44 in 2,000 iterations). Defaults to False (the paper: the
+            sparse prompt alone).
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -65,6 +73,7 @@ class GSVAMaskHead(BaseModule):
             loss_weight=0.5,
         ),
         num_prompt_tokens: int = 1,
+        dense_prompt: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -76,11 +85,13 @@ class GSVAMaskHead(BaseModule):
                 f'num_prompt_tokens must be >= 1, got {num_prompt_tokens}'
             )
         self.num_prompt_tokens = num_prompt_tokens
+        self.dense_prompt = dense_prompt
         # ψ: the segmentation query projector
         self.proj = MLP(
             in_channels,
             hidden,
-            self.segmentor.prompt_channels * num_prompt_tokens,
+            self.segmentor.prompt_channels
+            * (num_prompt_tokens + int(dense_prompt)),
             2,
         )
         self.loss_mask = MODELS.build(loss_mask)
@@ -118,16 +129,19 @@ class GSVAMaskHead(BaseModule):
         prompts = self.proj(seg_states.to(self.proj.layers[0].weight.dtype))
         prompts = prompts.view(
             len(prompts),
-            self.num_prompt_tokens,
+            self.num_prompt_tokens + int(self.dense_prompt),
             self.segmentor.prompt_channels,
         )
+        dense = None
+        if self.dense_prompt:
+            prompts, dense = prompts[:, :-1], prompts[:, -1]
         h, w = emb.shape[-2:]
         out = prompts.new_zeros((len(prompts), 4 * h, 4 * w))
         for j in torch.unique(image_index).tolist():
             sel = torch.nonzero(image_index == j).squeeze(1)
-            out[sel] = self.segmentor.decode(emb[j], prompts[sel]).to(
-                out.dtype
-            )
+            out[sel] = self.segmentor.decode(
+                emb[j], prompts[sel], None if dense is None else dense[sel]
+            ).to(out.dtype)
         return out
 
     def to_image(

@@ -256,13 +256,22 @@ class HFSamSegmentor(BaseModule):
         with torch.no_grad():
             return self.model.get_image_embeddings(pixel_values)
 
-    def decode(self, image_embedding: Tensor, prompts: Tensor) -> Tensor:
+    def decode(
+        self,
+        image_embedding: Tensor,
+        prompts: Tensor,
+        dense_prompts: Optional[Tensor] = None,
+    ) -> Tensor:
         """Decode one mask per sparse prompt on one image.
 
         Args:
             image_embedding (Tensor): Shape (C, h, w) or (1, C, h, w).
             prompts (Tensor): Shape (K, C) (one token per mask) or
                 (K, T, C).
+            dense_prompts (Tensor, optional): Shape (K, C): per mask, a
+                vector added to SAM's "no mask" dense embedding at every
+                cell of the image embedding (SAM adds its dense prompt
+                there). Defaults to None: the "no mask" embedding alone.
 
         Returns:
             Tensor: Low-resolution mask logits, shape (K, 4h, 4w).
@@ -276,17 +285,37 @@ class HFSamSegmentor(BaseModule):
         _, c, h, w = image_embedding.shape
         dense = self.model.prompt_encoder.no_mask_embed.weight.reshape(
             1, -1, 1, 1
-        ).expand(1, -1, h, w)
+        )
+        positional = self.model.get_image_wide_positional_embeddings()
+        if dense_prompts is None:
+            # one image, K prompts: SAM's point batch
+            image_embeddings = image_embedding
+            sparse = prompts[None]
+            dense = dense.expand(1, -1, h, w)
+        else:
+            if dense_prompts.shape != (len(prompts), c):
+                raise ValueError(
+                    f'dense_prompts must be ({len(prompts)}, {c}), got '
+                    f'{tuple(dense_prompts.shape)}.'
+                )
+            # a dense prompt per mask: K images of one prompt each (the
+            # decoder repeats the image per prompt either way)
+            k = len(prompts)
+            image_embeddings = image_embedding.expand(k, -1, -1, -1)
+            positional = positional.expand(k, -1, -1, -1)
+            sparse = prompts[:, None]
+            dense = (dense + dense_prompts[:, :, None, None]).expand(
+                k, -1, h, w
+            )
         masks, _ = decoder(
-            image_embeddings=image_embedding.to(dtype),
-            image_positional_embeddings=(
-                self.model.get_image_wide_positional_embeddings().to(dtype)
-            ),
-            sparse_prompt_embeddings=prompts[None].to(dtype),
+            image_embeddings=image_embeddings.to(dtype),
+            image_positional_embeddings=positional.to(dtype),
+            sparse_prompt_embeddings=sparse.to(dtype),
             dense_prompt_embeddings=dense.to(dtype),
             multimask_output=False,
         )
-        return masks[0, :, 0]
+        # (images, prompts per image, 1, 4h, 4w) -> (K, 4h, 4w)
+        return masks.flatten(0, 1)[:, 0]
 
     def postprocess(
         self,

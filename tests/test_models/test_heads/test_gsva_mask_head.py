@@ -134,3 +134,30 @@ def test_several_prompt_tokens_per_seg():
     assert not torch.allclose(ref, fewer)
     low.sum().backward()
     assert head.proj.layers[-1].weight.grad.abs().sum() > 0
+
+
+def test_dense_prompt_from_psi():
+    from mmengine.registry import DefaultScope
+
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        head = MODELS.build(
+            dict(DEFAULT_ARGS, num_prompt_tokens=2, dense_prompt=True)
+        )
+    # ψ gives 2 sparse tokens and 1 dense prompt of SAM's width (32)
+    assert head.proj.layers[-1].out_features == 3 * 32
+    feats = _feats(head)
+    states = torch.randn(3, 48)
+    image_index = torch.tensor([1, 0, 1])
+    low = head(states, image_index, feats)
+    assert low.shape == (3, 32, 32)
+    with torch.no_grad():
+        out = head.proj(states[[0, 2]]).view(2, 3, 32)
+        emb = feats['embeddings'][1]
+        ref = head.segmentor.decode(emb, out[:, :2], out[:, 2])
+        without = head.segmentor.decode(emb, out[:, :2])
+    torch.testing.assert_close(low[[0, 2]].detach(), ref)
+    assert not torch.allclose(ref, without)
+    gts = [torch.ones(64, 32, dtype=torch.bool)] * 3
+    sum(head.loss(states, image_index, feats, gts).values()).backward()
+    assert head.proj.layers[-1].weight.grad[-32:].abs().sum() > 0
