@@ -94,6 +94,16 @@ class GSVA(BaseGrounder):
             mean is over the weights). Ours, for data where rejections are
             rare: a small random LLM otherwise learns to always answer
             ``[SEG]``. 1.0 (the default) is the paper's plain CE.
+        slot_state (str): What ψ reads for a slot. ``'token'`` (the
+            paper): the last layer's state at the position before the slot's
+            token. ``'span_mean'`` (ours, for small LLMs trained from
+            scratch): the mean of the last layer's states from the previous
+            slot (or the answer's start) up to that position, i.e. over the
+            slot's copy of its expression. A random tiny LLM keeps in the
+            state before ``[SEG]`` only what predicting ``[SEG]``/``[REJ]``
+            needs, not the expression (configs/gsva/README.md, session 8);
+            the states of the copied words do carry it. Defaults to
+            ``'token'``.
         train_cfg (dict, optional): Unused; kept for the common interface.
         test_cfg (dict, optional): ``mode`` (``'teacher_forced'`` or
             ``'generate'``), ``max_expressions``, ``max_new_tokens`` (None:
@@ -115,6 +125,7 @@ class GSVA(BaseGrounder):
             loss_weight=1.0,
         ),
         rej_token_weight: float = 1.0,
+        slot_state: str = 'token',
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
@@ -138,6 +149,12 @@ class GSVA(BaseGrounder):
                 f'rej_token_weight must be > 0, got {rej_token_weight}'
             )
         self.rej_token_weight = float(rej_token_weight)
+        if slot_state not in ('token', 'span_mean'):
+            raise ValueError(
+                f"slot_state must be 'token' or 'span_mean', got "
+                f'{slot_state!r}.'
+            )
+        self.slot_state = slot_state
         self.train_cfg = dict(train_cfg or {})
         self.test_cfg = dict(test_cfg or {})
         mode = self.test_cfg.get('mode', 'teacher_forced')
@@ -284,6 +301,23 @@ class GSVA(BaseGrounder):
         ids = [self.mllm.seg_token_id, self.mllm.rej_token_id]
         return logits[b, pos - 1, ids].float()
 
+    def _slot_states(
+        self, hidden: Tensor, answer_start: int, positions: Sequence[int]
+    ) -> List[Tensor]:
+        """The states ψ reads for the slots at ``positions`` (increasing) of
+        one dialogue whose answer starts at ``answer_start``: per slot, the
+        state before its token, or with ``slot_state='span_mean'`` the mean
+        from the previous slot (or the answer's start) up to it."""
+        states, start = [], int(answer_start)
+        for pos in positions:
+            pos = int(pos)
+            if self.slot_state == 'token' or pos <= start:
+                states.append(hidden[pos - 1])
+            else:
+                states.append(hidden[start:pos].mean(0))
+            start = pos + 1
+        return states
+
     # ----------------------------------------------------------------- loss
     def loss(
         self, batch_inputs: Tensor, batch_data_samples: SampleList
@@ -309,11 +343,15 @@ class GSVA(BaseGrounder):
         states, image_index, gts = [], [], []
         for b, d in enumerate(dialogues):
             seg = encodings[b]['slot_is_seg']
+            slot_states = self._slot_states(
+                out['hidden_states'][b],
+                encodings[b]['prompt_length'],
+                batch['slot_positions'][b],
+            )
             for k, i in enumerate(d['samples']):
                 if not seg[k]:
                     continue  # [REJ]: no mask, no mask loss
-                pos = int(batch['slot_positions'][b][k])
-                states.append(out['hidden_states'][b, pos - 1])
+                states.append(slot_states[k])
                 image_index.append(d['image'])
                 gts.append(self._gt_mask(samples[i], device))
         hidden = out['hidden_states']
@@ -429,6 +467,11 @@ class GSVA(BaseGrounder):
         slots: List[dict] = [None] * len(samples)
         for b, d in enumerate(dialogues):
             decided = []
+            slot_states = self._slot_states(
+                hidden[b],
+                encodings[b]['prompt_length'],
+                batch['slot_positions'][b],
+            )
             for k, i in enumerate(d['samples']):
                 pos = int(batch['slot_positions'][b][k])
                 two = self._slot_logits(out['logits'], b, pos)
@@ -436,7 +479,7 @@ class GSVA(BaseGrounder):
                 decided.append(is_seg)
                 slots[i] = dict(
                     image=d['image'],
-                    state=hidden[b, pos - 1],
+                    state=slot_states[k],
                     is_seg=is_seg,
                     nt_score=float(two.softmax(-1)[1]),
                     record=True,
@@ -495,6 +538,9 @@ class GSVA(BaseGrounder):
             found = torch.nonzero(
                 valid & ((new[b] == seg_id) | (new[b] == rej_id))
             ).squeeze(1)
+            slot_states = self._slot_states(
+                out['hidden_states'][b], ids.shape[1], found + ids.shape[1]
+            )
             for k, i in enumerate(d['samples']):
                 if k >= len(found):  # the model wrote no slot for it
                     slots[i] = dict(
@@ -510,7 +556,7 @@ class GSVA(BaseGrounder):
                 two = self._slot_logits(out['logits'], b, pos)
                 slots[i] = dict(
                     image=d['image'],
-                    state=out['hidden_states'][b, pos - 1] if is_seg else None,
+                    state=slot_states[k] if is_seg else None,
                     is_seg=is_seg,
                     nt_score=float(two.softmax(-1)[1]),
                     answer=answer,
@@ -591,10 +637,16 @@ class GSVA(BaseGrounder):
         )
         two, states, image_index = [], [], []
         for b, d in enumerate(dialogues):
-            for k, pos in enumerate(batch['slot_positions'][b].tolist()):
+            positions = batch['slot_positions'][b].tolist()
+            slot_states = self._slot_states(
+                out['hidden_states'][b],
+                encodings[b]['prompt_length'],
+                positions,
+            )
+            for k, pos in enumerate(positions):
                 two.append(self._slot_logits(out['logits'], b, pos))
                 if encodings[b]['slot_is_seg'][k]:
-                    states.append(out['hidden_states'][b, pos - 1])
+                    states.append(slot_states[k])
                     image_index.append(d['image'])
         hidden = out['hidden_states']
         states = (

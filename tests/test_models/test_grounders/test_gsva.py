@@ -303,8 +303,10 @@ def _teacher_answer_generate(model):
     return fake
 
 
-def test_generate_mode_parses_slots_and_matches_teacher_forcing():
-    model = _model(test_cfg=dict(mode='generate')).eval()
+@pytest.mark.parametrize('slot_state', ['token', 'span_mean'])
+def test_generate_mode_parses_slots_and_matches_teacher_forcing(slot_state):
+    model = _model(test_cfg=dict(mode='generate'), slot_state=slot_state)
+    model.eval()
     data = _data(model, False)
     samples = data['data_samples']
     for s in samples:  # all present: both modes read the same sequence
@@ -399,3 +401,41 @@ def test_no_rej_ablation():
 def test_invalid_mode():
     with pytest.raises(ValueError, match='test_cfg.mode'):
         _model(test_cfg=dict(mode='beam'))
+    with pytest.raises(ValueError, match='slot_state'):
+        _model(slot_state='last')
+
+
+def test_slot_states_hand_example():
+    hidden = torch.arange(20.0).view(10, 2)
+    token = _model()
+    span = _model(slot_state='span_mean')
+    # answer from position 3; slots at 5 and 8
+    got = token._slot_states(hidden, 3, [5, 8])
+    torch.testing.assert_close(torch.stack(got), hidden[[4, 7]])
+    got = span._slot_states(hidden, 3, torch.tensor([5, 8]))
+    want = torch.stack([hidden[3:5].mean(0), hidden[6:8].mean(0)])
+    torch.testing.assert_close(torch.stack(got), want)
+    # a slot right after the previous one has only its own last state
+    got = span._slot_states(hidden, 3, [5, 6])
+    torch.testing.assert_close(got[1], hidden[5])
+
+
+def test_span_mean_states_reach_the_mask_head():
+    token = _model().eval()
+    span = _model(slot_state='span_mean').eval()
+    data = _data(token, False, _all_present())
+    with torch.no_grad():
+        a = token(**data, mode='tensor')
+        b = span(**data, mode='tensor')
+    # same weights, same LLM pass: only what ψ reads differs
+    torch.testing.assert_close(a['hidden_states'], b['hidden_states'])
+    assert a['mask_logits'].shape == b['mask_logits'].shape
+    assert not torch.allclose(a['mask_logits'], b['mask_logits'])
+    losses = span(**_data(span, True), mode='loss')
+    sum(losses.values()).backward()
+    grads = [
+        p.grad
+        for n, p in span.mllm.named_parameters()
+        if 'layers.0.' in n and p.requires_grad
+    ]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
