@@ -184,3 +184,21 @@ def test_train_tool_builds_the_flexible_runner(path, tmp_path):
         assert isinstance(strategy, FSDPStrategy)
         policy = strategy.model_wrapper['auto_wrap_policy']
         assert policy['type'] == 'layer_class_name_wrap_policy'
+
+
+def test_tuned_tiny_config():
+    """The tuned tiny config: SAM's image encoder frozen (as the paper),
+    ψ's dense prompt, span-mean slot states and the text-aware flip."""
+    cfg = Config.fromfile(
+        'configs/gsva/gsva_tiny_1xb8-16e_synthetic-grefcoco_tuned.py'
+    )
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        model = MODELS.build(cfg.model)
+    sam = model.mask_head.segmentor.model
+    assert not any(p.requires_grad for p in sam.vision_encoder.parameters())
+    assert all(p.requires_grad for p in sam.mask_decoder.parameters())
+    assert model.mask_head.dense_prompt and model.slot_state == 'span_mean'
+    assert model.rej_token_weight == 4.0
+    assert cfg.train_cfg.max_epochs == 16
+    steps = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    assert 'RandomFlip' in steps
