@@ -1,8 +1,9 @@
 # The tiny GSVA's best setting on the synthetic benchmark (session 11; ours,
 # see configs/gsva/README.md): the 16-epoch [REJ]-weighted config plus
-# - SAM's image encoder frozen, as in the paper: trained from scratch it
-#   learnt nothing the decoder could use that random weights do not give,
-#   and freezing it makes an iteration cheaper;
+# - SAM's image encoder and the CLIP tower frozen, as in the paper: trained
+#   from scratch, SAM's encoder learnt nothing the decoder could use that
+#   random weights do not give, and freezing both makes an iteration
+#   cheaper;
 # - ψ also gives SAM a dense prompt (GSVAMaskHead.dense_prompt, ours);
 # - ψ reads the mean state over each slot's copy of its expression
 #   (GSVA.slot_state='span_mean', ours);
@@ -11,6 +12,14 @@
 _base_ = ['./gsva_tiny_1xb8-16e_synthetic-grefcoco_rej-weighted.py']
 
 model = dict(
+    mllm=dict(
+        trainable_modules=(
+            'lm_head',
+            'embed_tokens',
+            'multi_modal_projector',
+            'language_model',
+        )
+    ),
     slot_state='span_mean',
     mask_head=dict(
         dense_prompt=True,

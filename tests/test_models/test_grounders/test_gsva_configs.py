@@ -187,7 +187,8 @@ def test_train_tool_builds_the_flexible_runner(path, tmp_path):
 
 
 def test_tuned_tiny_config():
-    """The tuned tiny config: SAM's image encoder frozen (as the paper),
+    """The tuned tiny config: SAM's image encoder and CLIP frozen (as the
+    paper),
     ψ's dense prompt, span-mean slot states and the text-aware flip."""
     cfg = Config.fromfile(
         'configs/gsva/gsva_tiny_1xb8-16e_synthetic-grefcoco_tuned.py'
@@ -197,6 +198,19 @@ def test_tuned_tiny_config():
     sam = model.mask_head.segmentor.model
     assert not any(p.requires_grad for p in sam.vision_encoder.parameters())
     assert all(p.requires_grad for p in sam.mask_decoder.parameters())
+    llava = model.mllm.model
+    clip = [n for n, _ in llava.named_parameters() if 'vision_tower' in n]
+    assert clip
+    assert not any(
+        p.requires_grad
+        for n, p in llava.named_parameters()
+        if 'vision_tower' in n
+    )
+    assert any(
+        p.requires_grad
+        for n, p in llava.named_parameters()
+        if 'multi_modal_projector' in n
+    )
     assert model.mask_head.dense_prompt and model.slot_state == 'span_mean'
     assert model.rej_token_weight == 4.0
     assert cfg.train_cfg.max_epochs == 16
