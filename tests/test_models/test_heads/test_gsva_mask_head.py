@@ -17,13 +17,27 @@ DEFAULT_ARGS = dict(
 )
 
 
-@pytest.fixture
-def head():
+def _build(**kwargs):
     from mmengine.registry import DefaultScope
 
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmgres'):
-        return MODELS.build(DEFAULT_ARGS)
+        return MODELS.build(dict(DEFAULT_ARGS, **kwargs))
+
+
+@pytest.fixture
+def head():
+    return _build()
+
+
+def _three_slots_on_two_images(head):
+    """Slots 0 and 2 on image 1, slot 1 on image 0: their low-res masks."""
+    feats = _feats(head)
+    states = torch.randn(3, 48)
+    image_index = torch.tensor([1, 0, 1])
+    low = head(states, image_index, feats)
+    assert low.shape == (3, 32, 32)
+    return feats, states, image_index, low
 
 
 def _feats(head, n=2):
@@ -44,11 +58,7 @@ def test_projector_psi_shapes(head):
 
 
 def test_k_states_give_k_masks_on_their_images(head):
-    feats = _feats(head)
-    states = torch.randn(3, 48)
-    image_index = torch.tensor([1, 0, 1])
-    low = head(states, image_index, feats)
-    assert low.shape == (3, 32, 32)
+    feats, states, image_index, low = _three_slots_on_two_images(head)
     with torch.no_grad():
         ref = head.segmentor.decode(
             feats['embeddings'][1], head.proj(states[[0, 2]])
@@ -112,13 +122,9 @@ def test_loss_without_seg_slots_is_zero_and_reaches_params(head):
 
 
 def test_several_prompt_tokens_per_seg():
-    from mmengine.registry import DefaultScope
-
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        head = MODELS.build(dict(DEFAULT_ARGS, num_prompt_tokens=3))
-        with pytest.raises(ValueError, match='num_prompt_tokens'):
-            MODELS.build(dict(DEFAULT_ARGS, num_prompt_tokens=0))
+    head = _build(num_prompt_tokens=3)
+    with pytest.raises(ValueError, match='num_prompt_tokens'):
+        _build(num_prompt_tokens=0)
     # ψ gives 3 tokens of SAM's prompt width (32) per [SEG]
     assert head.proj.layers[-1].out_features == 3 * 32
     feats = _feats(head)
@@ -137,20 +143,10 @@ def test_several_prompt_tokens_per_seg():
 
 
 def test_dense_prompt_from_psi():
-    from mmengine.registry import DefaultScope
-
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        head = MODELS.build(
-            dict(DEFAULT_ARGS, num_prompt_tokens=2, dense_prompt=True)
-        )
+    head = _build(num_prompt_tokens=2, dense_prompt=True)
     # ψ gives 2 sparse tokens and 1 dense prompt of SAM's width (32)
     assert head.proj.layers[-1].out_features == 3 * 32
-    feats = _feats(head)
-    states = torch.randn(3, 48)
-    image_index = torch.tensor([1, 0, 1])
-    low = head(states, image_index, feats)
-    assert low.shape == (3, 32, 32)
+    feats, states, image_index, low = _three_slots_on_two_images(head)
     with torch.no_grad():
         out = head.proj(states[[0, 2]]).view(2, 3, 32)
         emb = feats['embeddings'][1]
