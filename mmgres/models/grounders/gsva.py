@@ -48,7 +48,8 @@ class GSVA(BaseGrounder):
     layer's output at the position *before* its ``[SEG]`` token, the state
     from which the token is predicted, so that generation and teacher
     forcing read the same thing; the ``[SEG]``/``[REJ]`` decision uses the
-    logits at that position.
+    logits at that position. ``slot_state='span_mean'`` (ours) has ψ read
+    the mean over the slot's copy of its expression instead.
 
     **Loss** (paper Eq. 7): ``loss_lm`` (1.0 · CE over the answer tokens)
     plus :class:`GSVAMaskHead`'s ``loss_mask`` (2.0 · BCE) and ``loss_dice``
