@@ -47,3 +47,30 @@ def run_tool(args, check=True, timeout=300, **env):
             f'{args} exited {proc.returncode}:\n{proc.stdout[-4000:]}'
         )
     return proc
+
+
+def import_deepspeed_quietly():
+    """Import DeepSpeed in a test process, or skip the test without it.
+
+    DeepSpeed's import picks an accelerator (on a machine without CUDA it
+    warns unless ``DS_ACCELERATOR`` names one) and probes each of its ops
+    by compiling and linking a small program; the linker's errors (the
+    ``async_io`` op's ``-laio``) go to file descriptor 2, past pytest's
+    capture. Both are noise for a test that only builds a strategy.
+    """
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec('deepspeed') is None:
+        pytest.skip('deepspeed is not installed (requirements/nodeps.txt)')
+    os.environ.setdefault('DS_ACCELERATOR', 'cpu')
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+            import deepspeed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return deepspeed

@@ -3,7 +3,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--show] [--show-dir DIR] [--wait-time S] [--tta]
-        [--cfg-options k=v ...]
+        [--allow-partial-load] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
 Distributed: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]``.
@@ -13,11 +13,17 @@ import argparse
 import os
 import os.path as osp
 
+# before mmengine.runner: DeepSpeed is then imported only when a DeepSpeed
+# strategy is built (mmgres.utils.deferred_deepspeed)
+import mmgres  # noqa: F401
+
+# isort: split
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmgres.models.utils.checkpoint_coverage import set_allow_partial_load
 from mmgres.utils import (
     check_checkpoint_path,
     register_all_modules,
@@ -56,6 +62,13 @@ def parse_args():
         action='store_true',
         help='test-time augmentation: wrap the model in `tta_model` and '
         'test with `tta_pipeline` (both from the config)',
+    )
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help="load a checkpoint that fills fewer than half of the model's "
+        'state-dict entries (by default an error that names the unmatched '
+        'keys); the same as `allow_partial_load = True` in the config',
     )
     parser.add_argument(
         '--cfg-options',
@@ -130,6 +143,9 @@ def main():
     check_checkpoint_path(args.checkpoint, 'Test')
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
+    set_allow_partial_load(bool(cfg.get('allow_partial_load', False)))
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

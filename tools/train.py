@@ -2,7 +2,9 @@
 """Train a grounding model.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]]
-        [--amp] [--auto-scale-lr] [--cfg-options k=v ...]
+        [--resume-fallback]
+        [--amp] [--auto-scale-lr] [--allow-partial-load]
+        [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
 Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCS [args]`` (torchrun;
@@ -13,13 +15,20 @@ import argparse
 import os
 import os.path as osp
 
+# before mmengine.runner: DeepSpeed is then imported only when a DeepSpeed
+# strategy is built (mmgres/utils/deferred_deepspeed.py)
+import mmgres  # noqa: F401
+
+# isort: split
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
+from mmgres.models.utils.checkpoint_coverage import set_allow_partial_load
 from mmgres.utils import (
     check_checkpoint_path,
     register_all_modules,
+    resolve_resume_checkpoint,
     setup_amp,
     setup_launcher,
     teardown_launcher,
@@ -50,6 +59,21 @@ def parse_args():
         'latest checkpoint in the work directory',
     )
     parser.add_argument(
+        '--resume-fallback',
+        action='store_true',
+        help='with --resume: if the checkpoint to resume from is missing, '
+        'truncated or corrupt, resume from the newest intact earlier '
+        'checkpoint beside it instead (a warning names both; no file is '
+        'removed)',
+    )
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help="let `load_from` fill fewer than half of the model's "
+        'state-dict entries (by default an error that names the unmatched '
+        'keys); the same as `allow_partial_load = True` in the config',
+    )
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -64,6 +88,8 @@ def parse_args():
     )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.resume_fallback and args.resume is None:
+        parser.error('--resume-fallback applies only with --resume')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -104,10 +130,23 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    # Fail before anything is built if a named checkpoint is missing.
-    check_checkpoint_path(
-        cfg.get('load_from'), 'Resume' if cfg.get('resume') else 'load_from'
-    )
+    if cfg.get('resume'):
+        # A broken checkpoint fails here, before anything is built, naming
+        # the newest intact earlier one (or resuming from it, with fallback).
+        resume_from = cfg.get('load_from') or find_latest_checkpoint(
+            cfg.work_dir
+        )
+        if resume_from is not None:
+            ckpt = resolve_resume_checkpoint(resume_from, args.resume_fallback)
+            if ckpt != resume_from:
+                cfg.load_from = ckpt
+    else:
+        # Fail before anything is built if a named checkpoint is missing.
+        check_checkpoint_path(cfg.get('load_from'), 'load_from')
+
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
+    set_allow_partial_load(bool(cfg.get('allow_partial_load', False)))
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -24,10 +24,16 @@ class GRefCOCODataset(BaseReferDataset):
         **kwargs: See :class:`BaseReferDataset`.
 
     Example:
+        >>> from mmgres.utils import register_all_modules
+        >>> register_all_modules()
         >>> ds = GRefCOCODataset(
         ...     data_root='data/grefcoco/', split='val',
-        ...     data_prefix=dict(img_path='images/train2014/'))
-        >>> ds[0]['data_samples'].text  # doctest: +SKIP
+        ...     data_prefix=dict(img_path='images/train2014/'),
+        ...     pipeline=[dict(type='LoadImageFromFile'),
+        ...               dict(type='LoadReferringAnnotations'),
+        ...               dict(type='PackReferringInputs')])
+        >>> ds[0]['data_samples'].text
+        '...'
     """
 
     REFS_FORMAT = 'json'

@@ -14,17 +14,21 @@ Safe loading stays on. We allow-list exactly what mmengine stores:
   ``_statistics_methods`` dict as ``getattr(HistoryBuffer, 'mean')``.
 
 We also replace mmengine's loader for local paths, so that a missing or
-corrupt checkpoint fails with an error that names the file.
+corrupt checkpoint fails with an error that names the file and the newest
+intact earlier checkpoint beside it.
 """
 
+import logging
 import os
 import os.path as osp
 import pickle
+import re
+import zipfile
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 
 _ALLOWED_GETATTR = {
@@ -138,9 +142,9 @@ def load_local_checkpoint(
                 'loading '
                 f'allow-list of mmgres.utils.checkpoint: {_short(e)}'
             ) from e
-        raise _corrupt_error(filename, e) from e
+        raise _corrupt_error(filename, _describe(e)) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise _corrupt_error(filename, e) from e
+        raise _corrupt_error(filename, _describe(e)) from e
 
 
 def _short(err: Exception) -> str:
@@ -152,22 +156,151 @@ def _short(err: Exception) -> str:
     return ' '.join(msg.split())[:300]
 
 
-def _corrupt_error(filename: str, err: Exception) -> RuntimeError:
+def _describe(err: Exception) -> str:
+    return f'{type(err).__name__}: {_short(err)}'
+
+
+def _corrupt_error(filename: str, reason: str) -> Exception:
     folder = osp.dirname(osp.abspath(filename))
     others = sorted(
         f
-        for f in os.listdir(folder)
+        for f in (os.listdir(folder) if osp.isdir(folder) else [])
         if f.endswith('.pth') and f != osp.basename(filename)
     )
-    hint = (
-        f' Other checkpoints in {folder}, left untouched: '
-        f'{", ".join(others)}; resume from one with `--resume PATH`.'
-        if others
-        else ''
-    )
+    intact = find_intact_checkpoint(filename) if others else None
+    hint = ''
+    if intact is not None:
+        hint = (
+            f' The newest intact earlier checkpoint is {intact}: resume '
+            f'from it with `--resume {intact}`, or let tools/train.py do so '
+            'with `--resume-fallback`.'
+        )
+    elif others:
+        hint = ' No earlier epoch_N.pth or iter_N.pth beside it loads.'
+    if others:
+        hint += (
+            f' Other checkpoints in {folder}, left untouched: '
+            f'{", ".join(others)}.'
+        )
+    if reason == _MISSING:
+        return FileNotFoundError(
+            f'Checkpoint file not found: {filename}.{hint}'
+        )
     return RuntimeError(
         f'Checkpoint {filename} is corrupt or not a checkpoint '
-        f'({type(err).__name__}: {_short(err)}).{hint}'
+        f'({reason}).{hint}'
+    )
+
+
+_SAVED_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+_MISSING = 'file not found'
+
+
+def checkpoint_problem(filename: str) -> Optional[str]:
+    """Why ``filename`` cannot be loaded as a checkpoint; None if it can.
+
+    The file is loaded as resuming loads it (safe unpickling, mmgres'
+    allow-list), but with its tensors memory-mapped: for torch's zip format
+    this checks the zip central directory, which a truncated file has lost,
+    every record the pickle refers to, and the pickle itself, without
+    reading the tensor data into memory. A file in torch's legacy format is
+    loaded in full.
+
+    A directory (e.g. a DeepSpeed checkpoint) is not checked: None.
+    """
+    filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        return None
+    if not osp.isfile(filename):
+        return _MISSING
+    try:
+        torch.load(
+            filename,
+            map_location='cpu',
+            weights_only=True,
+            mmap=zipfile.is_zipfile(filename),
+        )
+    except Exception as e:
+        return _describe(e)
+    return None
+
+
+def find_intact_checkpoint(filename: str) -> Optional[str]:
+    """The newest checkpoint saved before ``filename`` beside it that loads.
+
+    For an mmengine checkpoint name (``epoch_N.pth``, ``iter_N.pth``) the
+    candidates are the same kind with a smaller N, newest first; for any
+    other name, every ``epoch_N.pth`` and ``iter_N.pth`` of the folder,
+    most recently modified first. Each candidate is checked with
+    :func:`checkpoint_problem` until one passes.
+
+    Returns:
+        str | None: Its path, or None if no candidate loads.
+    """
+    folder = osp.dirname(osp.abspath(osp.expanduser(filename)))
+    if not osp.isdir(folder):
+        return None
+    name = osp.basename(filename)
+    own = _SAVED_NAME.match(name)
+    candidates = []
+    for f in os.listdir(folder):
+        match = _SAVED_NAME.match(f)
+        path = osp.join(folder, f)
+        if match is None or f == name or not osp.isfile(path):
+            continue
+        if own is None:
+            candidates.append((osp.getmtime(path), path))
+        elif match.group(1) == own.group(1) and int(match.group(2)) < int(
+            own.group(2)
+        ):
+            candidates.append((int(match.group(2)), path))
+    for _, path in sorted(candidates, reverse=True):
+        if checkpoint_problem(path) is None:
+            return path
+    return None
+
+
+def resolve_resume_checkpoint(filename: str, fallback: bool = False) -> str:
+    """Check the checkpoint to resume from before a runner is built.
+
+    Args:
+        filename (str): The checkpoint to resume from.
+        fallback (bool): If it cannot be loaded, resume from the newest
+            intact earlier checkpoint beside it instead (see
+            :func:`find_intact_checkpoint`), with a warning naming both.
+            Defaults to False.
+
+    Returns:
+        str: ``filename``, or the checkpoint it falls back to. No file is
+        changed, moved or removed. URLs and other remote schemes are
+        returned unchecked.
+
+    Raises:
+        FileNotFoundError | RuntimeError: ``filename`` is missing or cannot
+            be loaded, and ``fallback`` is False or no earlier checkpoint
+            loads. The message names the newest intact earlier checkpoint,
+            if any.
+    """
+    problem = checkpoint_problem(filename) if _is_local(filename) else None
+    if problem is None:
+        return filename
+    intact = find_intact_checkpoint(filename) if fallback else None
+    if intact is None:
+        raise _corrupt_error(filename, problem)
+    print_log(
+        f'Cannot resume from {filename} ({problem}). Resuming from '
+        f'{intact}, the newest intact earlier checkpoint, instead. '
+        f'{filename} is left as it is until training saves that point '
+        'again.',
+        logger='current',
+        level=logging.WARNING,
+    )
+    return intact
+
+
+def _is_local(path: str) -> bool:
+    return '://' not in str(path) and not str(path).startswith(
+        ('open-mmlab:', 'mmcls:', 'torchvision:')
     )
 
 
@@ -176,11 +309,7 @@ def check_checkpoint_path(path: Optional[str], what: str) -> None:
 
     URLs and other remote schemes are left to mmengine.
     """
-    if (
-        not path
-        or '://' in str(path)
-        or str(path).startswith(('open-mmlab:', 'mmcls:', 'torchvision:'))
-    ):
+    if not path or not _is_local(path):
         return
     if not osp.isfile(osp.expanduser(path)):
         raise FileNotFoundError(f'{what} checkpoint not found: {path}')

@@ -21,7 +21,10 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     * set ``env_cfg.dist_cfg.backend='gloo'``;
     * wrap the model with ``MMDistributedDataParallel(device_ids=None)``;
       with mmengine's ``FlexibleRunner`` (``runner_type``), the strategy's
-      wrapper is set instead (:func:`_cpu_strategy`).
+      wrapper is set instead (:func:`_cpu_strategy`); with a DeepSpeed
+      strategy, DeepSpeed's CPU accelerator is named (``DS_ACCELERATOR``)
+      and ``DeepSpeedOptimWrapper`` is replaced by
+      :class:`~mmgres.engine.GlooDeepSpeedOptimWrapper`.
     """
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
@@ -38,6 +41,12 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         cfg.get('runner_type', '')
     ):
         cfg.strategy = _cpu_strategy(cfg.get('strategy'))
+        if _strategy_name(cfg.strategy).endswith('DeepSpeedStrategy'):
+            # DeepSpeed otherwise probes for CUDA and warns that it fell back
+            os.environ.setdefault('DS_ACCELERATOR', 'cpu')
+            optim_wrapper = cfg.get('optim_wrapper') or {}
+            if optim_wrapper.get('type') == 'DeepSpeedOptimWrapper':
+                optim_wrapper['type'] = 'GlooDeepSpeedOptimWrapper'
     else:
         wrapper = dict(cfg.get('model_wrapper_cfg') or {})
         wrapper.setdefault('type', 'MMDistributedDataParallel')
@@ -72,12 +81,11 @@ def _cpu_strategy(strategy) -> dict:
     wrapper ``device_id=LOCAL_RANK``, both CUDA devices; here DDP gets
     ``device_ids=None`` (the module stays on the CPU) and FSDP
     ``device_id='cpu'`` (without it, torch's FSDP refuses a machine without
-    an accelerator). DeepSpeed needs nothing more than the gloo process
-    group (``deepspeed.initialize`` adopts it).
+    an accelerator). DeepSpeed adopts the gloo process group
+    (``deepspeed.initialize``).
     """
     strategy = dict(strategy or dict(type='DDPStrategy'))
-    kind = strategy.get('type')
-    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    kind = _strategy_name(strategy)
     if kind.endswith('DDPStrategy'):
         wrapper = dict(strategy.get('model_wrapper') or {})
         wrapper.setdefault('type', 'MMDistributedDataParallel')
@@ -89,6 +97,11 @@ def _cpu_strategy(strategy) -> dict:
         wrapper['device_id'] = 'cpu'
         strategy['model_wrapper'] = wrapper
     return strategy
+
+
+def _strategy_name(strategy: dict) -> str:
+    kind = strategy.get('type')
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
 
 
 def setup_amp(cfg: Config) -> None:

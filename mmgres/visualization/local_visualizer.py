@@ -62,6 +62,38 @@ def _as_boxes(bboxes) -> np.ndarray:
     return _to_numpy(bboxes).reshape(-1, 4).astype(np.float32)
 
 
+def _mask_shape(masks) -> Tuple[int, int]:
+    """(H, W) of masks of any kind, without converting them."""
+    if isinstance(masks, (BitmapMasks, PolygonMasks)):
+        return masks.height, masks.width
+    return tuple(int(v) for v in masks.shape[-2:])
+
+
+def _nearest_index(size_in: int, size_out: int) -> np.ndarray:
+    """The source pixel of each output pixel of a nearest-neighbour resize
+    (the pixel under the output pixel's centre)."""
+    idx = (np.arange(size_out) + 0.5) * (size_in / size_out)
+    return np.minimum(idx.astype(np.int64), size_in - 1)
+
+
+def _resize_masks_nearest(masks, size: Tuple[int, int]) -> np.ndarray:
+    """Masks (..., H, W) of any kind resized to ``size`` (h, w) by nearest
+    neighbour, as a numpy array of the same dtype (polygons are scaled
+    and rasterised at ``size``).
+
+    Only the output pixels are read, so a large mask costs no full-size
+    copy.
+    """
+    if isinstance(masks, PolygonMasks):
+        return masks.resize(size).to_ndarray()
+    if isinstance(masks, BitmapMasks):
+        masks = masks.masks
+    masks = _to_numpy(masks)
+    rows = _nearest_index(masks.shape[-2], size[0])
+    cols = _nearest_index(masks.shape[-1], size[1])
+    return masks[..., rows[:, None], cols[None, :]]
+
+
 @VISUALIZERS.register_module()
 class GroundingLocalVisualizer(DetLocalVisualizer):
     """Visualizer for generalized referring expression grounding.
@@ -96,6 +128,15 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
     --show-dir``), which hands it the original image and the test loop's
     samples.
 
+    A large image is drawn at a bounded size: when its longer side exceeds
+    ``max_draw_size``, the image (area interpolation), the masks (nearest
+    neighbour), the boxes and the points are scaled down first, and the
+    drawing (the saved file and :meth:`get_image`) has the reduced size.
+    Drawing costs memory in proportion to the drawn pixels (matplotlib
+    renders them as float RGBA): an 8000×8000 image drawn at full size
+    peaks at about five times the memory of a tiny model's inference on
+    it, and below it at 2048 (``tools/analysis_tools/benchmark_draw.py``).
+
     Args:
         name (str): Name of the instance. Defaults to 'visualizer'.
         image (np.ndarray, optional): RGB image to draw on. Defaults to None.
@@ -115,6 +156,9 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         line_width (int | float): Width of box and outline lines.
             Defaults to 2.
         alpha (float): Opacity of the mask tints. Defaults to 0.5.
+        max_draw_size (int, optional): Longest side, in pixels, at which an
+            image is drawn; 0 or None draws at the image's own size.
+            Defaults to 2048.
     """
 
     def __init__(
@@ -129,6 +173,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         caption_font_size: Optional[int] = None,
         line_width: Union[int, float] = 2,
         alpha: float = 0.5,
+        max_draw_size: Optional[int] = 2048,
     ) -> None:
         super().__init__(
             name=name,
@@ -142,10 +187,87 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         self.merged_color = merged_color
         self.banner_color = banner_color
         self.caption_font_size = caption_font_size
+        self.max_draw_size = self._check_max_draw_size(max_draw_size)
 
     # ------------------------------------------------------------------
     # drawing helpers
     # ------------------------------------------------------------------
+    @staticmethod
+    def _check_max_draw_size(max_draw_size: Optional[int]) -> int:
+        """0 (no limit) or a positive number of pixels."""
+        if max_draw_size is None:
+            return 0
+        if isinstance(max_draw_size, bool) or not isinstance(
+            max_draw_size, (int, np.integer)
+        ):
+            raise TypeError(
+                'max_draw_size must be an int (0 or None: no limit), got '
+                f'{max_draw_size!r}'
+            )
+        if max_draw_size < 0:
+            raise ValueError(
+                'max_draw_size must be >= 0 (0 or None: no limit), got '
+                f'{max_draw_size}'
+            )
+        return int(max_draw_size)
+
+    @staticmethod
+    def draw_size(
+        shape: Tuple[int, int], max_draw_size: int
+    ) -> Tuple[int, int]:
+        """The (h, w) at which an image of ``shape`` (H, W) is drawn: its
+        own size, or scaled down so that the longer side is
+        ``max_draw_size`` (0: no limit)."""
+        h, w = int(shape[0]), int(shape[1])
+        if not max_draw_size or max(h, w) <= max_draw_size:
+            return h, w
+        scale = max_draw_size / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+
+    def _fit_instances(
+        self,
+        instances: Optional[InstanceData],
+        frame: Tuple[int, int],
+        size: Tuple[int, int],
+        img_path: str,
+    ) -> Optional[InstanceData]:
+        """Instances of the image frame ``frame`` scaled to ``size``:
+        masks by nearest neighbour, boxes and points by the scale."""
+        if instances is None or size == frame:
+            return instances
+        scale = np.array(
+            [size[1] / frame[1], size[0] / frame[0]], dtype=np.float32
+        )
+        out = InstanceData(metainfo=instances.metainfo)
+        for key, value in instances.items():
+            if key == 'masks':
+                self._check_shape(
+                    _mask_shape(value), frame, 'instance masks', img_path
+                )
+                value = _resize_masks_nearest(value, size)
+            elif key == 'bboxes':
+                value = _as_boxes(value) * np.tile(scale, 2)
+            elif key == 'points':
+                value = _to_numpy(value).reshape(-1, 2) * scale
+            out[key] = value
+        return out
+
+    def _fit_sem_seg(
+        self,
+        sem_seg: Optional[PixelData],
+        frame: Tuple[int, int],
+        size: Tuple[int, int],
+        img_path: str,
+    ) -> Optional[PixelData]:
+        """A merged mask of the frame ``frame`` resized to ``size``."""
+        if sem_seg is None or size == frame:
+            return sem_seg
+        data = sem_seg.get('data', sem_seg.get('sem_seg'))
+        if data is None:
+            return None
+        self._check_shape(_mask_shape(data), frame, 'merged mask', img_path)
+        return PixelData(data=_resize_masks_nearest(data, size))
+
     def _font_size(self, height: int, width: int) -> int:
         if self.caption_font_size is not None:
             return int(self.caption_font_size)
@@ -161,14 +283,20 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             for i in range(num)
         ]
 
+    @staticmethod
     def _check_shape(
-        self, array: np.ndarray, image: np.ndarray, what: str, img_path: str
+        shape: Tuple[int, int],
+        frame: Tuple[int, int],
+        what: str,
+        img_path: str,
     ) -> None:
-        if tuple(array.shape[-2:]) != tuple(image.shape[:2]):
+        """Raise when a mask of ``shape`` (H, W) is not in the image's
+        ``frame`` (H, W)."""
+        if tuple(shape) != tuple(frame):
             raise ValueError(
                 f'{what} of sample {img_path!r} has shape '
-                f'{tuple(array.shape[-2:])}, but the image is '
-                f'{tuple(image.shape[:2])}; draw it on the image of the '
+                f'{tuple(shape)}, but the image is '
+                f'{tuple(frame)}; draw it on the image of the '
                 'same frame (test-time predictions and ground truth are in '
                 'the original frame).'
             )
@@ -207,7 +335,12 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         if instances is not None:
             if 'masks' in instances and len(instances) > 0:
                 masks = _as_bool_masks(instances.masks)
-                self._check_shape(masks, image, 'instance masks', img_path)
+                self._check_shape(
+                    masks.shape[-2:],
+                    image.shape[:2],
+                    'instance masks',
+                    img_path,
+                )
             if 'bboxes' in instances and len(instances) > 0:
                 boxes = _as_boxes(instances.bboxes)
                 if not boxes.any():  # dummy boxes of mask-only models
@@ -231,7 +364,9 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             data = sem_seg.get('data', sem_seg.get('sem_seg'))
             if data is not None:
                 merged = _to_numpy(data).reshape(-1, *data.shape[-2:])[0] > 0
-                self._check_shape(merged, image, 'merged mask', img_path)
+                self._check_shape(
+                    merged.shape, image.shape[:2], 'merged mask', img_path
+                )
         if merged is not None and merged.any():
             if masks is None or not masks.any():
                 self.draw_binary_masks(
@@ -359,6 +494,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         out_file: Optional[str] = None,
         pred_score_thr: float = 0.7,
         step: int = 0,
+        max_draw_size: Optional[int] = None,
     ) -> None:
         """Draw a grounding sample and save or show it.
 
@@ -382,8 +518,21 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             pred_score_thr (float): Keep predicted instances with a score of
                 at least this. Defaults to 0.7.
             step (int): Global step for the backends. Defaults to 0.
+            max_draw_size (int, optional): Longest side of the drawing for
+                this call; 0 draws at the image's size, None uses the
+                visualizer's ``max_draw_size``. Defaults to None.
         """
-        image = np.ascontiguousarray(image.clip(0, 255).astype(np.uint8))
+        if max_draw_size is None:
+            max_draw_size = self.max_draw_size
+        frame = tuple(image.shape[:2])
+        size = self.draw_size(frame, self._check_max_draw_size(max_draw_size))
+        if image.dtype != np.uint8:
+            image = image.clip(0, 255).astype(np.uint8)
+        if size != frame:
+            image = mmcv.imresize(
+                image, (size[1], size[0]), interpolation='area'
+            )
+        image = np.ascontiguousarray(image)
         panels = []
         text = None
         if data_sample is not None:
@@ -394,8 +543,18 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 panels.append(
                     self._draw_panel(
                         image,
-                        data_sample.get('gt_instances', None),
-                        data_sample.get('gt_sem_seg', None),
+                        self._fit_instances(
+                            data_sample.get('gt_instances', None),
+                            frame,
+                            size,
+                            img_path,
+                        ),
+                        self._fit_sem_seg(
+                            data_sample.get('gt_sem_seg', None),
+                            frame,
+                            size,
+                            img_path,
+                        ),
                         bool(data_sample.get('no_target', False)),
                         None,
                         with_scores=False,
@@ -403,7 +562,12 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                     )
                 )
             if draw_pred and self._has_pred(data_sample):
-                instances = data_sample.get('pred_instances', None)
+                instances = self._fit_instances(
+                    data_sample.get('pred_instances', None),
+                    frame,
+                    size,
+                    img_path,
+                )
                 if instances is not None and 'scores' in instances:
                     keep = (
                         _to_numpy(instances.scores).reshape(-1)
@@ -411,16 +575,26 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                     )
                     instances = instances[torch.from_numpy(keep)]
                 nt_score = data_sample.get('pred_nt_score', None)
+                points = data_sample.get('pred_points', None)
+                if points is not None and size != frame:
+                    points = _to_numpy(points).reshape(-1, 2) * np.array(
+                        [size[1] / frame[1], size[0] / frame[0]]
+                    )
                 panels.append(
                     self._draw_panel(
                         image,
                         instances,
-                        data_sample.get('pred_sem_seg', None),
+                        self._fit_sem_seg(
+                            data_sample.get('pred_sem_seg', None),
+                            frame,
+                            size,
+                            img_path,
+                        ),
                         bool(data_sample.get('pred_no_target', False)),
                         None if nt_score is None else float(nt_score),
                         with_scores=True,
                         img_path=img_path,
-                        points=data_sample.get('pred_points', None),
+                        points=points,
                     )
                 )
         drawn = np.concatenate(panels, axis=1) if panels else image

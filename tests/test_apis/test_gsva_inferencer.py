@@ -13,6 +13,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from mmgres.apis import GroundingInferencer
+from mmgres.testing import save_random_checkpoint
 
 CONFIG = 'configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py'
 TEXTS = ['the red circle', 'two blue squares', 'the green triangle']
@@ -21,26 +22,9 @@ TEXTS = ['the red circle', 'two blue squares', 'the green triangle']
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
     """A checkpoint of the tiny GSVA with random weights."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from mmgres.registry import MODELS
-    from mmgres.utils import register_all_modules
-
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(CONFIG)
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model)
     path = tmp_path_factory.mktemp('gsva_ckpt') / 'tiny.pth'
-    torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(dataset_meta=dict(classes=('object',))),
-        ),
-        path,
-    )
-    return str(path), model.state_dict()
+    state_dict = save_random_checkpoint(CONFIG, path)
+    return str(path), state_dict
 
 
 @pytest.fixture(scope='module')

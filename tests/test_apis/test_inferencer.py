@@ -10,6 +10,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from mmgres.apis import GroundingInferencer
+from mmgres.testing import save_random_checkpoint
 
 CONFIG = 'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
 
@@ -17,25 +18,8 @@ CONFIG = 'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
     """A checkpoint of the tiny model with random weights."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from mmgres.registry import MODELS
-    from mmgres.utils import register_all_modules
-
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(CONFIG)
-    with DefaultScope.overwrite_default_scope('mmgres'):
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model)
     path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
-    torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(dataset_meta=dict(classes=('object',))),
-        ),
-        path,
-    )
+    save_random_checkpoint(CONFIG, path)
     return str(path)
 
 
@@ -112,8 +96,8 @@ def test_bad_inputs(inferencer, img_file, tmp_path):
     corrupt.write_bytes(b'not an image at all')
     with pytest.raises(Exception, match='corrupt.jpg'):
         inferencer(str(corrupt), texts='red')
-    with pytest.raises(ValueError, match='2 entries'):
-        inferencer([img_file], texts=['a', 'b'])
+    with pytest.raises(ValueError, match='3 entries'):
+        inferencer([img_file, img_file], texts=['a', 'b', 'c'])
 
 
 def test_long_expression_warns_once_and_is_truncated(inferencer, img_file):

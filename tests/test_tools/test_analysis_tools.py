@@ -1,17 +1,31 @@
-"""get_flops.py and benchmark.py on the tiny InstAlign, in-process, and
-eval_predictions.py --group-by-kind on the tiny gRefCOCO of
-test_browse_eval.py."""
+"""get_flops.py (its units, and without a network) and benchmark.py on the
+tiny InstAlign, in-process, and eval_predictions.py --group-by-kind on the
+tiny gRefCOCO of test_browse_eval.py."""
 
+import importlib
 import json
 import os.path as osp
 import re
 import runpy
 import sys
+import time
 
 import mmengine
 import pytest
 
 CONFIG = 'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
+
+
+@pytest.fixture(autouse=True)
+def _restore_hub_state(monkeypatch):
+    """get_flops and benchmark may switch huggingface_hub to offline mode
+    for the rest of the process; other tests get it back as it was."""
+    from huggingface_hub import constants
+
+    from mmgres.utils import hub
+
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', constants.HF_HUB_OFFLINE)
+    monkeypatch.setattr(hub, '_unreachable', hub._unreachable)
 
 
 def _main(module, argv, monkeypatch):
@@ -24,21 +38,108 @@ def _main(module, argv, monkeypatch):
     mod.main()
 
 
+UNITS = dict(K=1e3, M=1e6, G=1e9, T=1e12)
+
+
+def _count(name, out):
+    value, unit = re.search(name + r': ([0-9.]+) ([KMGT])\b', out).groups()
+    return float(value) * UNITS[unit]
+
+
 def _flops(capsys, monkeypatch, size):
     _main('get_flops', [CONFIG, '--shape', str(size), str(size)], monkeypatch)
     out = capsys.readouterr().out
     params = float(re.search(r'params: ([0-9.]+) M', out).group(1))
-    flops = float(re.search(r'FLOPs: ([0-9.]+) T', out).group(1))
-    macs = float(re.search(r'MACs: ([0-9.]+) T', out).group(1))
-    return params, flops, macs
+    return params, _count('FLOPs', out), _count('MACs', out), out
 
 
 def test_get_flops_scales_with_input(capsys, monkeypatch):
-    p1, f1, m1 = _flops(capsys, monkeypatch, 64)
-    p2, f2, _ = _flops(capsys, monkeypatch, 128)
+    p1, f1, m1, out = _flops(capsys, monkeypatch, 64)
+    p2, f2, _, _ = _flops(capsys, monkeypatch, 128)
     assert p1 == p2 == pytest.approx(1.52, abs=0.01)
     assert 0 < f1 < f2
-    assert m1 == pytest.approx(f1 / 2, abs=1e-4)
+    assert m1 == pytest.approx(f1 / 2, rel=1e-3)
+    # a tiny model's count is in G or M, not a fraction of a T
+    assert re.search(r'FLOPs: [1-9][0-9.]* [GM] ', out), out
+    assert re.search(r'backbone +[1-9][0-9.]* [GMK]FLOPs', out), out
+
+
+@pytest.mark.parametrize(
+    'flops, text',
+    [
+        (2.35e11, '235 G'),
+        (1.5e12, '1.5 T'),
+        (3.14159e9, '3.142 G'),
+        (123456789, '123.5 M'),
+        (2.0e5, '200 K'),
+        (512, '0.512 K'),
+        (0, '0 K'),
+        # rounding to 4 digits reaches the next unit
+        (999.97e9, '1 T'),
+    ],
+)
+def test_format_flops(flops, text):
+    sys.path.insert(0, 'tools/analysis_tools')
+    try:
+        import get_flops
+    finally:
+        sys.path.pop(0)
+    assert get_flops.format_flops(flops) == text
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every HTTP request of huggingface_hub fails to connect, and is
+    recorded; the hub's retry back-off does not sleep. The hub's offline
+    state is restored after the test."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from mmgres.utils import hub
+
+    for name in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', False)
+    monkeypatch.setattr(hub, '_unreachable', None)
+    session = huggingface_hub.get_session()
+    httpx = importlib.import_module(type(session).__module__.split('.')[0])
+    requests = []
+
+    def refuse(self, request):
+        requests.append(str(request.url))
+        raise httpx.ConnectError('no network', request=request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, 'handle_request', refuse)
+    monkeypatch.setattr(time, 'sleep', lambda seconds: None)
+    return requests
+
+
+# the tiny config with a hub tokenizer instead of its in-memory word list
+HUB_TOKENIZER = [
+    '--cfg-options',
+    'model.text_encoder.vocab=None',
+    'model.text_encoder.tokenizer=bert-base-uncased',
+]
+
+
+def test_get_flops_offline_tries_the_hub_once(no_network, capsys, monkeypatch):
+    _main('get_flops', [CONFIG, *HUB_TOKENIZER], monkeypatch)
+    assert len(no_network) == 1, no_network
+    out = capsys.readouterr().out
+    assert re.search(r'FLOPs: [0-9.]+ [KMGT] ', out), out
+
+    # remembered: the hub is not asked again in this process
+    _main('get_flops', [CONFIG, *HUB_TOKENIZER], monkeypatch)
+    assert len(no_network) == 1, no_network
+
+
+def test_get_flops_hf_hub_offline_makes_no_request(
+    no_network, capsys, monkeypatch
+):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    _main('get_flops', [CONFIG, *HUB_TOKENIZER], monkeypatch)
+    assert no_network == []
+    assert re.search(r'FLOPs: [0-9.]+ [KMGT] ', capsys.readouterr().out)
 
 
 def test_benchmark_compares_with_mask2former(capsys, monkeypatch):

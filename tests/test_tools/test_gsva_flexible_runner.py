@@ -1,6 +1,6 @@
 """The tiny GSVA through mmengine's FlexibleRunner and tools/dist_train.sh on
-CPU processes: FSDP on two ranks (gloo), and the full configs' DeepSpeed
-ZeRO-2 bf16 strategy on one rank."""
+two CPU processes (gloo), 2 iterations each: the FSDP alternative of the
+full config, and the full configs' DeepSpeed ZeRO-2 bf16 strategy."""
 
 import glob
 import os.path as osp
@@ -40,7 +40,8 @@ def synthetic(tmp_path_factory):
 
 def _tiny_with(full_cfg, data_root, path, **overrides):
     """The tiny GSVA trained the way ``full_cfg`` trains (its runner type,
-    strategy and optimizer wrapper), on ``data_root``, for one epoch."""
+    strategy and optimizer wrapper), on ``data_root``, for 2 iterations,
+    then evaluated; each rank's record (``RankRecordHook``)."""
     tiny = Config.fromfile(TINY)
     full = Config.fromfile(full_cfg)
     cfg = dict(
@@ -48,7 +49,16 @@ def _tiny_with(full_cfg, data_root, path, **overrides):
         runner_type=full.runner_type,
         strategy=full.strategy.to_dict(),
         optim_wrapper=dict(_delete_=True, **full.optim_wrapper.to_dict()),
-        train_cfg=dict(max_epochs=1, val_interval=1),
+        custom_imports=dict(
+            imports=['mmgres_toy'], allow_failed_imports=False
+        ),
+        custom_hooks=[dict(type='RankRecordHook')],
+        train_cfg=dict(
+            _delete_=True,
+            type='IterBasedTrainLoop',
+            max_iters=2,
+            val_interval=2,
+        ),
         train_dataloader=dict(
             batch_size=4,
             sampler=dict(batch_size=4),
@@ -58,8 +68,9 @@ def _tiny_with(full_cfg, data_root, path, **overrides):
         test_dataloader=dict(dataset=dict(data_root=data_root)),
         default_hooks=dict(
             logger=dict(interval=1),
-            checkpoint=dict(interval=1, save_best=None),
+            checkpoint=dict(interval=2, by_epoch=False, save_best=None),
         ),
+        log_processor=dict(by_epoch=False),
         param_scheduler=tiny.param_scheduler[:1],
     )
     for key, value in overrides.items():
@@ -122,22 +133,21 @@ def test_fsdp_two_cpu_ranks(synthetic, tmp_path):
     losses = [
         float(line.split('loss: ')[1].split()[0])
         for line in out.splitlines()
-        if 'Epoch(train)' in line and 'loss: ' in line
+        if 'Iter(train)' in line and 'loss: ' in line
     ]
-    assert losses and all(torch.isfinite(torch.tensor(losses)))
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     assert 'gres/gIoU' in out  # distributed evaluation of both ranks
     # state_dict_cfg='local': each rank saves its shard
     for rank in (0, 1):
-        assert (
-            tmp_path / 'work' / 'epoch_1.pth' / f'rank{rank}.pth'
-        ).is_file()
+        assert (tmp_path / 'work' / 'iter_2.pth' / f'rank{rank}.pth').is_file()
 
 
-def test_deepspeed_zero2_bf16_one_cpu_rank(synthetic, tmp_path):
+def test_deepspeed_zero2_bf16_two_cpu_ranks(synthetic, tmp_path):
     """The full config's DeepSpeed strategy (ZeRO-2, bf16, clipping,
-    accumulation, frozen weights left out of checkpoints) on one CPU process.
-    Two CPU ranks are not tested: DeepSpeed's ZeRO-2 all-gather fails on
-    gloo ("Output 0 of Split is a view and is being modified inplace")."""
+    accumulation, frozen weights left out of checkpoints) on two CPU
+    processes. Each rank updates its partition of the parameters and
+    all-gathers the others': the ranks, trained on different samples, end
+    with the same parameters."""
     pytest.importorskip(
         'deepspeed', reason='deepspeed is not installed (nodeps.txt)'
     )
@@ -152,10 +162,26 @@ def test_deepspeed_zero2_bf16_one_cpu_rank(synthetic, tmp_path):
             'strategy.zero_optimization.allgather_bucket_size': int(5e6),
         },
     )
-    out = _dist_train(config, 1, tmp_path / 'work')
+    work = tmp_path / 'work'
+    out = _dist_train(config, 2, work)
+    assert 'CPU distributed run: gloo, rank 0 of 2' in out
     assert 'DeepSpeedStrategy' in out
+    assert 'GlooDeepSpeedOptimWrapper' in out  # picked for gloo
+    assert 'Setting accelerator to CPU' not in out  # DS_ACCELERATOR=cpu
     assert 'gres/gIoU' in out
-    ckpt = tmp_path / 'work' / 'epoch_1.pth'
+    r0, r1 = (
+        torch.load(work / f'rank{r}_record.pth', weights_only=True)
+        for r in (0, 1)
+    )
+    assert r0['samples'] and not set(r0['samples']) & set(r1['samples'])
+    assert r0['after'].keys() == r1['after'].keys()
+    for key, value in r0['after'].items():
+        torch.testing.assert_close(value, r1['after'][key], rtol=0, atol=0)
+    changed = [
+        k for k, v in r0['after'].items() if not v.equal(r0['before'][k])
+    ]
+    assert len(changed) > len(r0['after']) // 2
+    ckpt = work / 'iter_2.pth'
     assert ckpt.is_dir()  # a DeepSpeed checkpoint directory
     (states,) = glob.glob(str(ckpt / '*model_states.pt'))
     state = torch.load(states, map_location='cpu', weights_only=False)
@@ -171,3 +197,5 @@ def test_deepspeed_zero2_bf16_one_cpu_rank(synthetic, tmp_path):
     ]
     assert frozen and not set(frozen) & set(keys)
     assert state['module'][keys[0]].dtype == torch.bfloat16
+    for key, value in r1['after'].items():
+        torch.testing.assert_close(state['module'][key], value, rtol=0, atol=0)

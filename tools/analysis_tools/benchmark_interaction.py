@@ -79,20 +79,71 @@ def parse_args(argv=None):
         description='Benchmark RaAM against direct interaction'
     )
     parser.add_argument(
-        '--image-tokens', type=int, nargs='+', default=[400, 900, 1600, 3600]
+        '--image-tokens',
+        type=int,
+        nargs='+',
+        default=[400, 900, 1600, 3600],
+        help='image token counts M of the grid, each an h x w map as '
+        'square as possible (default: %(default)s)',
     )
     parser.add_argument(
-        '--text-tokens', type=int, nargs='+', default=[20, 40, 80]
+        '--text-tokens',
+        type=int,
+        nargs='+',
+        default=[20, 40, 80],
+        help='text token counts T of the grid (default: %(default)s)',
     )
-    parser.add_argument('--channels', type=int, default=768)
-    parser.add_argument('--text-channels', type=int, default=768)
-    parser.add_argument('--num-anchors', type=int, default=16)
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--no-time', action='store_true')
-    parser.add_argument('--no-memory', action='store_true')
+    parser.add_argument(
+        '--channels',
+        type=int,
+        default=768,
+        help='visual channels C_v (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--text-channels',
+        type=int,
+        default=768,
+        help='word feature channels C_l (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--num-anchors',
+        type=int,
+        default=16,
+        help='RaAM anchors N (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=1,
+        help='batch size B (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=2,
+        help='untimed forward passes first (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=10,
+        help='timed forward passes; the median is reported '
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's own choice)",
+    )
+    parser.add_argument(
+        '--no-time', action='store_true', help='skip the timing'
+    )
+    parser.add_argument(
+        '--no-memory',
+        action='store_true',
+        help='skip the peak-memory measurement (the profiler is slow)',
+    )
     parser.add_argument(
         '--model',
         default=None,

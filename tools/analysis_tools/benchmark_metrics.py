@@ -30,7 +30,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Benchmark GRESMetric against a numpy baseline'
     )
-    parser.add_argument('--num-samples', type=int, default=20000)
+    parser.add_argument(
+        '--num-samples',
+        type=int,
+        default=20000,
+        help='random (prediction, ground truth) mask pairs scored '
+        '(default: %(default)s)',
+    )
     parser.add_argument(
         '--size', type=int, default=480, help='masks are size x size'
     )
@@ -52,7 +58,12 @@ def parse_args() -> argparse.Namespace:
         help='pass the ground truth as uint8, as the data '
         'contract has it (the metric then converts it)',
     )
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the random masks (default: %(default)s)',
+    )
     return parser.parse_args()
 
 

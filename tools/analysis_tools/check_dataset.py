@@ -9,6 +9,7 @@ Scans the annotation files (format errors, refs pointing at missing images
 or annotations, empty expressions, invalid segmentations) and the images
 (missing, unreadable, size different from ``instances.json``) and prints
 ALL problems, instead of failing mid-epoch. Exits with 1 when there is any.
+On a terminal, a progress bar on stderr counts the images checked.
 """
 
 import argparse
@@ -73,6 +74,7 @@ def main() -> int:
         checked.append(dataset)
         problems = find_dataset_problems(
             dataset,
+            progress=True,
             check_images=not args.no_images,
             decode_images=not args.no_decode,
         )

@@ -13,6 +13,10 @@ and the predictions. They are scored with the config's ``test_evaluator``
 so a metric can be changed or re-configured without running the model
 again, e.g. ``--cfg-options test_evaluator.no_target_mode=score``.
 
+The file is read with a restricted unpickler that resolves only the types
+such a file holds (numpy arrays, torch tensors, basic types) and refuses
+any other global, naming it, so a crafted file cannot run code.
+
 ``--group-by-kind data/synthetic_grefcoco/scenes.json`` also breaks the
 scores down by expression kind, for predictions on the synthetic benchmark
 (``mmgres.datasets.synthetic``): its ``scenes.json`` names the grammar rule
@@ -40,6 +44,11 @@ from mmengine.registry import init_default_scope
 
 from mmgres.registry import DATASETS
 from mmgres.utils import register_all_modules
+from mmgres.utils.safe_pickle import (
+    ForbiddenGlobalError,
+    prediction_globals,
+    restricted_load,
+)
 
 
 def parse_args():
@@ -47,7 +56,12 @@ def parse_args():
         description='Evaluate predictions saved by tools/test.py --out'
     )
     parser.add_argument('config', help='config file path')
-    parser.add_argument('pred_pkl', help='predictions pickle (DumpResults)')
+    parser.add_argument(
+        'pred_pkl',
+        help='predictions pickle of tools/test.py --out (DumpResults); '
+        'read without running code: only numpy arrays, torch tensors and '
+        'basic types are accepted',
+    )
     parser.add_argument(
         '--split',
         choices=['test', 'val'],
@@ -85,7 +99,13 @@ def load_predictions(path: str) -> list:
     if not osp.isfile(path):
         raise SystemExit(f'Predictions file not found: {path}')
     try:
-        preds = mmengine.load(path, file_format='pkl')
+        # only what DumpResults writes is resolved: a crafted pickle cannot
+        # run code here
+        preds = restricted_load(
+            path, prediction_globals(), what='predictions file'
+        )
+    except ForbiddenGlobalError as e:
+        raise SystemExit(str(e)) from e
     except Exception as e:  # unpickling errors have many types
         raise SystemExit(f'Cannot read predictions file {path}: {e}') from e
     if not isinstance(preds, (list, tuple)):

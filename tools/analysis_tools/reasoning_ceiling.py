@@ -70,7 +70,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=41600,
         help='training expressions, with repetition (default: %(default)s)',
     )
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=8,
+        help='expressions per step (default: %(default)s)',
+    )
     parser.add_argument(
         '--nt-weight',
         type=float,
@@ -78,10 +83,33 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='weight of the no-target positives in the BCE, as the '
         'no-target weight of the model configs (default: %(default)s)',
     )
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0])
-    parser.add_argument('--num-layers', type=int, default=3)
-    parser.add_argument('--embed-dims', type=int, default=64)
-    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0],
+        help='train one oracle per seed and report mean and std '
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--num-layers',
+        type=int,
+        default=3,
+        help='transformer layers of the oracle (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--embed-dims',
+        type=int,
+        default=64,
+        help='width of the oracle (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--lr',
+        type=float,
+        default=1e-3,
+        help='peak AdamW learning rate of the one-cycle schedule '
+        '(default: %(default)s)',
+    )
     parser.add_argument(
         '--eval-interval',
         type=int,
@@ -97,8 +125,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'at (default: 0.5)',
     )
     parser.add_argument('--split', default='val', help='evaluation split')
-    parser.add_argument('--no-flip', action='store_true')
-    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument(
+        '--no-flip',
+        action='store_true',
+        help='train without the horizontal flip of the model configs '
+        '(left/right swapped in the expression)',
+    )
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch CPU threads (default: %(default)s)',
+    )
     parser.add_argument('--out', help='write the results as JSON')
     return parser.parse_args(argv)
 

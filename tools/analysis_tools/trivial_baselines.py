@@ -29,8 +29,19 @@ from mmgres.utils import register_all_modules
 def parse_args():
     parser = argparse.ArgumentParser(description='Trivial GRES baselines')
     parser.add_argument('config', help='a config with a gRefCOCO dataset')
-    parser.add_argument('--split', default='val', choices=['val', 'test'])
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--split',
+        default='val',
+        choices=['val', 'test'],
+        help="score the config's val or test dataloader and evaluator "
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, as key=value pairs',
+    )
     return parser.parse_args()
 
 

@@ -7,10 +7,15 @@
 # backbone.interaction='direct'.
 _base_ = ['./text_encoder_bert-base-uncased.py']
 
-# ours: ImageNet-21K ViT-B/16 (timm's jx_vit_base_p16_224), converted to
-# mmseg keys with mmseg's tools/model_converters/vit2mmseg.py; the paper
-# says only "pretrained vision ... models". Put the file there, or override
-# model.backbone.vision.init_cfg.checkpoint.
+# ours: the paper says only "pretrained vision ... models" (ViT-Base). We
+# use timm's vit_base_patch16_224.augreg_in21k: ViT-B/16 pretrained on
+# ImageNet-21k at 224x224 (AugReg, "How to train your ViT", 300 epochs; the
+# timm/vit_base_patch16_224.augreg_in21k hub repo, model.safetensors),
+# converted to mmseg keys with
+#   python tools/model_converters/vit2mmgres.py model.safetensors \
+#       pretrain/vit-base-p16_in21k_mmseg.pth
+# Its 14x14 position table is resized (bicubic) to img_size at load. Put
+# the file there, or override model.backbone.vision.init_cfg.checkpoint.
 pretrained = 'pretrain/vit-base-p16_in21k_mmseg.pth'
 
 data_preprocessor = dict(
@@ -29,7 +34,9 @@ data_preprocessor = dict(
 model = dict(
     type='RaAMRVG',
     data_preprocessor=data_preprocessor,
-    text_encoder={{_base_.text_encoder}},
+    # RaAM reads only the word features: no sentence embedding (BERT's
+    # pooler is then frozen, as nothing would train it)
+    text_encoder=dict(_base_.text_encoder, pooling=None),
     backbone=dict(
         type='AnchoredVisionBackbone',
         vision=dict(
@@ -37,6 +44,9 @@ model = dict(
             img_size=(480, 480),  # ours: the 480x480 input of the datasets
             patch_size=16,
             in_channels=3,
+            # timm's patch embedding has a bias (mmseg's default is False,
+            # which would leave patch_embed.proj.bias unloaded)
+            patch_bias=True,
             embed_dims=768,
             num_layers=12,
             num_heads=12,
@@ -85,10 +95,4 @@ model = dict(
         presence_thr=0.5,  # ours: no target when every sigma(delta_n) < 0.5
         mask_thr=0.5,
     ),
-)
-
-# RaAM reads only the word features: BERT's pooler gets no gradient, which
-# DDP must be told about.
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True
 )

@@ -4,6 +4,9 @@
 - ``instances.json``: plain COCO, read into a pycocotools ``COCO`` object.
 - refs files: a JSON list (gRefCOCO ``grefs(unc).json``) or a pickled list
   (``refs(unc).p``, ``refs(final).p``, ...), as the ``refer`` API writes.
+  Pickles are read with a restricted unpickler that refuses every global
+  outside :func:`mmgres.utils.safe_pickle.refs_globals`, so a crafted file
+  cannot run code while a dataset loads.
 
 Every error names the file it comes from.
 """
@@ -13,10 +16,17 @@ import io
 import json
 import os.path as osp
 import pickle
+from functools import partial
 from typing import List, Optional
 
 from mmengine.fileio import get_local_path
 from pycocotools.coco import COCO
+
+from mmgres.utils.safe_pickle import (
+    ForbiddenGlobalError,
+    refs_globals,
+    restricted_load,
+)
 
 REQUIRED_REF_KEYS = ('ref_id', 'image_id', 'split', 'sentences')
 REQUIRED_IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
@@ -127,12 +137,21 @@ def load_refs(
                 with open(local_path, encoding='utf-8') as f:
                     return json.load(f)
             with open(local_path, 'rb') as f:
+                load = partial(
+                    restricted_load,
+                    f,
+                    refs_globals(),
+                    source=refs_file,
+                    what='refs file',
+                )
                 try:
-                    return pickle.load(f)
+                    return load()
                 except UnicodeDecodeError:
                     # refs pickled by Python 2 with non-ASCII text
                     f.seek(0)
-                    return pickle.load(f, encoding='latin1')
+                    return load(encoding='latin1')
+        except ForbiddenGlobalError as e:
+            raise ReferFormatError(str(e)) from e
         except (
             json.JSONDecodeError,
             UnicodeDecodeError,

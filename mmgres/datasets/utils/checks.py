@@ -2,12 +2,14 @@
 """Scan a referring dataset up front and list every problem."""
 
 import copy
+import sys
 from typing import Dict, List, Tuple, Union
 
 import mmcv
 from mmengine.config import Config, ConfigDict
 from mmengine.fileio import exists, get
 from mmengine.registry import DefaultScope
+from mmengine.utils import ProgressBar
 
 from mmgres.registry import DATASETS
 
@@ -63,6 +65,7 @@ def find_dataset_problems(
     dataset_cfg: Union[dict, Config, ConfigDict],
     check_images: bool = True,
     decode_images: bool = True,
+    progress: bool = False,
 ) -> List[str]:
     """List every problem of a referring dataset instead of failing later.
 
@@ -80,6 +83,9 @@ def find_dataset_problems(
         check_images (bool): Check the image files. Defaults to True.
         decode_images (bool): Decode each image (slower; otherwise only
             check that it exists). Defaults to True.
+        progress (bool): Count the images checked in a progress bar on
+            stderr, when stderr is a terminal (in a log its redraws would
+            pile up). Defaults to False.
 
     Returns:
         list[str]: One message per problem; empty when the data is clean.
@@ -106,6 +112,9 @@ def find_dataset_problems(
                 sample['img_path'],
                 (sample['height'], sample['width'], sample['img_id']),
             )
+        bar = None
+        if progress and images and sys.stderr.isatty():
+            bar = ProgressBar(len(images), file=sys.stderr)
         for path, (height, width, img_id) in images.items():
             problem = _image_problem(
                 path,
@@ -116,4 +125,8 @@ def find_dataset_problems(
             )
             if problem is not None:
                 problems.append(f'{problem} (img_id={img_id})')
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            sys.stderr.write('\n')
     return problems

@@ -13,12 +13,25 @@ import numpy as np
 
 from ..functional.mask_ops import merge_masks, to_bool_mask
 
+#: A grounder that predicts "no target" empties ``pred_sem_seg`` and
+#: ``pred_instances`` and keeps its own prediction under these names. The
+#: official rules score the model's own mask and boxes (ReLA keeps the
+#: predicted mask in the union of a target sample predicted "no target";
+#: the ``'score'`` and ``'empty_mask'`` rules and GREC decide from them),
+#: so the metrics read these where a sample has them.
+RAW_PRED_FIELDS = {
+    'pred_sem_seg': 'pred_sem_seg_raw',
+    'pred_instances': 'pred_instances_raw',
+}
+
 
 def get_field(sample: Any, path: str, default: Any = None) -> Any:
     """Look up a dotted path such as ``'pred_instances.scores'``.
 
     Works on dicts and on mmengine data elements (``DetDataSample``,
-    ``InstanceData``, ``PixelData``) alike.
+    ``InstanceData``, ``PixelData``) alike. A path under ``pred_sem_seg``
+    or ``pred_instances`` reads the model's own prediction
+    (:data:`RAW_PRED_FIELDS`) when the sample has it.
 
     Args:
         sample: A data sample or a dict.
@@ -28,6 +41,16 @@ def get_field(sample: Any, path: str, default: Any = None) -> Any:
     Returns:
         The value, or ``default``.
     """
+    head, _, rest = path.partition('.')
+    raw = RAW_PRED_FIELDS.get(head)
+    if raw is not None and _lookup(sample, raw) is not None:
+        path = f'{raw}.{rest}' if rest else raw
+    value = _lookup(sample, path)
+    return default if value is None else value
+
+
+def _lookup(sample: Any, path: str) -> Any:
+    """The value at a dotted path, or None."""
     node = sample
     for key in path.split('.'):
         if isinstance(node, dict):
@@ -35,7 +58,7 @@ def get_field(sample: Any, path: str, default: Any = None) -> Any:
         else:
             node = getattr(node, key, None)
         if node is None:
-            return default
+            return None
     return node
 
 

@@ -211,6 +211,11 @@ class BEiT3(BaseModule):
             checkpoint_activations=with_cp,
         )
         self.beit3 = TorchscaleBEiT3(self.encoder_cfg)
+        # BEiT-3's [MASK] patch embedding serves only masked-image-modelling
+        # pretraining (``masked_position``), which grounding never uses: a
+        # trainable parameter without a gradient makes DDP fail. Frozen, not
+        # removed, so that official checkpoints load it as before.
+        self.beit3.vision_embed.mask_token.requires_grad_(False)
         self.conv_stem = conv_stem
         if conv_stem:
             ConvStem.replace_patchify(self.beit3.vision_embed, 'proj')

@@ -4,12 +4,91 @@ predictions into data samples."""
 
 from typing import Dict, List, Sequence
 
+import torch
 from mmdet.models.detectors.base import BaseDetector
+from mmdet.structures import DetDataSample
 from mmengine.structures import PixelData
 from torch import Tensor
 
+from mmgres.models.utils.checkpoint_coverage import (
+    check_checkpoint_coverage,
+)
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+
+#: Where a sample predicted "no target" keeps the model's own merged mask
+#: and instances (see :func:`apply_no_target_contract`).
+RAW_PRED_FIELDS = {
+    'pred_sem_seg': 'pred_sem_seg_raw',
+    'pred_instances': 'pred_instances_raw',
+}
+
+
+def raw_prediction(data_sample: DetDataSample, field: str):
+    """The model's own ``pred_sem_seg`` or ``pred_instances`` of a sample:
+    the ``_raw`` field when the sample has one, else the field itself.
+
+    Args:
+        data_sample (DetDataSample): A predicted sample.
+        field (str): ``'pred_sem_seg'`` or ``'pred_instances'``.
+    """
+    if field not in RAW_PRED_FIELDS:
+        raise KeyError(
+            f'{field!r} has no raw counterpart; expected one of '
+            f'{sorted(RAW_PRED_FIELDS)}'
+        )
+    raw = RAW_PRED_FIELDS[field]
+    return data_sample.get(raw, data_sample.get(field, None))
+
+
+def apply_no_target_contract(data_sample: DetDataSample) -> DetDataSample:
+    """No target means no mask: clear a "no target" prediction's outputs.
+
+    A user who reads the merged mask without looking at the flag must not
+    get an answer the model itself rejected. When ``pred_no_target`` is
+    True, ``pred_sem_seg`` becomes an all-false mask of the same shape and
+    ``pred_instances`` keeps its fields with no instance; what the model
+    predicted moves to ``pred_sem_seg_raw`` and ``pred_instances_raw``.
+    These two exist only on such samples (elsewhere they would equal the
+    plain fields); the metrics read them, because the official rules score
+    the model's mask and boxes even where it says "no target" (e.g. the
+    GRES union of a target sample predicted "no target").
+
+    Idempotent: raw fields already present are kept as the source, so
+    applying it again (or after :class:`GroundingTTAModel` merged raw
+    views) gives the same result.
+
+    Args:
+        data_sample (DetDataSample): A sample with the predicted fields of
+            :class:`BaseGrounder`.
+
+    Returns:
+        DetDataSample: The same sample, changed in place.
+    """
+    no_target = bool(data_sample.get('pred_no_target', False))
+    for field, raw in RAW_PRED_FIELDS.items():
+        value = raw_prediction(data_sample, field)
+        if raw in data_sample:
+            delattr(data_sample, raw)
+        if value is None:
+            continue
+        if not no_target:
+            setattr(data_sample, field, value)
+            continue
+        setattr(data_sample, raw, value)
+        if field == 'pred_sem_seg':
+            data = value.data
+            empty = torch.zeros(
+                data.shape, dtype=torch.bool, device=data.device
+            )
+            setattr(data_sample, field, PixelData(data=empty))
+        else:
+            setattr(
+                data_sample,
+                field,
+                value[:0] if len(value) else value.clone(),
+            )
+    return data_sample
 
 
 class BaseGrounder(BaseDetector):
@@ -19,7 +98,10 @@ class BaseGrounder(BaseDetector):
     ``data_sample.metainfo['text']``) and, in ``predict`` mode, adds to each
     data sample what the data contract of ``docs`` asks for:
     ``pred_instances``, ``pred_sem_seg`` (the merged mask, 1×H×W),
-    ``pred_no_target`` and ``pred_nt_score``.
+    ``pred_no_target`` and ``pred_nt_score``. A sample predicted "no
+    target" gets an empty merged mask and no instances; the model's own
+    are kept in ``pred_sem_seg_raw`` and ``pred_instances_raw`` (see
+    :func:`apply_no_target_contract`).
 
     Args:
         text_encoder (dict): Config of the text encoder
@@ -38,6 +120,19 @@ class BaseGrounder(BaseDetector):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
         self.text_encoder = MODELS.build(text_encoder)
+
+    #: Load checkpoints that fill fewer than half of the state-dict entries
+    #: (see :func:`check_checkpoint_coverage`); set by ``allow_partial_load``
+    #: of the tools and the inferencer.
+    allow_partial_load: bool = False
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # An empty prefix: this grounder is the root of the load and sees the
+        # whole checkpoint. A sub-module's ``Pretrained`` init_cfg loads into
+        # that sub-module and does not come here.
+        if not prefix and not self.allow_partial_load:
+            check_checkpoint_coverage(self, state_dict)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def get_texts(batch_data_samples: SampleList) -> List[str]:
@@ -66,7 +161,8 @@ class BaseGrounder(BaseDetector):
     def add_pred_to_datasample(
         data_samples: SampleList, results: Sequence[dict]
     ) -> SampleList:
-        """Put a head's per-sample results into the data samples.
+        """Put a head's per-sample results into the data samples, under
+        the no-target contract (:func:`apply_no_target_contract`).
 
         Args:
             data_samples (list[DetDataSample]): The batch.
@@ -78,4 +174,5 @@ class BaseGrounder(BaseDetector):
             sample.pred_sem_seg = PixelData(data=res['merged'][None])
             sample.pred_no_target = bool(res['no_target'])
             sample.pred_nt_score = float(res['nt_score'])
+            apply_no_target_contract(sample)
         return data_samples

@@ -13,6 +13,12 @@ from torch import Tensor
 from mmgres.registry import MODELS
 from mmgres.utils import SampleList
 
+from .base_grounder import (
+    RAW_PRED_FIELDS,
+    apply_no_target_contract,
+    raw_prediction,
+)
+
 _FLIP_DIMS = {'horizontal': (-1,), 'vertical': (-2,), 'diagonal': (-2, -1)}
 
 
@@ -74,6 +80,11 @@ class GroundingTTAModel(BaseTTAModel):
     - everything else (ground truth, metainfo, GSVA's answer) comes from
       the view without a flip, or the first view when all are flipped.
 
+    The views' masks and instances are the model's own
+    (``pred_sem_seg_raw`` / ``pred_instances_raw`` where a view said "no
+    target"), and the merged prediction follows the same no-target
+    contract as a single view (see :func:`apply_no_target_contract`).
+
     Args:
         module (dict | nn.Module): The grounder.
         nt_thr (float, optional): Threshold on the mean no-target score;
@@ -133,10 +144,16 @@ class GroundingTTAModel(BaseTTAModel):
             (v for v, d in zip(views, directions) if d is None), views[0]
         )
         merged = base.clone()
+        for field, raw in RAW_PRED_FIELDS.items():
+            if raw in merged:  # merge the model's own prediction
+                setattr(merged, field, merged.get(raw))
+                delattr(merged, raw)
 
         votes = torch.stack(
             [
-                _unflip_masks(v.pred_sem_seg.data[0], d).float()
+                _unflip_masks(
+                    raw_prediction(v, 'pred_sem_seg').data[0], d
+                ).float()
                 for v, d in zip(views, directions)
             ]
         ).mean(0)
@@ -154,12 +171,12 @@ class GroundingTTAModel(BaseTTAModel):
 
         if all('pred_instances' in v for v in views):
             merged.pred_instances = self._merge_instances(views, directions)
-        return merged
+        return apply_no_target_contract(merged)
 
     def _merge_instances(self, views, directions) -> InstanceData:
         masks, scores, labels, boxes = [], [], [], []
         for v, d in zip(views, directions):
-            inst = v.pred_instances
+            inst = raw_prediction(v, 'pred_instances')
             if len(inst) == 0:
                 continue
             scores.append(inst.scores)
@@ -172,7 +189,7 @@ class GroundingTTAModel(BaseTTAModel):
                 h, w = v.metainfo['ori_shape'][:2]
                 boxes.append(bbox_flip(inst.bboxes, (h, w), d))
         if not scores:  # no view kept an instance
-            return views[0].pred_instances.clone()
+            return raw_prediction(views[0], 'pred_instances').clone()
         scores = torch.cat(scores)
         labels = torch.cat(labels)
         boxes = torch.cat(boxes)

@@ -75,7 +75,9 @@ class InstAlignHead(Mask2FormerHead):
         loss_cls (dict): The relevance loss (sigmoid BCE).
         loss_mask (dict): Point-sampled mask BCE.
         loss_dice (dict): Point-sampled dice loss.
-        loss_poa (dict, optional): POA loss; None disables POA (ablation).
+        loss_poa (dict, optional): POA loss; None disables POA (ablation)
+            and, unless ``word_and_relevance``, freezes the last decoder
+            layer's word update, which nothing reads then.
         loss_merged (dict): BCE of the aggregated mask.
         loss_nt (dict): BCE of the no-target predictor.
         loss_merged_dice (dict, optional): A dice loss on the aggregated
@@ -183,7 +185,8 @@ class InstAlignHead(Mask2FormerHead):
         loss_query_iou (dict, optional): With ``loss_query_bbox``, a
             GIoU-type loss on the same boxes (xyxy). Defaults to None.
         aggregation (str): ``'relevance'`` (IA, the paper) or ``'best'``
-            (ablation: the single most relevant instance's mask).
+            (ablation: the single most relevant instance's mask; IA's
+            PReLU is then frozen).
         nt_pooling (str): ``'relevance'`` (the paper) or ``'mean'``
             (ablation: plain query averaging).
         nt_deep_supervision (bool): If True, the no-target predictor is
@@ -409,6 +412,18 @@ class InstAlignHead(Mask2FormerHead):
             self.word_and_bias = nn.Parameter(torch.tensor(2.0))
         else:
             self.word_and_gate = None
+        # Parts that no output reads in this configuration are frozen (a
+        # trainable parameter without a gradient makes DDP fail); they stay
+        # built, so that checkpoints keep their keys.
+        if aggregation == 'best':
+            # the merged mask is the best query's, without IA's PReLU
+            self.ia_act.requires_grad_(False)
+        if self.loss_poa is None and self.word_and_gate is None:
+            # the words updated by the last decoder layer are read only by
+            # POA's phrases and by word_and_relevance
+            last = self.transformer_decoder.layers[-1]
+            last.text_to_query_attn.requires_grad_(False)
+            last.text_norm.requires_grad_(False)
 
     # ------------------------------------------------------------------ #
     # forward
@@ -863,7 +878,10 @@ class InstAlignHead(Mask2FormerHead):
             losses['loss_mask'] = zero
             losses['loss_dice'] = zero
             if self.loss_poa is not None:
-                losses['loss_poa'] = queries.sum() * 0.0
+                # touch the phrases too: on a batch without targets nothing
+                # else reads the words of the last layer, and DDP fails on
+                # parameters without a gradient
+                losses['loss_poa'] = (queries.sum() + phrases.sum()) * 0.0
             return losses
         with torch.no_grad():
             coords = get_uncertain_point_coords_with_randomness(

@@ -61,7 +61,8 @@ def build_wordpiece_tokenizer(
 
     For tiny configs and tests: nothing is read from the hub or the disk.
     The special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` take ids 0-4, then
-    ``vocab`` follows in order (duplicates dropped).
+    ``vocab`` follows in order (duplicates dropped). A word outside
+    ``vocab`` becomes ``[UNK]``, and a warning names it, once per text.
 
     Args:
         vocab (Sequence[str]): Words of the vocabulary.
@@ -69,11 +70,13 @@ def build_wordpiece_tokenizer(
         model_max_length (int): Longest sequence the tokenizer allows.
 
     Returns:
-        transformers.PreTrainedTokenizerFast: the tokenizer.
+        WordListTokenizerFast: the tokenizer (a
+        ``transformers.PreTrainedTokenizerFast``).
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
-    from transformers import PreTrainedTokenizerFast
+
+    from mmgres.models.utils.word_list_tokenizer import WordListTokenizerFast
 
     words = list(dict.fromkeys([*_SPECIALS, *vocab]))
     tok = Tokenizer(
@@ -89,7 +92,7 @@ def build_wordpiece_tokenizer(
         pair='[CLS] $A [SEP] $B:1 [SEP]:1',
         special_tokens=[('[CLS]', cls_id), ('[SEP]', sep_id)],
     )
-    return PreTrainedTokenizerFast(
+    return WordListTokenizerFast(
         tokenizer_object=tok,
         unk_token='[UNK]',
         pad_token='[PAD]',
@@ -135,10 +138,13 @@ class HFTextEncoder(BaseModule):
             longer expressions are truncated. Defaults to 20.
         pad_to_max_length (bool): Pad every batch to ``max_length`` rather
             than to its longest expression. Defaults to False.
-        pooling (str): How the sentence embedding is made: ``'pooler'`` (the
-            model's pooler, e.g. BERT's tanh(W·[CLS])), ``'cls'`` (the first
-            token's feature) or ``'mean'`` (mean over non-padding tokens).
-            Defaults to ``'pooler'``.
+        pooling (str, optional): How the sentence embedding is made:
+            ``'pooler'`` (the model's pooler, e.g. BERT's tanh(W·[CLS])),
+            ``'cls'`` (the first token's feature), ``'mean'`` (mean over
+            non-padding tokens) or None (no sentence embedding, for models
+            that read only the token features). With any value but
+            ``'pooler'`` the model's pooler is frozen. Defaults to
+            ``'pooler'``.
         frozen (bool): Freeze all weights and keep the model in eval mode.
             Defaults to False.
         gradient_checkpointing (bool): Turn on activation checkpointing of
@@ -155,7 +161,7 @@ class HFTextEncoder(BaseModule):
         vocab: Optional[Sequence[str]] = None,
         max_length: int = 20,
         pad_to_max_length: bool = False,
-        pooling: str = 'pooler',
+        pooling: Optional[str] = 'pooler',
         frozen: bool = False,
         gradient_checkpointing: bool = False,
         init_cfg: OptMultiConfig = None,
@@ -178,10 +184,10 @@ class HFTextEncoder(BaseModule):
                 'HFTextEncoder: `model_cfg` needs a `model_type`'
                 f' key, got {sorted(model_cfg)}.'
             )
-        if pooling not in ('pooler', 'cls', 'mean'):
+        if pooling not in ('pooler', 'cls', 'mean', None):
             raise ValueError(
                 f'Unknown pooling {pooling!r}; expected one of '
-                "'pooler', 'cls', 'mean'."
+                "'pooler', 'cls', 'mean' or None."
             )
         if max_length < 2:
             raise ValueError(f'max_length must be >= 2, got {max_length}.')
@@ -207,6 +213,14 @@ class HFTextEncoder(BaseModule):
                 f'{type(self.model).__name__} has no pooler; '
                 "use pooling='cls' or 'mean'."
             )
+        pooler = getattr(self.model, 'pooler', None)
+        if pooling != 'pooler' and pooler is not None:
+            # Nothing reads the pooler then, and a trainable parameter
+            # without a gradient makes DDP fail. Frozen rather than not built
+            # (add_pooling_layer=False): its weights stay in the state dict,
+            # so HF checkpoints and mmgres checkpoints (with their optimizer
+            # states) load as before; it costs one C x C layer per batch.
+            pooler.requires_grad_(False)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self._tokenizer = None
@@ -366,7 +380,8 @@ class HFTextEncoder(BaseModule):
             - ``attention_mask`` (Tensor): Shape (B, L), 1 for real tokens.
             - ``padding_mask`` (Tensor): Shape (B, L), bool, True for padding
               (``key_padding_mask`` of ``nn.MultiheadAttention``).
-            - ``sentence_feat`` (Tensor): Shape (B, C).
+            - ``sentence_feat`` (Tensor): Shape (B, C); absent when
+              ``pooling`` is None.
             - ``input_ids`` (Tensor): Shape (B, L).
         """
         if tokens is None:
@@ -381,20 +396,22 @@ class HFTextEncoder(BaseModule):
         out = self.model(**inputs)
         feats = out.last_hidden_state
         mask = inputs['attention_mask']
-        if self.pooling == 'pooler':
-            sentence = out.pooler_output
-        elif self.pooling == 'cls':
-            sentence = feats[:, 0]
-        else:
-            m = mask.unsqueeze(-1).to(feats.dtype)
-            sentence = (feats * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return dict(
+        result = dict(
             token_feats=feats,
             attention_mask=mask,
             padding_mask=mask == 0,
-            sentence_feat=sentence,
             input_ids=inputs['input_ids'],
         )
+        if self.pooling == 'pooler':
+            result['sentence_feat'] = out.pooler_output
+        elif self.pooling == 'cls':
+            result['sentence_feat'] = feats[:, 0]
+        elif self.pooling == 'mean':
+            m = mask.unsqueeze(-1).to(feats.dtype)
+            result['sentence_feat'] = (feats * m).sum(1) / m.sum(1).clamp(
+                min=1.0
+            )
+        return result
 
     def extra_repr(self) -> str:
         return (

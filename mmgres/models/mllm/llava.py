@@ -156,7 +156,9 @@ class LlavaMLLM(BaseModule):
             (the paper's 7B setting; 64 for 13B), alpha 16, dropout 0.05
             on q_proj, v_proj (the GSVA release's values).
         trainable_modules (Sequence[str]): Modules (by the last part of their
-            name) whose parameters are trained. Defaults to
+            name) whose parameters are trained. The vision tower's parts
+            that LLaVA never reads (its pooled-output norm, the layers after
+            ``vision_feature_layer``) stay frozen. Defaults to
             ``('lm_head', 'embed_tokens')``.
         clip_resize (str): ``'center_crop'`` (short side to the CLIP size,
             then centre crop, as GSVA's ``CLIPImageProcessor``) or
@@ -386,6 +388,29 @@ class LlavaMLLM(BaseModule):
             if name.split('.')[-1] in wanted:
                 for p in module.parameters():
                     p.requires_grad_(True)
+        for module in self._unread_vision_modules():
+            module.requires_grad_(False)
+
+    def _unread_vision_modules(self) -> List[torch.nn.Module]:
+        """The vision tower's modules whose output LLaVA never reads: the
+        pooled-output norm and the layers after ``vision_feature_layer``.
+
+        They are kept frozen even when the tower is trained, since a
+        trainable parameter without a gradient makes DDP fail.
+        """
+        tower = self.model.model.vision_tower
+        tower = getattr(tower, 'vision_model', tower)
+        unread = []
+        if getattr(tower, 'post_layernorm', None) is not None:
+            unread.append(tower.post_layernorm)
+        layers = getattr(getattr(tower, 'encoder', None), 'layers', None)
+        if layers is not None:
+            read = self.model.config.vision_feature_layer
+            read = [read] if isinstance(read, int) else list(read)
+            # hidden_states[i] is the output of the first i layers
+            last = max(i % (len(layers) + 1) for i in read)
+            unread.extend(layers[last:])
+        return unread
 
     def init_weights(self) -> None:
         """Weights are set on build (``from_pretrained`` or random from the

@@ -30,8 +30,10 @@ def build_word_tokenizer(
     Nothing is read from the hub or the disk. Text is lower-cased and split
     into runs of word characters and single punctuation characters (see
     :func:`split_words`); every piece is one token, unknown pieces become
-    ``<unk>``. Like Llama's tokenizer it has ``<unk>`` (id 0), ``<s>`` (BOS,
-    id 1) and ``</s>`` (EOS, id 2) and no padding token. Tokens added later
+    ``<unk>``, and a warning names them, once per text (see
+    :class:`~mmgres.models.utils.word_list_tokenizer.WordListTokenizerFast`).
+    Like Llama's tokenizer it has ``<unk>`` (id 0), ``<s>`` (BOS, id 1) and
+    ``</s>`` (EOS, id 2) and no padding token. Tokens added later
     with ``normalized=False`` (``[SEG]``, ``<image>``) are matched on the raw
     text before lower-casing.
 
@@ -42,12 +44,14 @@ def build_word_tokenizer(
         model_max_length (int): Longest sequence the tokenizer allows.
 
     Returns:
-        transformers.PreTrainedTokenizerFast: the tokenizer, with offsets
+        WordListTokenizerFast: the tokenizer (a
+        ``transformers.PreTrainedTokenizerFast``), with offsets
         (``return_offsets_mapping=True``) available.
     """
     from tokenizers import Regex, Tokenizer, models, normalizers
     from tokenizers import pre_tokenizers as pre
-    from transformers import PreTrainedTokenizerFast
+
+    from mmgres.models.utils.word_list_tokenizer import WordListTokenizerFast
 
     if len(specials) != 3:
         raise ValueError(
@@ -64,7 +68,7 @@ def build_word_tokenizer(
     tok.pre_tokenizer = pre.Sequence(
         [pre.WhitespaceSplit(), pre.Split(Regex(r'[^\w\s]'), 'isolated')]
     )
-    return PreTrainedTokenizerFast(
+    return WordListTokenizerFast(
         tokenizer_object=tok,
         unk_token=specials[0],
         bos_token=specials[1],

@@ -85,9 +85,9 @@ class HFSamSegmentor(BaseModule):
 
     The image encoder (and the prompt encoder, whose only use here is its
     "no mask" dense embedding) are frozen and kept in eval mode; the mask
-    decoder is trained. Masks are decoded from *sparse prompt embeddings*
-    given by the caller (GSVA's projected ``[SEG]`` states), one mask per
-    prompt, with ``multimask_output=False``.
+    decoder is trained, but for its IoU prediction head. Masks are decoded
+    from *sparse prompt embeddings* given by the caller (GSVA's projected
+    ``[SEG]`` states), one mask per prompt, with ``multimask_output=False``.
 
     Frames: the caller gives RGB images in 0-255, padded, with each image's
     content size ``(h, w)``. :meth:`preprocess` resizes the content so that
@@ -107,7 +107,9 @@ class HFSamSegmentor(BaseModule):
             Defaults to True.
         freeze_image_encoder (bool): Defaults to True (paper).
         freeze_prompt_encoder (bool): Defaults to True.
-        train_mask_decoder (bool): Defaults to True (paper).
+        train_mask_decoder (bool): Train the mask decoder, except its IoU
+            prediction head, which decoding by prompt never reads.
+            Defaults to True (paper).
         pixel_mean (Sequence[float]): SAM's RGB mean in 0-255.
         pixel_std (Sequence[float]): SAM's RGB std in 0-255.
         torch_dtype (str | torch.dtype, optional): Model dtype.
@@ -180,6 +182,11 @@ class HFSamSegmentor(BaseModule):
             self.model.prompt_encoder.requires_grad_(True)
         if train_mask_decoder:
             self.model.mask_decoder.requires_grad_(True)
+            # one mask per prompt and no IoU scoring (GSVA): nothing reads
+            # the IoU prediction, and a trainable parameter without a
+            # gradient makes DDP fail. Frozen, not removed, so that SAM
+            # checkpoints load it as before.
+            self.model.mask_decoder.iou_prediction_head.requires_grad_(False)
         self.register_buffer(
             'pixel_mean', torch.tensor(pixel_mean).view(3, 1, 1), False
         )

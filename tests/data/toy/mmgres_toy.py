@@ -106,3 +106,48 @@ class ToyRecordHook(Hook):
             model.state_dict(),
             osp.join(runner.work_dir, f'rank{get_rank()}_weights.pth'),
         )
+
+
+@HOOKS.register_module()
+class RankRecordHook(Hook):
+    """Saves what a rank trained on and its trainable parameters before and
+    after, to ``rank{r}_record.pth`` in the work directory.
+
+    The multi-process tests check with it that the ranks trained on
+    different samples (so their gradients differ) and still ended with the
+    same parameters, changed by training: only the gradients' all-reduce
+    makes them equal. Buffers are left out: DDP broadcasts rank 0's at the
+    start of each forward pass, so the last one leaves them rank-local
+    (e.g. BatchNorm's running statistics).
+    """
+
+    priority = 'LOWEST'
+
+    def _state(self, runner):
+        model = runner.model
+        model = model.module if hasattr(model, 'module') else model
+        return {
+            name: param.detach().clone()
+            for name, param in model.named_parameters()
+            if param.requires_grad
+        }
+
+    def before_train(self, runner):
+        self.before = self._state(runner)
+        self.samples = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        for sample in data_batch['data_samples']:
+            self.samples.append(
+                (sample.metainfo['img_path'], sample.metainfo['text'])
+            )
+
+    def after_train(self, runner):
+        torch.save(
+            dict(
+                before=self.before,
+                after=self._state(runner),
+                samples=self.samples,
+            ),
+            osp.join(runner.work_dir, f'rank{get_rank()}_record.pth'),
+        )

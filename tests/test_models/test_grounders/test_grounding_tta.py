@@ -104,8 +104,10 @@ def test_merge_flips_back_votes_and_averages():
 
     both = GroundingTTAModel(module=_Model(), mask_vote=1.0, nt_thr=0.4)
     (out,) = both.merge_preds([[v0, v1]])
-    torch.testing.assert_close(out.pred_sem_seg.data[0], m0 & m1.flip(-1))
     assert out.pred_no_target is True
+    # "no target" shows no mask; the vote is kept as the raw mask
+    assert not out.pred_sem_seg.data.any()
+    torch.testing.assert_close(out.pred_sem_seg_raw.data[0], m0 & m1.flip(-1))
     # the default: a vote of the views' own decisions (view 1 said yes)
     (out,) = GroundingTTAModel(module=_Model()).merge_preds([[v0, v1]])
     assert out.pred_no_target is True
@@ -126,8 +128,11 @@ def test_merge_box_only_and_empty_instances():
         del v.pred_instances.masks
     tta = GroundingTTAModel(module=_Model())
     (out,) = tta.merge_preds([[v0, v1]])
-    # box NMS: view 1's first box flips back onto view 0's box
-    assert out.pred_instances.scores.tolist() == pytest.approx([0.9, 0.6])
+    # box NMS: view 1's first box flips back onto view 0's box; the vote
+    # says "no target", so the instances are the raw ones
+    assert len(out.pred_instances) == 0
+    raw = out.pred_instances_raw
+    assert raw.scores.tolist() == pytest.approx([0.9, 0.6])
     for v in (v0, v1):
         v.pred_instances = v.pred_instances[:0]
     (out,) = tta.merge_preds([[v0, v1]])

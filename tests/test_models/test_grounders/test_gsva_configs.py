@@ -11,6 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from tool_utils import import_deepspeed_quietly
 
 from mmgres.models.mllm import KNOWN_LLAVA_ARCHS, build_word_tokenizer
 from mmgres.registry import MODELS, RUNNERS
@@ -134,11 +135,14 @@ def test_full_7b_config_on_meta_param_counts(vicuna_sized_tokenizer):
     psi = (d * d + d) + (d * 256 + 256)
     decoder = _count(model.mask_head.segmentor.model.mask_decoder)
     assert _count(model, trainable=True, lora=True) == lora == 4_194_304
-    assert decoder == 4_058_340
+    iou_head = _count(
+        model.mask_head.segmentor.model.mask_decoder.iou_prediction_head
+    )
+    assert decoder == 4_058_340 and iou_head == 132_612  # IoU head frozen
     assert (
         _count(model, trainable=True)
-        == lora + 2 * vocab * d + decoder + psi
-        == 288_251_364
+        == lora + 2 * vocab * d + decoder - iou_head + psi
+        == 288_118_752
     )
     # bf16 weights, as the release trains them
     assert model.mllm.model.lm_head.weight.dtype == torch.bfloat16
@@ -162,9 +166,7 @@ def test_train_tool_builds_the_flexible_runner(path, tmp_path):
     cfg.work_dir = str(tmp_path)
     cfg.launcher = 'none'
     if cfg.strategy.type == 'DeepSpeedStrategy':
-        pytest.importorskip(
-            'deepspeed', reason='deepspeed is not installed (nodeps.txt)'
-        )
+        import_deepspeed_quietly()
     with DefaultScope.overwrite_default_scope('mmgres'):
         runner = RUNNERS.build(cfg)
     assert type(runner).__name__ == 'FlexibleRunner'
@@ -197,7 +199,10 @@ def test_tuned_tiny_config():
         model = MODELS.build(cfg.model)
     sam = model.mask_head.segmentor.model
     assert not any(p.requires_grad for p in sam.vision_encoder.parameters())
-    assert all(p.requires_grad for p in sam.mask_decoder.parameters())
+    assert all(
+        p.requires_grad != n.startswith('iou_prediction_head.')
+        for n, p in sam.mask_decoder.named_parameters()
+    )
     llava = model.mllm.model
     clip = [n for n, _ in llava.named_parameters() if 'vision_tower' in n]
     assert clip

@@ -79,11 +79,14 @@ def test_gsva_vicuna_7b_param_counts(vicuna_sized_tokenizer):
     decoder = _count(model.mask_head.segmentor.model.mask_decoder)
     psi = (d * d + d) + (d * 256 + 256)
     assert _count(model.mllm, lora=True) == lora == 4_194_304
-    assert decoder == 4_058_340
+    iou_head = _count(
+        model.mask_head.segmentor.model.mask_decoder.iou_prediction_head
+    )
+    assert decoder == 4_058_340 and iou_head == 132_612  # IoU head frozen
     assert (
         _count(model, trainable=True)
-        == (lora + embed + head + decoder + psi)
-        == 288_251_364
+        == (lora + embed + head + decoder - iou_head + psi)
+        == 288_118_752
     )
 
 
@@ -97,4 +100,4 @@ def test_gsva_vicuna_13b_lora_rank_64(vicuna_sized_tokenizer):
     trainable = _count(model, trainable=True)
     vocab = len(model.mllm.tokenizer)
     psi = (d * d + d) + (d * 256 + 256)
-    assert trainable == lora + 2 * vocab * d + 4_058_340 + psi
+    assert trainable == lora + 2 * vocab * d + 3_925_728 + psi
