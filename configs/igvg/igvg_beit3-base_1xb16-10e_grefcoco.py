@@ -30,8 +30,14 @@ train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
+# Scored as InstanceVG scores (apis/test.py: evaluate_model calls the model
+# with rescale=False; evaluations/grefcoco.py: gres_evaluate): masks in the
+# 320x320 network frame, the ground truth rasterised at the original size
+# and nearest-resized there by its Resize (mmdet BitmapMasks.resize, cv2
+# nearest), which resolution='resized' reproduces for a ground truth
+# loaded in the original frame. Box IoU (GREC) is the same in either frame.
 val_evaluator = [
-    dict(type='GRESMetric'),
+    dict(type='GRESMetric', resolution='resized'),
     dict(type='GRECMetric', iou_thrs=(0.5, 0.7)),  # IGVG's Table 3: 0.7
     dict(type='CoverAcc', points_key='pred_points'),
 ]

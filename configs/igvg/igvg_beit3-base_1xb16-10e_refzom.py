@@ -25,7 +25,12 @@ tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# oIoU, mIoU and Acc (the paper's Table 2), from RefZOMMetric of the base
+# oIoU, mIoU and Acc (the paper's Table 2), from RefZOMMetric of the base,
+# scored as InstanceVG scores: masks in the 320x320 network frame, the
+# ground truth nearest-resized there (its Resize; apis/test.py runs the
+# model with rescale=False)
+val_evaluator = dict(type='RefZOMMetric', resolution='resized')
+test_evaluator = val_evaluator
 
 # --tta: IGVG's "no target" is "no query kept", and the merged instances
 # are empty only when every view keeps none

@@ -11,3 +11,21 @@ train_dataloader = dict(batch_size=8, dataset=dict(text_mode='random'))
 default_hooks = dict(
     checkpoint=dict(save_best='gres/gIoU', rule='greater', max_keep_ckpts=3)
 )
+
+# Scored as ReLA's official gRefCOCO evaluator scores (ours: RaAM's code is
+# not public): in the 480x480 network frame, with the ground truth
+# re-rasterised there from its scaled polygons (ReLA: refcoco_mapper.py,
+# transform_instance_annotations then convert_coco_poly_to_mask at
+# 480x480; GRES.forward keeps the prediction at 480x480). For the original
+# frame instead: LoadReferringAnnotations() and resolution='original'.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(480, 480), keep_ratio=False),
+    dict(type='LoadReferringAnnotations', mask_frame='resized'),
+    dict(type='PackReferringInputs'),
+]
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='GRESMetric', resolution='resized')
+test_evaluator = val_evaluator

@@ -4,7 +4,10 @@
 #   data/grefcoco/images/train2014/COCO_train2014_*.jpg
 # One sample per sentence for training and evaluation, as ReLA does.
 # Test pipelines load annotations after Resize: the ground truth stays in
-# the original image frame, where the metrics compare it.
+# the original image frame, where the metrics compare it. To score in the
+# network frame as ReLA does, load it with
+# LoadReferringAnnotations(mask_frame='resized') (polygons re-rasterised at
+# img_shape) and set GRESMetric(resolution='resized').
 _base_ = ['../tta_flip.py']
 dataset_type = 'GRefCOCODataset'
 data_root = 'data/grefcoco/'

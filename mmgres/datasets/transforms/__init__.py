@@ -1,9 +1,11 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .clip_input import CLIPImageInput
 from .formatting import PackReferringInputs
 from .loading import LoadImageFromFile, LoadReferringAnnotations
 from .text_flip import RandomFlip, swap_words
 
 __all__ = [
+    'CLIPImageInput',
     'LoadImageFromFile',
     'LoadReferringAnnotations',
     'PackReferringInputs',

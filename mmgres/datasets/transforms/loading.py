@@ -11,6 +11,9 @@ from mmdet.structures.mask import BitmapMasks
 from mmgres.registry import TRANSFORMS
 
 from ..utils.segmentation import decode_segmentation
+from .mask_frame import rasterize_in_frame
+
+MASK_FRAMES = ('original', 'resized')
 
 
 @TRANSFORMS.register_module()
@@ -49,6 +52,25 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
         return out
 
 
+def _resize_boxes(boxes, scale: Tuple[float, float], shape: Tuple[int, int]):
+    """Scale xyxy boxes by ``scale`` (x, y) and clip them to ``shape``.
+
+    Args:
+        boxes: mmdet ``HorizontalBoxes`` or an (N, 4) array (``box_type``
+            None).
+        scale (tuple[float, float]): ``(x_scale, y_scale)``.
+        shape (tuple[int, int]): ``(height, width)`` to clip to.
+    """
+    if isinstance(boxes, np.ndarray):
+        out = boxes * np.array([*scale, *scale], dtype=boxes.dtype)
+        out[:, 0::2] = out[:, 0::2].clip(0, shape[1])
+        out[:, 1::2] = out[:, 1::2].clip(0, shape[0])
+        return out
+    boxes.rescale_(scale)
+    boxes.clip_(shape)
+    return boxes
+
+
 @TRANSFORMS.register_module()
 class LoadReferringAnnotations(LoadAnnotations):
     """Turn a referring sample's ``instances`` into ground-truth arrays.
@@ -59,6 +81,14 @@ class LoadReferringAnnotations(LoadAnnotations):
     image was loaded, its ``ori_shape`` must agree, or a ``ValueError``
     names ``img_path``. Put this transform after ``Resize`` in test
     pipelines to keep the ground truth in the original frame, as mmseg does.
+
+    With ``mask_frame='resized'`` (ReLA's test-time ground truth) the
+    transform must come after ``Resize``: each polygon is scaled by
+    ``img_shape / (height, width)`` and rasterised at ``img_shape``, RLE
+    masks are decoded at the original size and nearest-resized with
+    pixel-centre sampling (detectron2, PIL), and ``gt_bboxes`` are scaled
+    and clipped to ``img_shape``. Score such a ground truth with the
+    metrics' ``resolution='resized'``.
 
     Required Keys:
 
@@ -99,6 +129,10 @@ class LoadReferringAnnotations(LoadAnnotations):
             ``'hbox'``.
         with_context (bool): Load ``context_instances`` as described
             above. Defaults to False.
+        mask_frame (str): Where masks and boxes are made: ``'original'``
+            (default: the original image) or ``'resized'`` (the
+            ``img_shape`` frame after ``Resize``, re-rasterised from the
+            polygons as ReLA does).
     """
 
     def __init__(
@@ -109,9 +143,15 @@ class LoadReferringAnnotations(LoadAnnotations):
         with_seg: bool = True,
         box_type: str = 'hbox',
         with_context: bool = False,
+        mask_frame: str = 'original',
         **kwargs,
     ) -> None:
+        if mask_frame not in MASK_FRAMES:
+            raise ValueError(
+                f'mask_frame must be one of {MASK_FRAMES}, got {mask_frame!r}'
+            )
         self.with_context = with_context
+        self.mask_frame = mask_frame
         super().__init__(
             with_bbox=with_bbox,
             with_label=with_label,
@@ -142,19 +182,49 @@ class LoadReferringAnnotations(LoadAnnotations):
             )
         return size
 
-    def _decode_masks(self, results: dict, h: int, w: int) -> np.ndarray:
-        """Decode every instance mask. Shape (N, h, w), uint8."""
+    @staticmethod
+    def _resized_frame(results: dict) -> Tuple[int, int]:
+        """``img_shape`` (h, w), checked to be usable by 'resized'."""
+        where = results.get('img_path', '<no img_path>')
+        if 'img_shape' not in results:
+            raise KeyError(
+                f"{where}: LoadReferringAnnotations(mask_frame='resized') "
+                'needs `img_shape`: put it after Resize in the pipeline'
+            )
+        if results.get('flip', False):
+            # the polygons are only scaled here, never mirrored
+            raise ValueError(
+                f"{where}: LoadReferringAnnotations(mask_frame='resized') "
+                'must come before any flip'
+            )
+        return tuple(int(v) for v in results['img_shape'][:2])
+
+    def _decode_masks(
+        self, results: dict, h: int, w: int, out_hw: Tuple[int, int]
+    ) -> np.ndarray:
+        """Decode every instance mask. Shape (N, *out_hw), uint8.
+
+        ``out_hw`` other than ``(h, w)`` rasterises in that resized frame
+        (:func:`rasterize_in_frame`).
+        """
+        out_h, out_w = out_hw
         masks = []
         for instance in results.get('instances', []):
             try:
-                masks.append(decode_segmentation(instance['mask'], h, w))
+                if (out_h, out_w) == (h, w):
+                    mask = decode_segmentation(instance['mask'], h, w)
+                else:
+                    mask = rasterize_in_frame(
+                        instance['mask'], h, w, out_h, out_w
+                    )
+                masks.append(mask)
             except Exception as e:
                 raise ValueError(
                     f'{results.get("img_path")}: cannot decode the mask of '
                     f'ann_id={instance.get("ann_id")}: {e}'
                 ) from e
         if not masks:
-            return np.zeros((0, h, w), dtype=np.uint8)
+            return np.zeros((0, out_h, out_w), dtype=np.uint8)
         return np.stack(masks)
 
     def transform(self, results: dict) -> dict:
@@ -167,6 +237,11 @@ class LoadReferringAnnotations(LoadAnnotations):
             dict: ``results`` with the keys listed above.
         """
         h, w = self._original_size(results)
+        out_h, out_w = (
+            self._resized_frame(results)
+            if self.mask_frame == 'resized'
+            else (h, w)
+        )
         if self.with_context:
             if 'context_instances' not in results:
                 raise KeyError(
@@ -181,12 +256,20 @@ class LoadReferringAnnotations(LoadAnnotations):
             results['with_context'] = True
         if self.with_bbox:
             self._load_bboxes(results)
+            if (out_h, out_w) != (h, w):
+                # detectron2's apply_box for a resize, then clipping to the
+                # image as mmdet's Resize does
+                results['gt_bboxes'] = _resize_boxes(
+                    results['gt_bboxes'],
+                    (out_w / w, out_h / h),
+                    (out_h, out_w),
+                )
         if self.with_label or self.with_context:
             self._load_labels(results)
         if self.with_mask or self.with_seg:
-            masks = self._decode_masks(results, h, w)
+            masks = self._decode_masks(results, h, w, (out_h, out_w))
             if self.with_mask:
-                results['gt_masks'] = BitmapMasks(masks, h, w)
+                results['gt_masks'] = BitmapMasks(masks, out_h, out_w)
             if self.with_seg:
                 targets = masks
                 if self.with_context:
@@ -196,7 +279,7 @@ class LoadReferringAnnotations(LoadAnnotations):
                 results['gt_seg_map'] = (
                     targets.any(axis=0).astype(np.uint8)
                     if len(targets)
-                    else np.zeros((h, w), dtype=np.uint8)
+                    else np.zeros((out_h, out_w), dtype=np.uint8)
                 )
         results['no_target'] = bool(results.get('no_target', False))
         return results
@@ -206,5 +289,6 @@ class LoadReferringAnnotations(LoadAnnotations):
             f'{type(self).__name__}(with_bbox={self.with_bbox}, '
             f'with_label={self.with_label}, with_mask={self.with_mask}, '
             f'with_seg={self.with_seg}, box_type={self.box_type!r}, '
-            f'with_context={self.with_context})'
+            f'with_context={self.with_context}, '
+            f'mask_frame={self.mask_frame!r})'
         )

@@ -9,7 +9,13 @@ from .grec import (
     grec_sample,
     greedy_match_count,
 )
-from .gres import GRES_RECORD_FIELDS, compute_gres_metrics, gres_sample
+from .gres import (
+    GRES_RECORD_FIELDS,
+    NT_RULES,
+    check_nt_rule,
+    compute_gres_metrics,
+    gres_sample,
+)
 from .mask_ops import (
     mask_counts,
     merge_masks,
@@ -35,6 +41,8 @@ __all__ = [
     'decide_no_target',
     'percent',
     'GRES_RECORD_FIELDS',
+    'NT_RULES',
+    'check_nt_rule',
     'gres_sample',
     'compute_gres_metrics',
     'to_box_tensor',

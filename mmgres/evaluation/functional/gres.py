@@ -19,6 +19,17 @@ target         target (TN)    I/U, 0 if   I          U
 
 In the FP row ReLA sets ``I = 0`` but keeps the union of the predicted mask
 and the ground truth: the mask is not cleared.
+
+Two options change the table to the GSVA release's evaluator
+(``solver.py: eval_gres`` in LeapLabTHU/GSVA):
+
+- ``nt_rule='gsva_release'``: a target sample predicted "no target" (the
+  model emitted ``[REJ]``) is still scored by its mask, like a target
+  prediction: IoU ``I/U``, ``ΣI += I``, ``ΣU += U``. It still counts as FP
+  in ``T_acc``.
+- ``fn_union=False``: a no-target sample predicted as a target adds
+  nothing to ΣU. The release adds that union only when the dataset is
+  gRefCOCO (``if is_grefcoco``), so its Ref-ZOM numbers drop it.
 """
 
 from typing import Dict, Sequence, Tuple
@@ -26,6 +37,19 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from .ratio import percent
+
+#: How a target sample predicted "no target" (FP) is scored: ``'rela'``
+#: (IoU 0, ``I`` dropped, ``U`` kept) or ``'gsva_release'`` (scored by its
+#: mask as if predicted a target).
+NT_RULES = ('rela', 'gsva_release')
+
+
+def check_nt_rule(nt_rule: str) -> str:
+    """Return ``nt_rule`` or raise a ``ValueError`` naming the choices."""
+    if nt_rule not in NT_RULES:
+        raise ValueError(f'nt_rule must be one of {NT_RULES}, got {nt_rule!r}')
+    return nt_rule
+
 
 GRES_RECORD_FIELDS = (
     'gt_no_target',
@@ -42,6 +66,8 @@ def gres_sample(
     intersection: int,
     pred_pixels: int,
     gt_pixels: int,
+    nt_rule: str = 'rela',
+    fn_union: bool = True,
 ) -> Tuple[float, int, int]:
     """The per-sample IoU and the terms one sample adds to ΣI and ΣU.
 
@@ -51,6 +77,10 @@ def gres_sample(
         intersection (int): ``|pred ∩ gt|`` of the masks.
         pred_pixels (int): ``|pred|``.
         gt_pixels (int): ``|gt|``.
+        nt_rule (str): ``'rela'`` (default) or ``'gsva_release'``; see the
+            module docstring.
+        fn_union (bool): Add ``|pred|`` of a no-target sample predicted as
+            a target to ΣU. Defaults to True (ReLA).
 
     Returns:
         tuple[float, int, int]: ``(iou, add_to_I, add_to_U)``.
@@ -62,13 +92,16 @@ def gres_sample(
         >>> gres_sample(False, True, intersection=3, pred_pixels=4,
         ...             gt_pixels=5)
         (0.0, 0, 6)
+        >>> gres_sample(False, True, 3, 4, 5, nt_rule='gsva_release')
+        (0.5, 3, 6)
     """
+    check_nt_rule(nt_rule)
     union = pred_pixels + gt_pixels - intersection
     if gt_no_target:
         if pred_no_target:
             return 1.0, 0, 0
-        return 0.0, 0, pred_pixels
-    if pred_no_target:
+        return 0.0, 0, pred_pixels if fn_union else 0
+    if pred_no_target and nt_rule == 'rela':
         return 0.0, 0, union
     iou = intersection / union if union > 0 else 0.0
     return iou, intersection, union
@@ -77,6 +110,8 @@ def gres_sample(
 def compute_gres_metrics(
     records: Sequence[Sequence[int]],
     pr_thrs: Sequence[float] = (0.7, 0.8, 0.9),
+    nt_rule: str = 'rela',
+    fn_union: bool = True,
 ) -> Dict[str, float]:
     """gIoU, cIoU, N-acc, T-acc and Pr@thr from per-sample records.
 
@@ -84,6 +119,11 @@ def compute_gres_metrics(
         records (Sequence): N records laid out as ``GRES_RECORD_FIELDS``.
         pr_thrs (Sequence[float]): IoU thresholds of the precision; a target
             sample counts when its IoU is ``>= thr``.
+        nt_rule (str): ``'rela'`` (default) or ``'gsva_release'``: how a
+            target sample predicted "no target" is scored (module
+            docstring).
+        fn_union (bool): Whether a no-target sample predicted as a target
+            adds ``|pred|`` to ΣU. Defaults to True.
 
     Returns:
         dict[str, float]: All in percent. ``gIoU = 100·ΣIoU/N``,
@@ -91,6 +131,7 @@ def compute_gres_metrics(
         ``T_acc = 100·TN/(TN+FP)``, ``Pr@thr`` over target samples only.
         A ratio with an empty denominator is NaN.
     """
+    check_nt_rule(nt_rule)
     rec = np.asarray(records, dtype=np.int64).reshape(-1, 5)
     gt_nt = rec[:, 0] != 0
     pred_nt = rec[:, 1] != 0
@@ -102,10 +143,14 @@ def compute_gres_metrics(
     fp = ~gt_nt & pred_nt
     tn = ~gt_nt & ~pred_nt
 
-    add_i = np.where(tn, inter, 0)
-    add_u = np.where(fn, pred_px, np.where(gt_nt, 0, union))
+    # The target samples whose mask is scored: ReLA scores only those
+    # predicted as targets; the GSVA release also those predicted [REJ].
+    scored = tn | fp if nt_rule == 'gsva_release' else tn
+    add_i = np.where(scored, inter, 0)
+    fn_u = pred_px if fn_union else 0
+    add_u = np.where(fn, fn_u, np.where(gt_nt, 0, union))
     iou = np.zeros(len(rec), dtype=np.float64)
-    valid = tn & (union > 0)
+    valid = scored & (union > 0)
     iou[valid] = inter[valid] / union[valid]
     iou[tp] = 1.0
 

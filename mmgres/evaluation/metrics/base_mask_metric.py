@@ -37,12 +37,17 @@ class BaseMaskMetric(BaseMetric):
         score_thr (float): See ``'score'``. Defaults to 0.7.
         min_pixels (int): See ``'empty_mask'``. Defaults to 50.
         nt_score_thr (float): See ``'classifier'``. Defaults to 0.5.
-        resolution (str): ``'original'`` (default): masks are compared in
-            the original image frame, where the model resizes its
-            prediction back and the test pipeline loads the ground truth.
-            ``'resized'`` (ReLA): ground truth and prediction are both
-            resized with nearest interpolation to the network input size
-            ``img_shape`` first.
+        resolution (str): The frame the masks are compared in.
+            ``'original'`` (default; GSVA's release): the original image,
+            where the model resizes its prediction back and the test
+            pipeline loads the ground truth. ``'resized'``: the network
+            input ``img_shape`` (ReLA, InstanceVG). There, a mask that
+            already has ``img_shape`` is used as it is, and any other is
+            resized with nearest interpolation (mmcv/cv2, as mmdet's
+            ``BitmapMasks.resize``). So the ground truth follows ReLA when
+            loaded by ``LoadReferringAnnotations(mask_frame='resized')``
+            (polygons re-rasterised at ``img_shape``) and InstanceVG when
+            loaded in the original frame (nearest-resized here).
         collect_device (str): ``'cpu'`` or ``'gpu'``, see ``BaseMetric``.
         prefix (str, optional): Prefix of the metric names.
         collect_dir (str, optional): Shared directory for ``'cpu'``
@@ -111,7 +116,9 @@ class BaseMaskMetric(BaseMetric):
             raise ValueError(
                 f'{self._owner}: sample ({sample_name(sample)}): {err}. With '
                 "resolution='original' the prediction must be resized back "
-                'to `ori_shape` by the model.'
+                'to `ori_shape` by the model, and the ground truth loaded '
+                "with LoadReferringAnnotations(mask_frame='original'); "
+                "masks in the `img_shape` frame need resolution='resized'."
             ) from err
 
     def pred_no_target(self, sample: Any, pred_pixels: int) -> bool:

@@ -7,7 +7,7 @@ from mmengine.logging import MMLogger
 
 from mmgres.registry import METRICS
 
-from ..functional.gres import compute_gres_metrics
+from ..functional.gres import check_nt_rule, compute_gres_metrics
 from .base_mask_metric import BaseMaskMetric
 from .sample_fields import read_gt_no_target
 
@@ -32,6 +32,13 @@ class GRESMetric(BaseMaskMetric):
     (TP/(TP+FN)), ``T_acc`` (TN/(TN+FP)) and ``Pr@0.7/0.8/0.9`` (target
     samples with IoU >= thr). A ratio without samples is NaN.
 
+    ``nt_rule='gsva_release'`` scores the FP row as the GSVA release does
+    (``solver.py: eval_gres``): IoU ``I/U``, ``ΣI += I``, ``ΣU += U``,
+    with the model's own mask (``pred_sem_seg_raw`` when the model emptied
+    ``pred_sem_seg``); the sample still counts as FP in T_acc.
+    ``fn_union=False`` drops the FN row's ``|pred|`` from ΣU, as that
+    release does on every dataset but gRefCOCO.
+
     ``process`` reduces each sample to five integers at once; no mask is
     kept in ``self.results``.
 
@@ -45,8 +52,16 @@ class GRESMetric(BaseMaskMetric):
             to 50.
         nt_score_thr (float): Threshold on ``pred_nt_score`` when
             ``pred_no_target`` is absent. Defaults to 0.5.
-        resolution (str): ``'original'`` (default) or ``'resized'`` (ReLA
-            evaluated at the resized network input).
+        resolution (str): ``'original'`` (default) or ``'resized'`` (the
+            network input frame ``img_shape``, as ReLA and InstanceVG
+            score); see :class:`BaseMaskMetric` for how the ground truth
+            gets there.
+        nt_rule (str): How a target sample predicted "no target" is
+            scored: ``'rela'`` (default; IoU 0, its intersection dropped,
+            its union kept) or ``'gsva_release'`` (scored by its mask).
+        fn_union (bool): Whether a no-target sample predicted as a target
+            adds its predicted pixels to ΣU. Defaults to True (ReLA, and
+            the GSVA release on gRefCOCO).
         collect_device (str): See ``mmengine.evaluator.BaseMetric``.
         prefix (str, optional): Defaults to ``'gres'``.
         collect_dir (str, optional): See ``BaseMetric``.
@@ -54,6 +69,9 @@ class GRESMetric(BaseMaskMetric):
     Example:
         >>> metric = GRESMetric()
         >>> # in a config: val_evaluator = dict(type='GRESMetric')
+        >>> # the GSVA release on gRefCOCO:
+        >>> metric = GRESMetric(nt_source='classifier',
+        ...                     nt_rule='gsva_release')
     """
 
     default_prefix: Optional[str] = 'gres'
@@ -66,6 +84,8 @@ class GRESMetric(BaseMaskMetric):
         min_pixels: int = 50,
         nt_score_thr: float = 0.5,
         resolution: str = 'original',
+        nt_rule: str = 'rela',
+        fn_union: bool = True,
         collect_device: str = 'cpu',
         prefix: Optional[str] = None,
         collect_dir: Optional[str] = None,
@@ -81,6 +101,8 @@ class GRESMetric(BaseMaskMetric):
             collect_dir=collect_dir,
         )
         self.pr_thrs = tuple(pr_thrs)
+        self.nt_rule = check_nt_rule(nt_rule)
+        self.fn_union = bool(fn_union)
 
     def process(
         self, data_batch: Optional[dict], data_samples: Sequence
@@ -101,7 +123,9 @@ class GRESMetric(BaseMaskMetric):
 
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
         """Compute the totals from the collected records."""
-        metrics = compute_gres_metrics(results, self.pr_thrs)
+        metrics = compute_gres_metrics(
+            results, self.pr_thrs, self.nt_rule, self.fn_union
+        )
         MMLogger.get_current_instance().info(
             f'{self._owner} on {len(results)} samples: '
             + ', '.join(f'{k}: {v:.2f}' for k, v in metrics.items())

@@ -14,6 +14,7 @@ from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
 from .base_grounder import BaseGrounder
+from .gsva_protocols import check_protocol, decide_slot, keeps_rejected_mask
 
 # Dialogue: the samples (batch indices) it asks about and its image (index
 # into the batch's distinct images).
@@ -107,7 +108,12 @@ class GSVA(BaseGrounder):
             ``'token'``.
         train_cfg (dict, optional): Unused; kept for the common interface.
         test_cfg (dict, optional): ``mode`` (``'teacher_forced'`` or
-            ``'generate'``), ``max_expressions``, ``max_new_tokens`` (None:
+            ``'generate'``), ``protocol`` (``'paper'``, the default, or
+            ``'release'``: how teacher-forced slots are grouped and decided
+            and whether a rejected slot keeps its mask, see
+            :mod:`mmgres.models.grounders.gsva_protocols`; ``'release'``
+            asks about all of an image's expressions in the batch in one
+            dialogue), ``max_expressions``, ``max_new_tokens`` (None:
             the longest all-``[SEG]`` answer of the batch plus 8),
             ``mask_thr`` (logit threshold, 0.0), ``min_mask_area`` (50).
         data_preprocessor (dict, optional): Data preprocessor config.
@@ -164,6 +170,19 @@ class GSVA(BaseGrounder):
                 f"test_cfg.mode must be 'teacher_forced' or 'generate', got "
                 f'{mode!r}.'
             )
+        check_protocol(self.protocol, mode)
+
+    @property
+    def protocol(self) -> str:
+        """The test protocol, ``test_cfg.protocol`` (default ``'paper'``)."""
+        return self.test_cfg.get('protocol', 'paper')
+
+    def _test_max_expressions(self, num_samples: int) -> Optional[int]:
+        # the release puts every expression of an image in one dialogue;
+        # the batch size bounds how many of them one image can have here
+        if self.protocol == 'release':
+            return max(int(num_samples), 1)
+        return self.test_cfg.get('max_expressions')
 
     # --------------------------------------------------------------- groups
     @staticmethod
@@ -258,7 +277,12 @@ class GSVA(BaseGrounder):
         shapes = [self._img_shape(samples[i]) for i in images]
         imgs = inputs[images].float()
         feats = self.mask_head.encode_images(imgs, shapes)
-        pixels = self.mllm.preprocess_images(imgs, shapes)
+        # CLIP inputs made from the original image by the pipeline
+        # (CLIPImageInput, the release's preprocessing) win over the ones
+        # the MLLM makes from the resized input
+        clip = [samples[i].metainfo.get('clip_img') for i in images]
+        clip = None if any(c is None for c in clip) else clip
+        pixels = self.mllm.preprocess_images(imgs, shapes, clip)
         return feats, pixels
 
     def _encode_dialogues(
@@ -401,7 +425,7 @@ class GSVA(BaseGrounder):
         samples = batch_data_samples
         mode = self.test_cfg.get('mode', 'teacher_forced')
         images, dialogues = self.group_dialogues(
-            batch_inputs, samples, self.test_cfg.get('max_expressions')
+            batch_inputs, samples, self._test_max_expressions(len(samples))
         )
         feats, pixels = self._encode_images(batch_inputs, samples, images)
         pixels = pixels[[d['image'] for d in dialogues]]
@@ -453,7 +477,7 @@ class GSVA(BaseGrounder):
             no_target,
             with_answer=True,
             train=False,
-            max_expressions=self.test_cfg.get('max_expressions'),
+            max_expressions=self._test_max_expressions(len(samples)),
         )
         batch = self._collate(encodings, 'right', device)
         ids, mask = batch['input_ids'], batch['attention_mask']
@@ -476,7 +500,13 @@ class GSVA(BaseGrounder):
             for k, i in enumerate(d['samples']):
                 pos = int(batch['slot_positions'][b][k])
                 two = self._slot_logits(out['logits'], b, pos)
-                is_seg = bool(two[0] >= two[1])
+                is_seg = decide_slot(
+                    out['logits'][b, pos - 1],
+                    bool(encodings[b]['slot_is_seg'][k]),
+                    seg_id,
+                    rej_id,
+                    self.protocol,
+                )
                 decided.append(is_seg)
                 slots[i] = dict(
                     image=d['image'],
@@ -484,6 +514,7 @@ class GSVA(BaseGrounder):
                     is_seg=is_seg,
                     nt_score=float(two.softmax(-1)[1]),
                     record=True,
+                    keep_mask=keeps_rejected_mask(self.protocol),
                 )
             answer = self.conversation.answer(
                 [texts[i] for i in d['samples']], [not s for s in decided]
@@ -581,7 +612,10 @@ class GSVA(BaseGrounder):
                 'min_mask_area', 50
             )
             nt_score = 1.0 - float(logits.sigmoid().max())
-        merged = record if is_seg else torch.zeros_like(record)
+        # a rejected slot's mask is kept only where the protocol scores it;
+        # the no-target contract then moves it to pred_sem_seg_raw
+        keep = is_seg or slot.get('keep_mask', False)
+        merged = record if keep else torch.zeros_like(record)
         if merged.any():
             inst = InstanceData(
                 masks=merged[None],

@@ -242,11 +242,29 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             layer compares queries that have read the expression. Ours, for
             the same reason as ``cls_text_attn_cfg``. Defaults to None
             (the paper: mmdet's Deformable-DETR layers).
+        with_ref_offset (bool): InstanceVG's released code: the decoder's
+            reference points are ``sigmoid(Linear(query_pos)) + P_r``
+            (its ``decoder_transformer.reference_points``, a learned
+            offset in (0, 1) added to the selected points; the sum may
+            exceed 1 and is clamped by the inverse sigmoid of the box
+            branch). The paper uses P_r itself. Defaults to False.
+        ref_inverse_sigmoid_eps (float): ``eps`` of the inverse sigmoid
+            that turns the reference into the box branch's offset origin.
+            Defaults to 1e-5 (mmdet); InstanceVG (detrex) uses 1e-3, which
+            matters once ``with_ref_offset`` pushes references past 1.
         train_cfg (dict, optional): ``assigner`` (a ``HungarianAssigner``
             config).
         test_cfg (dict, optional): ``score_thr`` (0.7), ``mask_thr`` (0.5),
-            ``nt_rule`` (``'score'``), ``nt_thr`` (0.5) and
-            ``max_per_image`` (N_q).
+            ``nt_rule`` (``'score'``), ``nt_thr`` (0.5),
+            ``max_per_image`` (N_q), ``nt_score`` and
+            ``mask_align_corners``. ``nt_score='softmax'`` (the default)
+            scores a query ``p_target × (1 − p_NT)`` with p_NT the softmax
+            of the no-target logits; ``'sigmoid'`` (InstanceVG's released
+            code) uses ``p_target × sigmoid(l_0)``, l_0 being the
+            "has a target" logit (index 0), and reports
+            ``p_NT = 1 − sigmoid(l_0)``. ``mask_align_corners`` (False)
+            is the ``align_corners`` of the mask upsampling to the input
+            size; InstanceVG's code uses True.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -301,6 +319,8 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         ),
         cls_text_attn_cfg: OptConfigType = None,
         decoder_text_attn_cfg: OptConfigType = None,
+        with_ref_offset: bool = False,
+        ref_inverse_sigmoid_eps: float = 1e-5,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -356,6 +376,16 @@ class IGVGHead(IGVGLossMixin, BaseModule):
                     f'num_levels={num_levels}.'
                 )
         self.query_pos = nn.Linear(2, embed_dims)
+        # InstanceVG's learned offset of the reference points (off: paper)
+        self.reference_points = (
+            nn.Linear(embed_dims, 2) if with_ref_offset else None
+        )
+        if not 0 < ref_inverse_sigmoid_eps < 0.5:
+            raise ValueError(
+                'ref_inverse_sigmoid_eps must be in (0, 0.5), got '
+                f'{ref_inverse_sigmoid_eps}.'
+            )
+        self.ref_inverse_sigmoid_eps = float(ref_inverse_sigmoid_eps)
 
         self.loss_cls = MODELS.build(loss_cls)
         self.use_sigmoid = bool(loss_cls.get('use_sigmoid', False))
@@ -439,6 +469,12 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             raise ValueError(
                 f"test_cfg.nt_rule must be 'score' or 'classifier', got "
                 f'{nt_rule!r}.'
+            )
+        nt_score = self.test_cfg.get('nt_score', 'softmax')
+        if nt_score not in ('softmax', 'sigmoid'):
+            raise ValueError(
+                "test_cfg.nt_score must be 'softmax' or 'sigmoid', got "
+                f'{nt_score!r}.'
             )
 
     def init_weights(self) -> None:
@@ -581,6 +617,9 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         ratio = valid_ratios[:, 0]  # identical on every level up to rounding
         points = (aqg_out['ref_points'] / ratio[:, None]).clamp(0.0, 1.0)
         query_pos = self.query_pos(points)
+        decoder_ref = points
+        if self.reference_points is not None:
+            decoder_ref = self.reference_points(query_pos).sigmoid() + points
         words = (
             dict(text_feats=text_feats, text_padding_mask=text_padding_mask)
             if self.decoder_reads_text
@@ -591,7 +630,7 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             query_pos=query_pos,
             value=value,
             key_padding_mask=key_padding_mask,
-            reference_points=points,
+            reference_points=decoder_ref,
             spatial_shapes=spatial_shapes,
             level_start_index=level_start_index,
             valid_ratios=valid_ratios,
@@ -600,8 +639,10 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         )
         cls_scores, bbox_preds = [], []
         for lvl in range(hidden.shape[0]):
-            reference = points if lvl == 0 else references[lvl - 1]
-            reference = inverse_sigmoid(reference)
+            reference = decoder_ref if lvl == 0 else references[lvl - 1]
+            reference = inverse_sigmoid(
+                reference, eps=self.ref_inverse_sigmoid_eps
+            )
             cls_in = hidden[lvl]
             if self.cls_text_attn is not None:
                 cls_in = self.cls_text_norm(
@@ -694,7 +735,11 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         max_per_image = self.test_cfg.get('max_per_image', self.num_queries)
 
         target_prob = self.target_probs(outs['cls_scores'][-1])
-        nt_prob = outs['nt_logits'].softmax(-1)[:, 1]
+        if self.test_cfg.get('nt_score', 'softmax') == 'sigmoid':
+            nt_prob = 1.0 - outs['nt_logits'][:, 0].sigmoid()
+        else:
+            nt_prob = outs['nt_logits'].softmax(-1)[:, 1]
+        align = bool(self.test_cfg.get('mask_align_corners', False))
         scores = target_prob * (1.0 - nt_prob[:, None])
         bbox_preds = outs['bbox_preds'][-1]
         results = []
@@ -719,7 +764,9 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             logits = torch.cat(
                 [outs['mask_preds'][i, keep], outs['global_mask'][i]]
             )
-            binary = self._to_image(logits, meta, pad_shape, rescale, mask_thr)
+            binary = self._to_image(
+                logits, meta, pad_shape, rescale, mask_thr, align
+            )
             inst_masks = binary[:-1]
             merged = binary[-1] | inst_masks.any(0)
             if nt_rule == 'score':
@@ -746,7 +793,12 @@ class IGVGHead(IGVGLossMixin, BaseModule):
 
     @staticmethod
     def _to_image(
-        logits: Tensor, meta: dict, pad_shape, rescale: bool, thr: float
+        logits: Tensor,
+        meta: dict,
+        pad_shape,
+        rescale: bool,
+        thr: float,
+        align_corners: bool = False,
     ) -> Tensor:
         """Mask logits (K, h, w) → binary masks (K, H, W): upsampled to the
         padded input, cropped to the image and, with ``rescale``, resized
@@ -760,7 +812,7 @@ class IGVGHead(IGVGLossMixin, BaseModule):
                 logits[None, k : k + 1],
                 size=tuple(pad_shape),
                 mode='bilinear',
-                align_corners=False,
+                align_corners=align_corners,
             )[..., :img_h, :img_w]
             if rescale and (out_h, out_w) != (img_h, img_w):
                 m = F.interpolate(

@@ -26,6 +26,7 @@ from .text_deformable_decoder import (
     TextDeformableDetrTransformerDecoder,
 )
 from .text_pooling import masked_text_pool
+from .text_to_image_decoder_layer import TextToImageDecoderLayer
 from .unet_decoder import UNetMaskDecoder
 from .word_attention import build_word_attention
 
@@ -54,3 +55,4 @@ __all__ += [
     'TextDeformableDetrTransformerDecoder',
 ]
 __all__ += ['RelativePositionQueryAttention']
+__all__ += ['TextToImageDecoderLayer']

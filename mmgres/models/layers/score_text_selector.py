@@ -27,7 +27,12 @@ class ScoreTextSelector(BaseModule):
 
     - ``'repeat'``: slot ``k`` repeats the ``(k mod n)``-th ranked token, so
       every query still carries text;
-    - ``'learnable'``: slot ``k`` holds a learnable pad embedding.
+    - ``'learnable'``: slot ``k`` holds a learnable pad embedding;
+    - ``'zero'`` (InstanceVG's released code): such a sentence is not
+      ranked at all. Slot ``k`` takes sequence position ``k`` (sentence
+      order), zeroed where that position is padding (or beyond the
+      sequence), i.e. the real tokens in order, then zero vectors. Only a
+      sentence with at least ``num_queries`` real tokens is ranked.
 
     Filled slots are marked invalid in the returned mask, so a score map
     pooled over the valid slots counts every real token once. A sentence
@@ -53,7 +58,7 @@ class ScoreTextSelector(BaseModule):
     Args:
         num_queries (int): Number of selected tokens N_q. Defaults to 10.
         rank_by (str): ``'l2'``, ``'mean'`` or ``'position'``.
-        fill_mode (str): ``'repeat'`` or ``'learnable'``.
+        fill_mode (str): ``'repeat'``, ``'learnable'`` or ``'zero'``.
         embed_dims (int, optional): Channels C; required for
             ``fill_mode='learnable'``.
         init_cfg (dict, optional): Initialisation config.
@@ -69,7 +74,11 @@ class ScoreTextSelector(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         assert rank_by in ('l2', 'mean', 'position'), rank_by
-        assert fill_mode in ('repeat', 'learnable'), fill_mode
+        if fill_mode not in ('repeat', 'learnable', 'zero'):
+            raise ValueError(
+                "fill_mode must be 'repeat', 'learnable' or 'zero', got "
+                f'{fill_mode!r}.'
+            )
         self.num_queries = num_queries
         self.rank_by = rank_by
         self.fill_mode = fill_mode
@@ -108,7 +117,7 @@ class ScoreTextSelector(BaseModule):
             - ``valid``: shape (B, N_q), bool, True where the slot holds a
               distinct real token (not a fill).
             - ``indices``: shape (B, N_q), long, the token position each
-              slot was taken from; -1 for learnable fill slots.
+              slot was taken from; -1 for learnable and zero fill slots.
         """
         bsz, length, _ = text_feats.shape
         device = text_feats.device
@@ -128,7 +137,14 @@ class ScoreTextSelector(BaseModule):
         rank = torch.where(
             valid, slots, slots % num_real.clamp(min=1)[:, None]
         )
+        if self.fill_mode == 'zero':
+            # short sentences keep sentence order (InstanceVG)
+            short = (num_real < self.num_queries)[:, None]
+            rank = torch.where(short, slots, rank).clamp(max=length - 1)
+            position = slots.clamp(max=length - 1).expand(bsz, -1)
         indices = order.gather(1, rank)
+        if self.fill_mode == 'zero':
+            indices = torch.where(short, position, indices)
         selected = text_feats.gather(
             1, indices[..., None].expand(-1, -1, text_feats.shape[-1])
         )
@@ -137,4 +153,10 @@ class ScoreTextSelector(BaseModule):
                 valid[..., None], selected, self.pad_embed.to(selected)
             )
             indices = indices.masked_fill(~valid, -1)
+        elif self.fill_mode == 'zero':
+            filled = ~valid | (slots >= length)
+            if text_padding_mask is not None:
+                filled = filled | text_padding_mask.bool().gather(1, indices)
+            selected = selected.masked_fill(filled[..., None], 0.0)
+            indices = indices.masked_fill(filled, -1)
         return selected, valid, indices

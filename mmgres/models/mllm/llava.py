@@ -15,93 +15,13 @@ from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
-# CLIP ViT-L/14 at 224 px, the vision tower of LLaVA v1 (paper Sec. 3.1:
-# 224 / 14 = 16, so 256 visual tokens).
-CLIP_VIT_L14_224 = dict(
-    model_type='clip_vision_model',
-    hidden_size=1024,
-    intermediate_size=4096,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    image_size=224,
-    patch_size=14,
-    projection_dim=768,
-    hidden_act='quick_gelu',
-)
+from .llava_archs import KNOWN_LLAVA_ARCHS, tiny_llava_cfg
 
+__all__ = ['KNOWN_LLAVA_ARCHS', 'LlavaMLLM', 'tiny_llava_cfg']
 
-def _llama(hidden, inter, layers, heads, max_pos):
-    return dict(
-        model_type='llama',
-        hidden_size=hidden,
-        intermediate_size=inter,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        vocab_size=32000,
-        max_position_embeddings=max_pos,
-        rms_norm_eps=1e-6 if max_pos == 2048 else 1e-5,
-    )
-
-
-def _llava(text_config: dict) -> dict:
-    # LLaVA v1 reads the penultimate CLIP layer without its CLS token.
-    return dict(
-        text_config=text_config,
-        vision_config=copy.deepcopy(CLIP_VIT_L14_224),
-        image_token_index=32000,
-        image_seq_length=256,
-        vision_feature_layer=-2,
-        vision_feature_select_strategy='default',
-        projector_hidden_act='gelu',
-    )
-
-
-# Architectures of the paper's three MLLMs (Table 1), as ``LlavaConfig``
-# kwargs, so that they build without a download. Text dims are those of the
-# public Vicuna-7B/13B (Llama-1) and Llama-2-13B ``config.json`` files. HF's
-# ``LlavaMultiModalProjector`` is LLaVA-1.5's 2-layer MLP; LLaVA v1 used one
-# linear layer (16.8 M fewer parameters at 7B, 0.24 %).
-KNOWN_LLAVA_ARCHS: Dict[str, dict] = {
-    'llava-v1-vicuna-7b': _llava(_llama(4096, 11008, 32, 32, 2048)),
-    'llava-v1-vicuna-13b': _llava(_llama(5120, 13824, 40, 40, 2048)),
-    'llava-v1-llama-2-13b': _llava(_llama(5120, 13824, 40, 40, 4096)),
-}
-
-
-def tiny_llava_cfg(
-    hidden_size: int = 32,
-    num_layers: int = 2,
-    image_size: int = 32,
-    patch_size: int = 8,
-) -> dict:
-    """``LlavaConfig`` kwargs of a tiny random LLaVA (Llama text model,
-    CLIP vision model) for tests and tiny configs. ``vocab_size`` is a
-    placeholder: :class:`LlavaMLLM` resizes to its tokenizer."""
-    return dict(
-        text_config=dict(
-            model_type='llama',
-            hidden_size=hidden_size,
-            intermediate_size=hidden_size * 2,
-            num_hidden_layers=num_layers,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            vocab_size=16,
-            max_position_embeddings=512,
-        ),
-        vision_config=dict(
-            model_type='clip_vision_model',
-            hidden_size=hidden_size,
-            intermediate_size=hidden_size * 2,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=image_size,
-            patch_size=patch_size,
-            projection_dim=hidden_size,
-        ),
-        vision_feature_layer=-2,
-        vision_feature_select_strategy='default',
-    )
+# LLaVA v1's image wrapping tokens (``DEFAULT_IM_START_TOKEN``,
+# ``DEFAULT_IM_END_TOKEN``).
+IMAGE_START_END = ('<im_start>', '<im_end>')
 
 
 @MODELS.register_module()
@@ -150,6 +70,22 @@ class LlavaMLLM(BaseModule):
         rej_token (str): Defaults to ``'[REJ]'``.
         image_token (str): The image placeholder token. Defaults to
             ``'<image>'``.
+        image_start_end (bool): The prompt wraps the image as
+            ``<im_start><image><im_end>`` (LLaVA v1's
+            ``mm_use_im_start_end``, on in the GSVA release). The two tokens
+            are then needed: a LLaVA v1 tokenizer already has them
+            (``<im_patch>``, ``<im_start>``, ``<im_end>`` = 32000, 32001,
+            32002, kept by tools/model_converters/llava2hf.py); otherwise
+            they are added after ``[SEG]`` and ``[REJ]``, as the release's
+            ``add_task_tokens`` does. Defaults to False (the paper does not
+            mention them).
+        tokenizer_kwargs (dict, optional): Extra ``from_pretrained`` kwargs
+            of the tokenizer. ``dict(legacy=True)`` gives the slow LLaMA
+            tokenizer's (``transformers`` < 4.34) behaviour that the GSVA
+            release was trained with: every piece of text between added
+            tokens gets sentencepiece's leading ``'▁'`` (after ``[SEG]``,
+            ``', e2'`` is ``'▁,' ...``), where ``legacy=False`` adds it to
+            the first piece only.
         lora_cfg (dict, optional): ``peft.LoraConfig`` kwargs;
             ``target_modules`` is a list of layer names, matched inside the
             language model only. None trains no adapter. Defaults to rank 8
@@ -190,6 +126,8 @@ class LlavaMLLM(BaseModule):
         seg_token: str = '[SEG]',
         rej_token: str = '[REJ]',
         image_token: str = '<image>',
+        image_start_end: bool = False,
+        tokenizer_kwargs: Optional[dict] = None,
         lora_cfg: Optional[dict] = dict(
             r=8,
             lora_alpha=16,
@@ -216,6 +154,8 @@ class LlavaMLLM(BaseModule):
         self.rej_token = rej_token
         self.image_token = image_token
         self.clip_resize = clip_resize
+        self.image_start_end = image_start_end
+        self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
         self.tokenizer = self._build_tokenizer(tokenizer, vocab)
 
         if pretrained:
@@ -316,7 +256,9 @@ class LlavaMLLM(BaseModule):
                 raise ValueError(
                     'LlavaMLLM needs tokenizer, name_or_path or vocab.'
                 )
-            tok = AutoTokenizer.from_pretrained(source, use_fast=True)
+            tok = AutoTokenizer.from_pretrained(
+                source, use_fast=True, **self.tokenizer_kwargs
+            )
             if not tok.is_fast:
                 raise ValueError(
                     f'The tokenizer of {source!r} is not a fast tokenizer; '
@@ -337,6 +279,13 @@ class LlavaMLLM(BaseModule):
         ]
         if new:
             tok.add_tokens(new)
+        wrap = [
+            AddedToken(t, normalized=False, special=True)
+            for t in IMAGE_START_END
+            if self.image_start_end and t not in vocab_now
+        ]
+        if wrap:
+            tok.add_tokens(wrap, special_tokens=True)
         return tok
 
     def _sync_vocab(self, mean_resizing: bool) -> None:
@@ -463,11 +412,19 @@ class LlavaMLLM(BaseModule):
 
     # --------------------------------------------------------------- inputs
     def preprocess_images(
-        self, images: Tensor, img_shapes: Sequence[Tuple[int, int]]
+        self,
+        images: Tensor,
+        img_shapes: Sequence[Tuple[int, int]],
+        clip_images: Optional[Sequence] = None,
     ) -> Tensor:
         """Make CLIP inputs from RGB images in 0-255.
 
         Args:
+            clip_images (Sequence, optional): Ready CLIP inputs, one
+                (3, S, S) array or tensor per image (the ``clip_img`` of
+                :class:`~mmgres.datasets.transforms.CLIPImageInput`, made
+                from the original image as the release does); when given
+                they are used as they are and ``images`` is not read.
             images (Tensor): Shape (B, 3, H, W), padded; image b's content is
                 ``images[b, :, :h, :w]`` with ``(h, w) = img_shapes[b]``.
             img_shapes (Sequence[tuple[int, int]]): (h, w) per image.
@@ -481,6 +438,17 @@ class LlavaMLLM(BaseModule):
         )
 
         s = self.image_size
+        dtype = self.model.model.vision_tower.dtype
+        if clip_images is not None:
+            out = torch.stack(
+                [torch.as_tensor(c, device=images.device) for c in clip_images]
+            )
+            if tuple(out.shape[1:]) != (3, s, s):
+                raise ValueError(
+                    f'clip_img has shape {tuple(out.shape[1:])}, the CLIP '
+                    f'tower takes (3, {s}, {s}); set CLIPImageInput sizes.'
+                )
+            return out.to(dtype)
         mean = images.new_tensor(OPENAI_CLIP_MEAN).view(3, 1, 1) * 255
         std = images.new_tensor(OPENAI_CLIP_STD).view(3, 1, 1) * 255
         out = []
@@ -501,7 +469,6 @@ class LlavaMLLM(BaseModule):
                 x = x[..., top : top + s, left : left + s]
             x = (x.clamp(0, 255) - mean) / std
             out.append(x[0])
-        dtype = self.model.model.vision_tower.dtype
         return torch.stack(out).to(dtype)
 
     # -------------------------------------------------------------- forward

@@ -19,6 +19,22 @@ VICUNA_V1_SYSTEM = (
     "to the human's questions."
 )
 
+# LLaVA's ``conv_llava_llama_2`` system prompt: the chat format of the
+# LLaVA-Llama-2 base (GSVA-Llama2-13B; the release's ``--conv_type
+# llava_llama_2``).
+LLAVA_LLAMA_2_SYSTEM = (
+    'You are a helpful language and vision assistant. You are able to '
+    'understand the visual content that the user provides, and assist the '
+    'user with a variety of tasks using natural language.'
+)
+
+# The GSVA release's evaluation question (``data/dataset.py: ValDataset``),
+# verbatim: a space after the image line's newline and none between the
+# last expression and "in" ("What are a cat, a dogin this image?").
+RELEASE_TEST_QUESTION = (
+    ' What are {objs}in this image? Please output segmentation masks.'
+)
+
 # The question of the paper's Sec. 3.3 / Fig. 3, used at test time.
 PAPER_QUESTION = (
     'What are {objs} in this image? Please output segmentation masks.'
@@ -80,6 +96,26 @@ class GSVAConversationBuilder:
     and ``ASSISTANT :``; ``slot_positions`` are the positions of ``[SEG]``
     and ``[REJ]``; ``slot_is_seg`` is ``[True, False]``.
 
+    With ``style='llama_2'`` (LLaVA's ``conv_llava_llama_2``, the template
+    of the LLaVA-Llama-2 base) the same dialogue reads::
+
+        [INST] <<SYS>>
+        You are a helpful language and vision assistant. ...
+        <</SYS>>
+
+        <image>
+        What are e1, e2 in this image? Please output segmentation masks.
+        [/INST] Sure, e1:[SEG], e2:[REJ].</s>
+
+    The GSVA release's test dialogue (``test_question=
+    RELEASE_TEST_QUESTION``, ``prefix_separator=''``, ``image_start=
+    '<im_start>'``, ``image_end='<im_end>'``, ``expression_style=
+    'release'``, as configs/gsva/*_release.py set) is
+    ``{system} USER: <im_start><image><im_end>\n What are e1, e2in this
+    image? Please output segmentation masks. ASSISTANT: Sure,e1:[SEG],
+    e2:[REJ].</s>``: the image wrapped in ``<im_start>``/``<im_end>``
+    (``use_mm_start_end``), and its question and answer spacing verbatim.
+
     Args:
         max_expressions (int): Most expressions in one dialogue; more are
             split over several dialogues (:meth:`split`). The GSVA release
@@ -106,6 +142,24 @@ class GSVAConversationBuilder:
         add_bos (bool): Start with the tokenizer's BOS. Defaults to True.
         add_eos (bool): End the answer with EOS (learned, so that generation
             stops). Defaults to True.
+        style (str): Chat format: ``'vicuna_v1'`` (LLaVA v1 / Vicuna, the
+            paper's 7B and Vicuna-13B bases) or ``'llama_2'`` (LLaVA's
+            ``llava_llama_2``, ``[INST] <<SYS>> ... [/INST]``; ``roles`` are
+            then unused). Defaults to ``'vicuna_v1'``.
+        image_start (str): Text written right before the image placeholder,
+            e.g. ``'<im_start>'`` (the release's ``use_mm_start_end``); the
+            tokenizer must have it as one token. Defaults to ``''``.
+        image_end (str): Text written right after it, e.g. ``'<im_end>'``.
+            Defaults to ``''``.
+        prefix_separator (str): Between ``answer_prefix`` and the first
+            slot: ``' '`` (the paper's "Sure, e1:[SEG]"); the release's
+            test answer has ``''`` ("Sure,e1:[SEG]").
+        expression_style (str): How an expression is cleaned:
+            ``'collapse'`` (whitespace collapsed, trailing periods dropped)
+            or ``'release'`` (as the release's evaluation:
+            ``s.strip().lower().strip().strip('.')``, inner whitespace kept,
+            leading and trailing periods dropped). Defaults to
+            ``'collapse'``.
     """
 
     def __init__(
@@ -125,7 +179,21 @@ class GSVAConversationBuilder:
         use_rej: bool = True,
         add_bos: bool = True,
         add_eos: bool = True,
+        style: str = 'vicuna_v1',
+        image_start: str = '',
+        image_end: str = '',
+        prefix_separator: str = ' ',
+        expression_style: str = 'collapse',
     ) -> None:
+        if style not in ('vicuna_v1', 'llama_2'):
+            raise ValueError(
+                f"style must be 'vicuna_v1' or 'llama_2', got {style!r}."
+            )
+        if expression_style not in ('collapse', 'release'):
+            raise ValueError(
+                "expression_style must be 'collapse' or 'release', got "
+                f'{expression_style!r}.'
+            )
         if max_expressions < 1:
             raise ValueError(
                 f'max_expressions must be >= 1, got {max_expressions}.'
@@ -158,6 +226,11 @@ class GSVAConversationBuilder:
         self.use_rej = use_rej
         self.add_bos = add_bos
         self.add_eos = add_eos
+        self.style = style
+        self.image_start = image_start
+        self.image_end = image_end
+        self.prefix_separator = prefix_separator
+        self.expression_style = expression_style
 
     # ------------------------------------------------------------------ text
     def words(self) -> List[str]:
@@ -179,9 +252,14 @@ class GSVAConversationBuilder:
         """Normalise one expression for the dialogue: collapse whitespace,
         drop trailing periods and any special token written in it."""
         text = str(expression)
-        for tok in (self.seg_token, self.rej_token, self.image_placeholder):
-            text = text.replace(tok, ' ')
-        text = ' '.join(text.split()).rstrip('.').strip()
+        specials = (self.seg_token, self.rej_token, self.image_placeholder)
+        for tok in (*specials, self.image_start, self.image_end):
+            if tok:
+                text = text.replace(tok, ' ')
+        if self.expression_style == 'release':
+            text = text.strip().lower().strip().strip('.')
+        else:
+            text = ' '.join(text.split()).rstrip('.').strip()
         if not text:
             raise ValueError(
                 f'Expression {expression!r} is empty once cleaned.'
@@ -207,13 +285,20 @@ class GSVAConversationBuilder:
         return template.replace('{objs}', objs)
 
     def prompt(self, expressions: Sequence[str], train: bool = False) -> str:
-        """Text up to and including ``'ASSISTANT:'``."""
+        """Text up to and including ``'ASSISTANT:'`` (``'[/INST]'`` in the
+        ``llama_2`` style)."""
         user, assistant = self.roles
         question = self.question(expressions, train)
-        return (
-            f'{self.system} {user}: {self.image_placeholder}\n{question} '
-            f'{assistant}:'
-        )
+        image = f'{self.image_start}{self.image_placeholder}{self.image_end}'
+        if self.style == 'llama_2':
+            # LLaVA's SeparatorStyle.LLAMA_2: the system prompt wrapped in
+            # <<SYS>> inside the first [INST]; the leading '<s>' separator
+            # is stripped from the text (the tokenizer's BOS takes its place)
+            return (
+                f'[INST] <<SYS>>\n{self.system}\n<</SYS>>\n\n'
+                f'{image}\n{question} [/INST]'
+            )
+        return f'{self.system} {user}: {image}\n{question} {assistant}:'
 
     def slot_tokens(self, no_target: Optional[Sequence[bool]], num: int):
         if no_target is None:
@@ -241,7 +326,7 @@ class GSVAConversationBuilder:
             for e, t in zip(expressions, tokens)
         ]
         return (
-            f'{self.answer_prefix} '
+            f'{self.answer_prefix}{self.prefix_separator}'
             f'{self.slot_separator.join(slots)}{self.answer_suffix}'
         )
 
@@ -311,6 +396,13 @@ class GSVAConversationBuilder:
                 f'{self.image_placeholder!r} once as one token, found '
                 f'{ids.count(image_id)}; add it to the tokenizer.'
             )
+        for tok in (self.image_start, self.image_end):
+            tid = tokenizer.convert_tokens_to_ids(tok) if tok else None
+            if tok and (tid is None or ids.count(tid) != 1):
+                raise ValueError(
+                    f'{tok!r} must be one token of the tokenizer '
+                    '(LlavaMLLM adds it with image_start_end=True).'
+                )
         k = ids.index(image_id)
         n = int(num_image_tokens)
         ids = ids[:k] + [image_id] * n + ids[k + 1 :]

@@ -105,3 +105,29 @@ def test_registry_and_bad_args():
         ScoreTextSelector(fill_mode='learnable')  # needs embed_dims
     with pytest.raises(AssertionError):
         ScoreTextSelector(rank_by='l1')
+
+
+def test_zero_fill_keeps_sentence_order_for_short_sentences():
+    # InstanceVG: 3 real tokens < 4 slots -> positions 0, 1, 2 in sentence
+    # order (means 1, 5, 3: not ranked), then a zero vector
+    feats = _tokens([1, 5, 3, 9, 7])
+    pad = torch.tensor([[False, False, False, True, True]])
+    sel = ScoreTextSelector(num_queries=4, rank_by='mean', fill_mode='zero')
+    out, valid, idx = sel(feats, pad)
+    assert idx.tolist() == [[0, 1, 2, -1]]
+    assert valid.tolist() == [[True, True, True, False]]
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([1.0, 5.0, 3, 0]))
+    # enough real tokens: ranked by the channel mean (x / 2 here)
+    out, valid, idx = sel(feats, None)
+    assert idx.tolist() == [[3, 4, 1, 2]]
+    assert valid.all()
+
+
+def test_zero_fill_beyond_the_sequence_and_bad_mode():
+    feats = _tokens([2, 4])
+    sel = ScoreTextSelector(num_queries=3, rank_by='mean', fill_mode='zero')
+    out, valid, idx = sel(feats)
+    assert idx.tolist() == [[0, 1, -1]]
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([2.0, 4.0, 0.0]))
+    with pytest.raises(ValueError, match='fill_mode'):
+        ScoreTextSelector(fill_mode='nope')

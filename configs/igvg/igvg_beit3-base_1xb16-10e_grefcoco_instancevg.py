@@ -1,0 +1,57 @@
+# IGVG (BEiT-3 base) on gRefCOCO, built as the authors' released code
+# InstanceVG (configs/gres/InstanceVG-grefcoco.py) builds it, so that the
+# released checkpoint InstanceVG-grefcoco.pth, converted with
+# tools/model_converters/instancevg2mmgres.py, loads with every weight
+# matched. Data, schedule and evaluation are those of the paper config.
+#
+# Where the release differs from the paper (each a switch of ours; the
+# paper's choice stays the default of the modules):
+# 1. Query generation: the selected tokens are the *positional* queries of
+#    zero content queries in one post-norm DETR decoder layer
+#    (self-attention, cross-attention to the image, FFN, final LayerNorm),
+#    TextToImageDecoderLayer; the paper: one cross-attention block.
+# 2. Score map: the max over the selected tokens of the cross-attention
+#    *probabilities* (softmax over pixels), then a sigmoid in the point
+#    selector and the minimap loss; the paper: the mean of the attention
+#    logits.
+# 3. Text selection: tokens ranked by their channel mean, not their L2
+#    norm; a sentence shorter than N_q takes its tokens in sentence order,
+#    then zero vectors (fill_mode='zero').
+# 4. ITQ concatenates [F_q; Q_filter] (text first); ours [Q_filter; F_q]:
+#    the converter permutes the first MLP layer's input columns.
+# 5. Decoder references: sigmoid(Linear(query_pos)) + P_r (a learned
+#    offset) rather than P_r; the box branch's inverse sigmoid uses
+#    eps 1e-3 (detrex) rather than mmdet's 1e-5.
+# 6. Instance masks: Q_d . S_global directly, no mask-embedding MLP.
+# 7. No-target branch: an MLP over the pixels of S_global, averaged; the
+#    sentence is not fused in.
+# 8. Prediction score: p_target x sigmoid(l_0), l_0 the "has a target"
+#    no-target logit, rather than p_target x (1 - softmax(l)[1]); masks
+#    upsampled with align_corners=True.
+# 9. UNet decoder upsampling with align_corners=True; SimpleFPN's channel
+#    LayerNorm with eps 1e-6 (InstanceVG's LN2d).
+_base_ = ['./igvg_beit3-base_1xb16-10e_grefcoco.py']
+
+embed_dims = 256
+model = dict(
+    neck=dict(norm_cfg=dict(type='LN2d', eps=1e-6)),  # 9
+    head=dict(
+        mask_decoder=dict(align_corners=True),  # 9
+        nt_branch=dict(text_channels=None),  # 7
+        aqg=dict(
+            text_selector=dict(rank_by='mean', fill_mode='zero'),  # 3
+            cross_attention=dict(  # 1
+                _delete_=True,
+                type='TextToImageDecoderLayer',
+                num_heads=8,
+                attn_drop=0.1,
+                ffn_cfg=dict(feedforward_channels=512, ffn_drop=0.1),
+            ),
+            score_reduce='max',  # 2
+        ),
+        num_mask_embed_layers=0,  # 6
+        with_ref_offset=True,  # 5
+        ref_inverse_sigmoid_eps=1e-3,  # 5
+    ),
+    test_cfg=dict(nt_score='sigmoid', mask_align_corners=True),  # 8
+)

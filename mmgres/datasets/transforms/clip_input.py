@@ -1,0 +1,105 @@
+# Copyright (c) mmgres contributors. All rights reserved.
+"""The CLIP input of an MLLM, made from the original image as the LLaVA,
+LISA and GSVA releases make it."""
+
+from typing import Sequence
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from PIL import Image
+
+from mmgres.registry import TRANSFORMS
+
+# OpenAI CLIP's RGB mean and std in 0-1 (``CLIPImageProcessor`` defaults).
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def clip_resize_shape(height: int, width: int, size: int):
+    """Size after resizing the short side to ``size``, as
+    ``transformers``' ``get_resize_output_image_size`` with
+    ``default_to_square=False``: the long side is truncated, not rounded.
+
+    Example:
+        ``clip_resize_shape(480, 640, 224)`` is ``(224, 298)``
+        (224 * 640 / 480 = 298.67).
+    """
+    short, long = (height, width) if height <= width else (width, height)
+    new_long = int(size * long / short)
+    return (size, new_long) if height <= width else (new_long, size)
+
+
+@TRANSFORMS.register_module()
+class CLIPImageInput(BaseTransform):
+    """Make the CLIP tower's input from the loaded (original) image.
+
+    The GSVA release (LISA's data code) gives CLIP
+    ``CLIPImageProcessor.preprocess(original RGB image)``, independently of
+    the SAM frame: resize the short side to ``size`` with PIL bicubic on
+    the uint8 image (long side truncated), centre-crop ``crop_size``
+    (offsets ``(h - crop) // 2``), scale by 1/255 and normalise with CLIP's
+    mean and std, in float32. This transform does exactly that, so it must
+    run right after loading, before any resize, and stores the result as
+    ``results['clip_img']`` (3, crop, crop) float32 RGB; add ``'clip_img'``
+    to :class:`PackReferringInputs`' ``meta_keys`` so that the model
+    (:meth:`mmgres.models.GSVA._encode_images`) reads it instead of making
+    its own CLIP input from the resized image.
+
+    Required keys: ``img`` (H, W, 3) uint8. Added keys: ``clip_img``.
+
+    Args:
+        size (int): Short side after resizing. Defaults to 224.
+        crop_size (int): Side of the centre crop. Defaults to 224.
+        mean (Sequence[float]): RGB mean in 0-1. Defaults to OpenAI CLIP's.
+        std (Sequence[float]): RGB std in 0-1. Defaults to OpenAI CLIP's.
+        to_rgb (bool): The loaded image is BGR (mmcv's loading) and is
+            turned into RGB first. Defaults to True.
+    """
+
+    def __init__(
+        self,
+        size: int = 224,
+        crop_size: int = 224,
+        mean: Sequence[float] = OPENAI_CLIP_MEAN,
+        std: Sequence[float] = OPENAI_CLIP_STD,
+        to_rgb: bool = True,
+    ) -> None:
+        if crop_size > size:
+            raise ValueError(
+                f'crop_size {crop_size} is larger than the resized short '
+                f'side {size}.'
+            )
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError('mean and std need 3 values (RGB).')
+        self.size = int(size)
+        self.crop_size = int(crop_size)
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.to_rgb = to_rgb
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ValueError(
+                'CLIPImageInput needs the loaded (H, W, 3) uint8 image, '
+                f'got shape {img.shape} and dtype {img.dtype}; put it right '
+                'after LoadImageFromFile.'
+            )
+        if self.to_rgb:
+            img = img[..., ::-1]
+        h, w = img.shape[:2]
+        nh, nw = clip_resize_shape(h, w, self.size)
+        pil = Image.fromarray(np.ascontiguousarray(img))
+        x = np.asarray(pil.resize((nw, nh), Image.BICUBIC))
+        c = self.crop_size
+        top, left = (nh - c) // 2, (nw - c) // 2
+        x = x[top : top + c, left : left + c].astype(np.float32)
+        x = (x * np.float32(1 / 255) - self.mean) / self.std
+        results['clip_img'] = np.ascontiguousarray(x.transpose(2, 0, 1))
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(size={self.size}, '
+            f'crop_size={self.crop_size}, to_rgb={self.to_rgb})'
+        )
