@@ -19,11 +19,14 @@
 #   an image's expressions in the batch in one teacher-forced dialogue, each
 #   slot decided by an argmax over the whole vocabulary against the fed
 #   token, and the mask of a slot decided [REJ] still decoded and kept as
-#   pred_sem_seg_raw (the release scores it on target samples).
-# Not yet reproduced here: the release's batches hold one image with all its
-# expressions, which needs a sampler that makes one batch per image; the
-# release's training answers are drawn from several templates
-# (ANSWER_LIST_MODE4_*), ours use "Sure, e:[SEG]".
+#   pred_sem_seg_raw (the release scores it on target samples);
+# - evaluation batches (ValDataset): one image with all its expressions
+#   (ImageShardSampler + ImageBatchSampler), its refs in file order, each
+#   ref's sentences in order; with several GPUs whole images go to the
+#   ranks in turn, without the release's padding (its DistributedSampler
+#   repeats a few images to even the ranks out and counts them twice).
+# Not yet reproduced here: the release's training answers are drawn from
+# several templates (ANSWER_LIST_MODE4_*), ours use "Sure, e:[SEG]".
 _base_ = ['./gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py']
 
 model = dict(
@@ -83,7 +86,14 @@ test_pipeline = [
     dict(type='PackReferringInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# one batch per image, of all its expressions (data/dataset.py ValDataset):
+# the release protocol asks about them in one dialogue
+val_dataloader = dict(
+    batch_size=1,  # unused by ImageBatchSampler; the Runner passes it on
+    sampler=dict(_delete_=True, type='ImageShardSampler'),
+    batch_sampler=dict(type='ImageBatchSampler'),
+    dataset=dict(pipeline=test_pipeline),
+)
 test_dataloader = val_dataloader
 # solver.py: eval_gres scores a target expression answered [REJ] by the
 # mask the model decoded for it (read from pred_sem_seg_raw), and adds the

@@ -4,7 +4,11 @@ from .refcoco import RefCOCODataset
 from .refer_base import BaseReferDataset, ReferDataError
 from .refzom import RefZOMDataset
 from .rrefcoco import RRefCOCODataset
-from .samplers import ImageGroupedSampler
+from .samplers import (
+    ImageBatchSampler,
+    ImageGroupedSampler,
+    ImageShardSampler,
+)
 from .synthetic import SYNTHETIC_VOCAB, generate_synthetic_grefcoco
 from .transforms import *  # noqa: F401,F403
 from .utils import ReferFormatError, find_dataset_problems
@@ -15,7 +19,9 @@ __all__ = [
     'RefCOCODataset',
     'RefZOMDataset',
     'RRefCOCODataset',
+    'ImageBatchSampler',
     'ImageGroupedSampler',
+    'ImageShardSampler',
     'ReferDataError',
     'ReferFormatError',
     'find_dataset_problems',

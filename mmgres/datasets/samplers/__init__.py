@@ -1,4 +1,5 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .image_batch_sampler import ImageBatchSampler, ImageShardSampler
 from .image_grouped_sampler import ImageGroupedSampler
 
-__all__ = ['ImageGroupedSampler']
+__all__ = ['ImageBatchSampler', 'ImageGroupedSampler', 'ImageShardSampler']

@@ -64,8 +64,8 @@ class AnchoredVisionBackbone(BaseModule):
     Pretrained weights: the wrapped backbone keeps its own ``init_cfg``
     (``dict(type='Pretrained', checkpoint=...)`` inside ``vision``), loaded
     by its own ``init_weights`` with its own key format: mmseg ViT keys
-    (convert timm/ImageNet checkpoints with mmseg's
-    ``tools/model_converters/vit2mmseg.py``), mmdet Swin keys prefixed with
+    (convert timm checkpoints with
+    ``tools/model_converters/vit2mmgres.py``), mmdet Swin keys prefixed with
     ``backbone.`` or official Swin ones with ``convert_weights=True``. The
     interaction blocks and anchors are new, randomly initialised.
 
