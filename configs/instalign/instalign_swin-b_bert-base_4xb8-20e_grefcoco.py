@@ -35,3 +35,7 @@ val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='GRESMetric', resolution='resized')
 test_evaluator = val_evaluator
+# ReLA's GRES.forward upsamples the mask logits to the 480x480 input and
+# thresholds them there, never going back to the original size: the
+# prediction stays in the img_shape frame (ours to the metric as is).
+model = dict(test_cfg=dict(rescale=False))

@@ -104,7 +104,9 @@ class GroundingInferencer(DetInferencer):
     predictions add ``answer``, the text the model wrote (e.g. ``'Sure, the
     red circle:[SEG], a dog:[REJ].'``). A model whose ``test_cfg.mode`` is
     ``'teacher_forced'`` (a benchmark protocol that reads the ground truth)
-    is switched to ``'generate'``.
+    is switched to ``'generate'``. A model whose ``test_cfg.rescale`` (or
+    ``rescale_boxes``) is False, which scores in the network's frame, is
+    switched to the original frame.
 
     Images that cannot be read are skipped with a warning when there are
     several: their predictions are None and ``failed`` lists them with the
@@ -152,6 +154,14 @@ class GroundingInferencer(DetInferencer):
         ):
             # no ground truth here: the model writes its own answer
             test_cfg['mode'] = 'generate'
+        if isinstance(test_cfg, dict):
+            # the outputs (masks, boxes, points, the drawings) are in the
+            # original image frame; a benchmark config may score in the
+            # network's frame (test_cfg.rescale=False), which a user's
+            # image has no use for
+            for key in ('rescale', 'rescale_boxes'):
+                if key in test_cfg:
+                    test_cfg[key] = True
 
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
         """mmdet's loading; without weights, one warning that says so in

@@ -71,6 +71,10 @@ def teardown_launcher() -> None:
     SIGABRT) after all its work is done, which fails the whole launch.
     """
     if dist.is_available() and dist.is_initialized():
+        # all ranks reach this point before any closes its connections: a
+        # rank that tears down while another still uses the group makes
+        # gloo abort the other one
+        dist.barrier()
         dist.destroy_process_group()
 
 

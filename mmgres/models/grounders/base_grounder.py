@@ -2,7 +2,7 @@
 """What every mmgres grounder shares: the text encoder and the packing of
 predictions into data samples."""
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors.base import BaseDetector
@@ -13,6 +13,7 @@ from torch import Tensor
 from mmgres.models.utils.checkpoint_coverage import (
     check_checkpoint_coverage,
 )
+from mmgres.models.utils.output_frame import resolve_rescale
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -103,6 +104,12 @@ class BaseGrounder(BaseDetector):
     are kept in ``pred_sem_seg_raw`` and ``pred_instances_raw`` (see
     :func:`apply_no_target_contract`).
 
+    Masks and boxes are in the original image frame (``ori_shape``) unless
+    ``test_cfg.rescale`` is False (the ``img_shape`` frame, where ReLA and
+    InstanceVG score); ``test_cfg.rescale_boxes`` sets the boxes' frame
+    alone (see :mod:`mmgres.models.utils.output_frame`). ``predict``'s
+    ``rescale`` argument, when given, overrides both.
+
     Args:
         text_encoder (dict): Config of the text encoder
             (:class:`HFTextEncoder`).
@@ -133,6 +140,14 @@ class BaseGrounder(BaseDetector):
         if not prefix and not self.allow_partial_load:
             check_checkpoint_coverage(self, state_dict)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def output_frames(
+        self, rescale: Optional[bool] = None
+    ) -> Tuple[bool, bool]:
+        """``(masks_rescaled, boxes_rescaled)`` of a prediction: the
+        ``rescale`` argument of ``predict`` if given, else the test config
+        (:func:`resolve_rescale`)."""
+        return resolve_rescale(getattr(self, 'test_cfg', None), rescale)
 
     @staticmethod
     def get_texts(batch_data_samples: SampleList) -> List[str]:

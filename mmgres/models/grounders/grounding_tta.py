@@ -10,6 +10,7 @@ from mmengine.model import BaseTTAModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
+from mmgres.models.utils.output_frame import frame_shape
 from mmgres.registry import MODELS
 from mmgres.utils import SampleList
 
@@ -80,6 +81,12 @@ class GroundingTTAModel(BaseTTAModel):
     - everything else (ground truth, metainfo, GSVA's answer) comes from
       the view without a flip, or the first view when all are flipped.
 
+    The views' predictions must share one frame: with the grounder's
+    ``test_cfg.rescale`` False (masks in the ``img_shape`` frame) the views
+    must have one ``img_shape`` (flips, not several scales); otherwise a
+    clear error is raised. Boxes are flipped back in their own frame
+    (``test_cfg.rescale_boxes``).
+
     The views' masks and instances are the model's own
     (``pred_sem_seg_raw`` / ``pred_instances_raw`` where a view said "no
     target"), and the merged prediction follows the same no-target
@@ -119,6 +126,12 @@ class GroundingTTAModel(BaseTTAModel):
         self.mask_vote = mask_vote
         self.nms_iou_thr = nms_iou_thr
 
+    def _boxes_rescaled(self) -> bool:
+        """Whether the grounder gives boxes in the original frame (its
+        ``test_cfg``; True for a module without ``output_frames``)."""
+        frames = getattr(self.module, 'output_frames', None)
+        return True if frames is None else frames()[1]
+
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
         """Merge each sample's views (see the class docstring).
 
@@ -149,12 +162,19 @@ class GroundingTTAModel(BaseTTAModel):
                 setattr(merged, field, merged.get(raw))
                 delattr(merged, raw)
 
+        view_masks = [raw_prediction(v, 'pred_sem_seg').data[0] for v in views]
+        shapes = {tuple(m.shape) for m in view_masks}
+        if len(shapes) > 1:
+            raise ValueError(
+                'GroundingTTAModel: the views of a sample predicted masks of '
+                f'different sizes {sorted(shapes)}; views of several scales '
+                'vote only in the original frame, so set the '
+                "grounder's test_cfg.rescale=True (or drop the scales)."
+            )
         votes = torch.stack(
             [
-                _unflip_masks(
-                    raw_prediction(v, 'pred_sem_seg').data[0], d
-                ).float()
-                for v, d in zip(views, directions)
+                _unflip_masks(m, d).float()
+                for m, d in zip(view_masks, directions)
             ]
         ).mean(0)
         merged.pred_sem_seg = PixelData(
@@ -174,6 +194,7 @@ class GroundingTTAModel(BaseTTAModel):
         return apply_no_target_contract(merged)
 
     def _merge_instances(self, views, directions) -> InstanceData:
+        boxes_rescaled = self._boxes_rescaled()
         masks, scores, labels, boxes = [], [], [], []
         for v, d in zip(views, directions):
             inst = raw_prediction(v, 'pred_instances')
@@ -186,7 +207,8 @@ class GroundingTTAModel(BaseTTAModel):
             if d is None:
                 boxes.append(inst.bboxes)
             else:
-                h, w = v.metainfo['ori_shape'][:2]
+                # flipped in the frame the boxes are given in
+                h, w = frame_shape(v.metainfo, boxes_rescaled)
                 boxes.append(bbox_flip(inst.bboxes, (h, w), d))
         if not scores:  # no view kept an instance
             return raw_prediction(views[0], 'pred_instances').clone()

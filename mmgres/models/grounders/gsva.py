@@ -10,6 +10,7 @@ from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
+from mmgres.models.utils.output_frame import boxes_to_frame, frame_shape
 from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -115,7 +116,9 @@ class GSVA(BaseGrounder):
             asks about all of an image's expressions in the batch in one
             dialogue), ``max_expressions``, ``max_new_tokens`` (None:
             the longest all-``[SEG]`` answer of the batch plus 8),
-            ``mask_thr`` (logit threshold, 0.0), ``min_mask_area`` (50).
+            ``mask_thr`` (logit threshold, 0.0), ``min_mask_area`` (50),
+            ``rescale`` and ``rescale_boxes`` (the output frame, see
+            :class:`BaseGrounder`).
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialization config.
     """
@@ -418,11 +421,13 @@ class GSVA(BaseGrounder):
         self,
         batch_inputs: Tensor,
         batch_data_samples: SampleList,
-        rescale: bool = True,
+        rescale: Optional[bool] = None,
     ) -> SampleList:
         """Masks, no-target decisions and answers per expression (see the
-        class docstring for the two modes)."""
+        class docstring for the two modes); their frame:
+        :meth:`BaseGrounder.output_frames`."""
         samples = batch_data_samples
+        masks_rescaled, boxes_rescaled = self.output_frames(rescale)
         mode = self.test_cfg.get('mode', 'teacher_forced')
         images, dialogues = self.group_dialogues(
             batch_inputs, samples, self._test_max_expressions(len(samples))
@@ -439,8 +444,7 @@ class GSVA(BaseGrounder):
         out_sizes, keys, states, image_index = {}, [], [], []
         for i, s in enumerate(slots):
             meta = samples[i].metainfo
-            shape = meta['ori_shape'] if rescale else meta['img_shape']
-            out_sizes[i] = tuple(int(v) for v in shape[:2])
+            out_sizes[i] = frame_shape(meta, masks_rescaled)
             if s['state'] is not None:
                 keys.append(i)
                 states.append(s['state'])
@@ -458,6 +462,12 @@ class GSVA(BaseGrounder):
             self._result(slots[i], logits.get(i), out_sizes[i])
             for i in range(len(samples))
         ]
+        for sample, res in zip(samples, results):
+            # the boxes are the masks' boxes, moved to their own frame
+            inst = res['pred_instances']
+            inst.bboxes = boxes_to_frame(
+                inst.bboxes, sample.metainfo, masks_rescaled, boxes_rescaled
+            )
         self.add_pred_to_datasample(samples, results)
         for sample, res, slot in zip(samples, results, slots):
             sample.set_metainfo(dict(pred_answer=slot['answer']))

@@ -1,7 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """IGVG: instance-aware generalized visual grounding (GREC + GRES)."""
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmdet.models.detectors.base import BaseDetector
 from torch import Tensor
@@ -43,7 +43,9 @@ class IGVG(BaseGrounder):
         head (dict): :class:`IGVGHead` config; ``embed_dims`` defaults to
             the backbone's ``out_channels``.
         train_cfg (dict, optional): Passed to the head (``assigner``).
-        test_cfg (dict, optional): Passed to the head (thresholds).
+        test_cfg (dict, optional): Passed to the head (thresholds);
+            ``rescale`` and ``rescale_boxes`` set the output frame (see
+            :class:`BaseGrounder`).
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialization config.
     """
@@ -110,10 +112,15 @@ class IGVG(BaseGrounder):
         self,
         batch_inputs: Tensor,
         batch_data_samples: SampleList,
-        rescale: bool = True,
+        rescale: Optional[bool] = None,
     ) -> SampleList:
+        """Add the predictions of the data contract (and ``pred_points``)
+        to the samples; their frame: :meth:`BaseGrounder.output_frames`."""
+        masks_rescaled, boxes_rescaled = self.output_frames(rescale)
         inputs = self._head_inputs(batch_inputs, batch_data_samples)
-        results = self.head.predict(*inputs, batch_data_samples, rescale)
+        results = self.head.predict(
+            *inputs, batch_data_samples, masks_rescaled, boxes_rescaled
+        )
         return self.add_pred_to_datasample(batch_data_samples, results)
 
     @staticmethod

@@ -1,5 +1,5 @@
 # Copyright (c) mmgres contributors. All rights reserved.
-from typing import Tuple
+from typing import Optional, Tuple
 
 from torch import Tensor
 
@@ -23,7 +23,9 @@ class InstAlign(BaseGrounder):
         head (dict): :class:`InstAlignHead` config.
         neck (dict, optional): Neck between backbone and head.
         train_cfg (dict, optional): Passed to the head (matching, points).
-        test_cfg (dict, optional): Passed to the head (thresholds).
+        test_cfg (dict, optional): Passed to the head (thresholds);
+            ``rescale`` and ``rescale_boxes`` set the output frame (see
+            :class:`BaseGrounder`).
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialization config.
     """
@@ -71,11 +73,16 @@ class InstAlign(BaseGrounder):
         self,
         batch_inputs: Tensor,
         batch_data_samples: SampleList,
-        rescale: bool = True,
+        rescale: Optional[bool] = None,
     ) -> SampleList:
+        """Add the predictions of the data contract to the samples; their
+        frame: :meth:`BaseGrounder.output_frames`."""
+        masks_rescaled, boxes_rescaled = self.output_frames(rescale)
         x = self.extract_feat(batch_inputs)
         text = self.extract_text(batch_data_samples)
-        results = self.head.predict(x, text, batch_data_samples, rescale)
+        results = self.head.predict(
+            x, text, batch_data_samples, masks_rescaled, boxes_rescaled
+        )
         return self.add_pred_to_datasample(batch_data_samples, results)
 
     def _forward(

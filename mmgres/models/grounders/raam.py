@@ -1,7 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """RaAM-RVG: region-aware anchoring for REC, RES and GRES."""
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from torch import Tensor
 
@@ -53,7 +53,8 @@ class RaAMRVG(BaseGrounder):
             :class:`HierarchicalLayerFusion`.
         train_cfg (dict, optional): Passed to the head.
         test_cfg (dict, optional): Passed to the head (``presence_thr``,
-            ``mask_thr``).
+            ``mask_thr``); ``rescale`` and ``rescale_boxes`` set the output
+            frame (see :class:`BaseGrounder`).
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialization config.
     """
@@ -131,14 +132,19 @@ class RaAMRVG(BaseGrounder):
         self,
         batch_inputs: Tensor,
         batch_data_samples: SampleList,
-        rescale: bool = True,
+        rescale: Optional[bool] = None,
     ) -> SampleList:
-        """Add the predictions of the data contract to the samples (in the
-        original image frame when ``rescale``)."""
+        """Add the predictions of the data contract to the samples; their
+        frame: :meth:`BaseGrounder.output_frames`."""
+        masks_rescaled, boxes_rescaled = self.output_frames(rescale)
         text = self.extract_text(batch_data_samples)
         feats, anchors = self.extract_feat(batch_inputs, text)
         results = self.head.predict(
-            feats, anchors, batch_data_samples, rescale
+            feats,
+            anchors,
+            batch_data_samples,
+            masks_rescaled,
+            boxes_rescaled,
         )
         return self.add_pred_to_datasample(batch_data_samples, results)
 

@@ -8,7 +8,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.layers.transformer import (
     MLP,
@@ -31,6 +30,11 @@ from mmgres.models.layers.text_deformable_decoder import (
 )
 from mmgres.models.layers.word_attention import build_word_attention
 from mmgres.models.task_modules import ContextFocalLossCost
+from mmgres.models.utils.output_frame import (
+    boxes_to_frame,
+    mask_logits_to_frame,
+    points_to_frame,
+)
 from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -693,17 +697,19 @@ class IGVGHead(IGVGLossMixin, BaseModule):
         text_padding_mask: Optional[Tensor],
         batch_data_samples: SampleList,
         rescale: bool = True,
+        rescale_boxes: Optional[bool] = None,
     ) -> List[dict]:
         """Forward and :meth:`predict_by_feat`."""
         metas = [s.metainfo for s in batch_data_samples]
         outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
-        return self.predict_by_feat(outs, metas, rescale)
+        return self.predict_by_feat(outs, metas, rescale, rescale_boxes)
 
     def predict_by_feat(
         self,
         outs: Dict[str, Tensor],
         batch_img_metas: List[dict],
         rescale: bool = True,
+        rescale_boxes: Optional[bool] = None,
     ) -> List[dict]:
         """Post-process the network outputs.
 
@@ -712,8 +718,10 @@ class IGVGHead(IGVGLossMixin, BaseModule):
                 ``cls_scores`` / ``bbox_preds`` are used).
             batch_img_metas (list[dict]): ``img_shape``,
                 ``batch_input_shape``, ``ori_shape``, ``scale_factor``.
-            rescale (bool): Give everything in the original image frame
-                (else in the ``img_shape`` frame).
+            rescale (bool): Masks in the original image frame (else in
+                the ``img_shape`` frame).
+            rescale_boxes (bool, optional): Boxes and points in the
+                original frame; None: as ``rescale``.
 
         Returns:
             list[dict]: Per sample:
@@ -728,6 +736,8 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             - ``points``: (Q, 2) every selected reference point, (x, y)
               in the same frame (for CoverAcc and visualisation).
         """
+        if rescale_boxes is None:
+            rescale_boxes = rescale
         score_thr = self.test_cfg.get('score_thr', 0.7)
         mask_thr = self.test_cfg.get('mask_thr', 0.5)
         nt_rule = self.test_cfg.get('nt_rule', 'score')
@@ -755,16 +765,13 @@ class IGVGHead(IGVGLossMixin, BaseModule):
             boxes[:, 0::2].clamp_(0, img_w)
             boxes[:, 1::2].clamp_(0, img_h)
             points = outs['points'][i] * factor[:2]
-            if rescale:
-                sf = meta.get('scale_factor', (1.0, 1.0))
-                sf = boxes.new_tensor(sf[:2])
-                boxes = boxes / sf.repeat(2)
-                points = points / sf
+            boxes = boxes_to_frame(boxes, meta, False, rescale_boxes)
+            points = points_to_frame(points, meta, False, rescale_boxes)
 
             logits = torch.cat(
                 [outs['mask_preds'][i, keep], outs['global_mask'][i]]
             )
-            binary = self._to_image(
+            binary = mask_logits_to_frame(
                 logits, meta, pad_shape, rescale, mask_thr, align
             )
             inst_masks = binary[:-1]
@@ -790,36 +797,3 @@ class IGVGHead(IGVGLossMixin, BaseModule):
                 )
             )
         return results
-
-    @staticmethod
-    def _to_image(
-        logits: Tensor,
-        meta: dict,
-        pad_shape,
-        rescale: bool,
-        thr: float,
-        align_corners: bool = False,
-    ) -> Tensor:
-        """Mask logits (K, h, w) → binary masks (K, H, W): upsampled to the
-        padded input, cropped to the image and, with ``rescale``, resized
-        to ``ori_shape``; one mask at a time, so a huge original image
-        costs one float mask of memory."""
-        img_h, img_w = meta['img_shape'][:2]
-        out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
-        out = logits.new_zeros((logits.shape[0], out_h, out_w), dtype=bool)
-        for k in range(logits.shape[0]):
-            m = F.interpolate(
-                logits[None, k : k + 1],
-                size=tuple(pad_shape),
-                mode='bilinear',
-                align_corners=align_corners,
-            )[..., :img_h, :img_w]
-            if rescale and (out_h, out_w) != (img_h, img_w):
-                m = F.interpolate(
-                    m,
-                    size=(out_h, out_w),
-                    mode='bilinear',
-                    align_corners=False,
-                )
-            out[k] = m[0, 0].sigmoid() > thr
-        return out

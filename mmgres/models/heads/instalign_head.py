@@ -29,6 +29,10 @@ from mmgres.models.layers import (
     build_word_attention,
 )
 from mmgres.models.losses import phrase_features
+from mmgres.models.utils.output_frame import (
+    boxes_to_frame,
+    mask_logits_to_frame,
+)
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -1066,16 +1070,29 @@ class InstAlignHead(Mask2FormerHead):
         text: Dict[str, Tensor],
         batch_data_samples: SampleList,
         rescale: bool = True,
+        rescale_boxes: Optional[bool] = None,
     ) -> List[dict]:
         """Predict instances, the merged mask and no-target.
+
+        Args:
+            x (list[Tensor]): Multi-scale image features.
+            text (dict): Output of the text encoder.
+            batch_data_samples (list[DetDataSample]): The batch.
+            rescale (bool): Masks in the original frame (``ori_shape``),
+                else in the ``img_shape`` frame.
+            rescale_boxes (bool, optional): The boxes' frame; None: as
+                ``rescale``.
 
         Returns:
             list[dict]: Per sample: ``pred_instances`` (InstanceData with
             ``masks`` (N, H, W) bool, ``bboxes`` (N, 4) from the masks,
             ``scores`` (N,) relevance, ``labels``), ``merged`` (H, W) bool,
             ``no_target`` (bool) and ``nt_score`` (float). H, W is the
-            original image size when ``rescale`` is True.
+            original image size when ``rescale`` is True, else
+            ``img_shape``.
         """
+        if rescale_boxes is None:
+            rescale_boxes = rescale
         metas = [s.metainfo for s in batch_data_samples]
         outs = self(x, text)
         rel, masks = outs['rel'][-1], outs['masks'][-1]
@@ -1095,21 +1112,25 @@ class InstAlignHead(Mask2FormerHead):
             keep = torch.nonzero(scores > score_thr).squeeze(1)
             keep = keep[scores[keep].argsort(descending=True)][:max_per_image]
             if union:
-                inst_masks = self._to_image(
+                inst_masks = mask_logits_to_frame(
                     masks[i, keep], meta, pad_shape, rescale, mask_thr
                 )
                 merged_mask = inst_masks.any(0)
             else:
                 logits = torch.cat([masks[i, keep], merged[i : i + 1]])
-                binary = self._to_image(
+                binary = mask_logits_to_frame(
                     logits, meta, pad_shape, rescale, mask_thr
                 )
                 inst_masks, merged_mask = binary[:-1], binary[-1]
+            # the boxes are the masks' boxes, moved to their own frame
+            bboxes = boxes_to_frame(
+                mask2bbox(inst_masks), meta, rescale, rescale_boxes
+            )
             results.append(
                 dict(
                     pred_instances=InstanceData(
                         masks=inst_masks,
-                        bboxes=mask2bbox(inst_masks),
+                        bboxes=bboxes,
                         scores=scores[keep],
                         labels=torch.zeros_like(keep),
                     ),
@@ -1119,35 +1140,3 @@ class InstAlignHead(Mask2FormerHead):
                 )
             )
         return results
-
-    @staticmethod
-    def _to_image(
-        logits: Tensor, meta: dict, pad_shape, rescale: bool, thr: float
-    ) -> Tensor:
-        """Mask logits (K, h, w) → binary masks (K, H, W) in the input frame
-        cropped to the image, or (``rescale``) in the original image.
-
-        One mask at a time, thresholded at once, so that a huge original
-        image (e.g. 8000×8000) costs one float mask of memory, not K.
-        """
-        img_h, img_w = meta['img_shape'][:2]
-        out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
-        out = logits.new_zeros(
-            (logits.shape[0], out_h, out_w), dtype=torch.bool
-        )
-        for k in range(logits.shape[0]):
-            m = F.interpolate(
-                logits[None, k : k + 1],
-                size=tuple(pad_shape),
-                mode='bilinear',
-                align_corners=False,
-            )[..., :img_h, :img_w]
-            if rescale:
-                m = F.interpolate(
-                    m,
-                    size=(out_h, out_w),
-                    mode='bilinear',
-                    align_corners=False,
-                )
-            out[k] = m[0, 0].sigmoid() > thr
-        return out

@@ -16,6 +16,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.losses import region_presence_targets
+from mmgres.models.utils.output_frame import (
+    boxes_to_frame,
+    frame_shape,
+    mask_logits_to_frame,
+)
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -367,8 +372,18 @@ class RegionAwareHead(BaseModule):
         anchors: Tensor,
         batch_data_samples: SampleList,
         rescale: bool = True,
+        rescale_boxes: Optional[bool] = None,
     ) -> List[dict]:
         """Predict the mmgres data contract's fields.
+
+        Args:
+            feats (Sequence[Tensor]): The fused features.
+            anchors (Tensor): The region anchors.
+            batch_data_samples (list[DetDataSample]): The batch.
+            rescale (bool): Masks in the original image frame
+                (``ori_shape``), else in the ``img_shape`` frame.
+            rescale_boxes (bool, optional): The boxes' frame; None: as
+                ``rescale``.
 
         Returns:
             list[dict]: Per sample, for
@@ -387,6 +402,8 @@ class RegionAwareHead(BaseModule):
             H, W is the original image size when ``rescale`` is True, else
             the input image size.
         """
+        if rescale_boxes is None:
+            rescale_boxes = rescale
         outs = {k: v.detach() for k, v in self(feats, anchors).items()}
         probs = outs['presence'].sigmoid()
         max_prob = probs.max(dim=1).values
@@ -396,38 +413,46 @@ class RegionAwareHead(BaseModule):
         for i, sample in enumerate(batch_data_samples):
             meta = sample.metainfo
             pad_shape = tuple(meta['batch_input_shape'])
-            img_h, img_w = meta['img_shape'][:2]
-            out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
+            out_h, out_w = frame_shape(meta, rescale)
             no_target = self.mode == 'gres' and bool(
                 max_prob[i] < presence_thr
             )
             inst = InstanceData()
             if self.with_mask:
-                merged = self._mask_to_image(
-                    outs['masks'][i],
-                    pad_shape,
-                    (img_h, img_w),
-                    (out_h, out_w),
-                    mask_thr,
-                )
+                merged = mask_logits_to_frame(
+                    outs['masks'][i], meta, pad_shape, rescale, mask_thr
+                )[0]
                 if no_target:
                     merged.zero_()
+                box = boxes_to_frame(
+                    mask2bbox(merged[None])[0:1].float(),
+                    meta,
+                    rescale,
+                    rescale_boxes,
+                )[0]
             if self.with_box:
                 box = self._box_to_image(
-                    outs['bboxes'][i], pad_shape, meta, rescale, (out_h, out_w)
+                    outs['bboxes'][i],
+                    pad_shape,
+                    meta,
+                    rescale_boxes,
+                    frame_shape(meta, rescale_boxes),
                 )
             if not self.with_mask:
-                merged = torch.zeros(
-                    (out_h, out_w), dtype=torch.bool, device=box.device
+                # 'rec': the merged mask is the box, filled in the masks'
+                # frame
+                fill = self._box_to_image(
+                    outs['bboxes'][i], pad_shape, meta, rescale, (out_h, out_w)
                 )
-                x0, y0, x1, y1 = box.round().long().tolist()
+                merged = torch.zeros(
+                    (out_h, out_w), dtype=torch.bool, device=fill.device
+                )
+                x0, y0, x1, y1 = fill.round().long().tolist()
                 merged[y0:y1, x0:x1] = True
             if not no_target:
                 if self.with_mask:
                     inst.masks = merged[None]
-                inst.bboxes = (
-                    box[None] if self.with_box else mask2bbox(merged[None])
-                ).float()
+                inst.bboxes = box[None].float()
                 inst.scores = max_prob[i : i + 1]
                 inst.labels = torch.zeros(
                     1, dtype=torch.long, device=max_prob.device
@@ -448,19 +473,6 @@ class RegionAwareHead(BaseModule):
                 )
             )
         return results
-
-    @staticmethod
-    def _mask_to_image(logits, pad_shape, img_shape, out_shape, thr):
-        """Mask logits (1, h, w) → bool (H_out, W_out): up to the padded
-        input, crop the image, resize to the output size."""
-        m = F.interpolate(
-            logits[None], size=pad_shape, mode='bilinear', align_corners=False
-        )[..., : img_shape[0], : img_shape[1]]
-        if tuple(img_shape) != tuple(out_shape):
-            m = F.interpolate(
-                m, size=out_shape, mode='bilinear', align_corners=False
-            )
-        return m[0, 0].sigmoid() > thr
 
     @staticmethod
     def _box_to_image(box, pad_shape, meta, rescale, out_shape):
