@@ -43,12 +43,16 @@ def list_models(patterns: str = r'.*') -> List[str]:
     ]
 
 
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.bin', '.safetensors')
+
+
 def find_model(name: str) -> Tuple[str, Optional[str]]:
     """The config file and weights of a model name or alias.
 
     Names are matched case-insensitively, as mmengine does. mmgres hosts no
-    checkpoints, so the weights are None unless an entry lists
-    ``Weights``.
+    checkpoints: an entry's ``Weights`` points at the guide to converting
+    the official weights (a document, not a checkpoint), so the weights
+    returned are None unless ``Weights`` names a checkpoint file.
 
     Args:
         name (str): A ``Name`` or ``Alias`` of a ``metafile.yml`` entry.
@@ -77,6 +81,10 @@ def find_model(name: str) -> Tuple[str, Optional[str]]:
         weights = model.get('Weights')
         if isinstance(weights, (list, tuple)):
             weights = weights[0] if weights else None
+        if weights is not None and not str(weights).endswith(
+            CHECKPOINT_SUFFIXES
+        ):
+            weights = None  # the conversion guide
         return config, weights
     lower = {n.lower(): n for n in known}
     close = [

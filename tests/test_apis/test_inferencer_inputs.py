@@ -151,6 +151,32 @@ def test_every_model_index_name_has_a_config():
     ]
 
 
+def test_official_weights_point_at_the_conversion_guide():
+    """Entries whose official weights exist point ``Weights`` at the
+    guide's section on converting them (a document, never loaded)."""
+    import re
+
+    from mmgres.apis.model_index import iter_models, model_index_root
+
+    root = model_index_root()
+    linked = {}
+    for model in iter_models(root):
+        if 'Weights' in model:
+            linked[model['Name']] = model['Weights']
+    assert 'gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco_release' in linked
+    assert 'igvg_beit3-base_1xb16-10e_grefcoco_instancevg' in linked
+    for name, link in linked.items():
+        path, anchor = link.split('#')
+        with open(f'{root}/{path}', encoding='utf-8') as f:
+            headings = re.findall(r'^#+ (.+)$', f.read(), re.M)
+        # GitHub's anchors: lower case, punctuation dropped, spaces to '-'
+        anchors = {
+            re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-')
+            for h in headings
+        }
+        assert anchor in anchors, (name, link)
+
+
 # --------------------------------------------------------------------------
 # a folder with an unreadable file
 # --------------------------------------------------------------------------

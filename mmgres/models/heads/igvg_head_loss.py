@@ -286,9 +286,11 @@ class IGVGLossMixin:
             feats.append(queries[i, t['pos_inds']])
             cats.append(batch_gt_instances[i].categories[t['pos_gt_inds']])
         feats = torch.cat(feats)
+        # every rank takes part in the reduce_mean, matched queries or not,
+        # so that the ranks' collectives stay paired
+        num = max(reduce_mean(queries.new_tensor([len(feats)])).item(), 1.0)
         if len(feats) == 0:
             return self.context_cls_embed(queries).sum() * 0.0
-        num = max(reduce_mean(queries.new_tensor([len(feats)])).item(), 1.0)
         return self.loss_context_cls(
             self.context_cls_embed(feats), torch.cat(cats), avg_factor=num
         )

@@ -877,6 +877,14 @@ class InstAlignHead(Mask2FormerHead):
                     num_total,
                 )
             )
+        if self.loss_poa is not None:
+            # POA aligns the expression's targets with their phrase only.
+            # Every rank takes part in this reduce_mean, with or without
+            # targets: a rank that skipped it would pair its next
+            # collective with the other ranks' one (gloo: "Received data
+            # size doesn't match expected size").
+            relevant = torch.cat([gt.relevant for gt in matched])
+            num_rel = max(reduce_mean(relevant.sum().float()).item(), 1.0)
         if pos_masks.shape[0] == 0:
             zero = masks.sum() * 0.0
             losses['loss_mask'] = zero
@@ -908,10 +916,6 @@ class InstAlignHead(Mask2FormerHead):
             avg_factor=num_total * self.num_points,
         )
         if self.loss_poa is not None:
-            # POA aligns the expression's targets with their phrase only
-            relevant = torch.cat([gt.relevant for gt in matched])
-            num_rel = relevant.sum().float()
-            num_rel = max(reduce_mean(num_rel).item(), 1.0)
             losses['loss_poa'] = self.loss_poa(
                 queries[batch_idx[relevant], pos_idx[relevant]],
                 phrases[batch_idx[relevant], pos_idx[relevant]],

@@ -312,3 +312,62 @@ def test_instalign_head_freezes_only_what_it_never_reads(options, frozen):
         n for n, _ in head.named_parameters() if n.startswith(frozen)
     }
     assert _params_without_grad(cfg, 64) == []
+
+
+# Under DDP each rank's loss runs the same collectives in the same order
+# (mmdet's reduce_mean of the target counts), whatever samples it drew: a
+# rank that skips one pairs its next collective with the others' different
+# one, and gloo aborts ("Received data size doesn't match expected size").
+@pytest.fixture
+def one_rank_group(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        'gloo',
+        init_method=f'file://{tmp_path}/group',
+        rank=0,
+        world_size=1,
+    )
+    yield
+    dist.destroy_process_group()
+
+
+def _collectives(model_cfg, no_target_only, monkeypatch):
+    """The shapes of the all-reduces of one loss computation."""
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d
+
+    calls, real = [], distributed_c10d.all_reduce
+
+    def counting(tensor, *args, **kwargs):
+        calls.append(tuple(tensor.shape))
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(dist, 'all_reduce', counting)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        model = MODELS.build(model_cfg)
+    model.train()
+    batch = _batch(model_cfg, 128, no_target_only)
+    model(**model.data_preprocessor(batch, True), mode='loss')
+    return calls
+
+
+@pytest.mark.parametrize(
+    'path',
+    [
+        'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py',
+        'configs/instalign/instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py',
+        'configs/igvg/igvg_tiny_1xb8-5e_synthetic-grefcoco.py',
+        'configs/igvg/igvg_tiny-convstem_1xb8-8e_synthetic-grefcoco_context.py',
+        'configs/raam/raam_tiny_1xb8-8e_synthetic-grefcoco.py',
+        'configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py',
+    ],
+)
+def test_collectives_do_not_depend_on_the_samples(
+    path, one_rank_group, monkeypatch
+):
+    cfg = Config.fromfile(path).model
+    with_targets = _collectives(cfg, False, monkeypatch)
+    without = _collectives(cfg, True, monkeypatch)
+    assert with_targets == without
