@@ -47,23 +47,6 @@ model = dict(
     test_cfg=dict(protocol='release'),
 )
 
-# the metainfo keys of PackReferringInputs, plus the CLIP input
-meta_keys = (
-    'img_id',
-    'img_path',
-    'ori_shape',
-    'img_shape',
-    'scale_factor',
-    'flip',
-    'flip_direction',
-    'text',
-    'ref_id',
-    'sent_id',
-    'no_target',
-    'exist',
-    'source',
-    'clip_img',
-)
 sam_resize = dict(
     type='Resize',
     scale=(1024, 1024),
@@ -76,14 +59,14 @@ train_pipeline = [
     dict(type='CLIPImageInput'),  # before any resize: the original image
     dict(type='LoadReferringAnnotations'),
     sam_resize,
-    dict(type='PackReferringInputs', meta_keys=meta_keys),
+    dict(type='PackReferringInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='CLIPImageInput'),
     sam_resize,
     dict(type='LoadReferringAnnotations'),
-    dict(type='PackReferringInputs', meta_keys=meta_keys),
+    dict(type='PackReferringInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 # one batch per image, of all its expressions (data/dataset.py ValDataset):

@@ -23,6 +23,8 @@ DEFAULT_META_KEYS = (
     'no_target',
     'exist',
     'source',
+    # the CLIP view of the original image (CLIPImageInput), when made
+    'clip_img',
 )
 
 

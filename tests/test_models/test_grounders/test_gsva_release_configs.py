@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
-from mmgres.registry import MODELS
+from mmgres.registry import MODELS, TRANSFORMS
 from mmgres.utils import register_all_modules
 
 from ..gsva_utils import tiny_gsva_cfg
@@ -43,7 +43,9 @@ def test_release_config_settings():
         assert types.index('CLIPImageInput') < types.index('Resize')
         resize = pipeline[types.index('Resize')]
         assert resize['backend'] == 'pillow'
-        assert 'clip_img' in pipeline[-1]['meta_keys']
+        # packed with the sample (a default meta key of the packer)
+        pack = TRANSFORMS.build(pipeline[-1])
+        assert 'clip_img' in pack.meta_keys
     assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline
 
 
