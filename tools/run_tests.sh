@@ -9,5 +9,5 @@ source tools/setup_env.sh
 echo "[mmgres] environment ready in $((SECONDS - t0)) s"
 t1=$SECONDS
 export PYTHONUNBUFFERED=1
-python -m pytest tests -n "${MMGRES_TEST_WORKERS:-2}" --dist loadfile "$@"
+python -m pytest tests projects -n "${MMGRES_TEST_WORKERS:-2}" --dist loadfile "$@"
 echo "[mmgres] tests finished in $((SECONDS - t1)) s"

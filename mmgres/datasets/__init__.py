@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .grefcoco import GRefCOCODataset
+from .refclef import RefCLEFDataset
 from .refcoco import RefCOCODataset
 from .refer_base import BaseReferDataset, ReferDataError
 from .refzom import RefZOMDataset
@@ -16,6 +17,7 @@ from .utils import ReferFormatError, find_dataset_problems
 __all__ = [
     'BaseReferDataset',
     'GRefCOCODataset',
+    'RefCLEFDataset',
     'RefCOCODataset',
     'RefZOMDataset',
     'RRefCOCODataset',

@@ -18,6 +18,7 @@ EXPECTED = {
     'refzom.py': ('RefZOMDataset', ['RefZOMMetric']),
     'rrefcoco.py': ('RRefCOCODataset', ['RRefCOCOMetric']),
     'refcoco.py': ('RefCOCODataset', ['RESMetric', 'RECMetric']),
+    'refclef.py': ('RefCLEFDataset', ['RESMetric', 'RECMetric']),
     'synthetic_grefcoco.py': ('GRefCOCODataset', ['GRESMetric']),
 }
 FIXTURE_KIND = {
@@ -25,6 +26,8 @@ FIXTURE_KIND = {
     'RefZOMDataset': 'refzom',
     'RRefCOCODataset': 'rrefcoco',
     'RefCOCODataset': 'refcoco',
+    # RefCOCO's fixture is also in the refs(unc).p format RefCLEF reads
+    'RefCLEFDataset': 'refcoco',
 }
 
 
