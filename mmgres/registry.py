@@ -7,6 +7,12 @@ types first, then mmdet's, then mmengine's; an mmgres type overrides an mmdet
 type of the same name. mmseg types are reached with their scope prefix, e.g.
 ``type='mmseg.SegDataPreProcessor'``.
 
+``TOKENIZER`` has no mmdet parent (mmdet has no tokenizer registry); it
+holds the tokenizers that models build from ``tokenizer=dict(type=...)``:
+the in-memory word-list ones, BEiT-3's sentencepiece one, HF
+``AutoTokenizer``, and the synthetic benchmark's, registered by its dataset
+package.
+
 The ``locations`` are imported lazily by mmengine the first time a registry is
 used to build something in scope ``mmgres``.
 """
@@ -103,4 +109,8 @@ VISBACKENDS = Registry(
 
 LOG_PROCESSORS = Registry(
     'log_processor', parent=MMDET_LOG_PROCESSORS, locations=['mmgres.engine']
+)
+
+TOKENIZER = Registry(
+    'tokenizer', locations=['mmgres.models.tokenizers', 'mmgres.datasets']
 )

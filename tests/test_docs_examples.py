@@ -21,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART_CONFIG = ROOT / (
-    'configs/instalign/instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py'
+    'projects/instalign_extensions/configs/'
+    'instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py'
 )
 
 

@@ -106,3 +106,29 @@ def test_default_runtime_scope():
 
     cfg = Config.fromfile('configs/_base_/default_runtime.py')
     assert cfg.default_scope == 'mmgres'
+
+
+def test_tokenizer_registry():
+    # mmdet has no tokenizer registry: TOKENIZER is a root in scope mmgres
+    assert R.TOKENIZER.scope == 'mmgres'
+    assert R.TOKENIZER.parent is None
+
+
+def test_tokenizer_types_live_under_the_registry_locations():
+    """mmengine imports a registry's locations before looking a type up, so
+    a tokenizer is found by its type name from any module that sits under
+    them (the models' tokenizers, the synthetic dataset's). Projects
+    register theirs through ``custom_imports`` instead."""
+    names = {
+        'AutoTokenizer',
+        'BEiT3Tokenizer',
+        'WordLevelTokenizer',
+        'WordPieceTokenizer',
+        'SyntheticWordLevelTokenizer',
+        'SyntheticWordPieceTokenizer',
+    }
+    assert names <= set(R.TOKENIZER.module_dict)
+    locations = tuple(R.TOKENIZER._locations)
+    for name, builder in R.TOKENIZER.module_dict.items():
+        if builder.__module__.startswith('mmgres.'):
+            assert builder.__module__.startswith(locations), name

@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1
 
 DATA="${MMGRES_DATA:-data/synthetic_grefcoco}"
 WORK_DIR="${MMGRES_WORK_DIR:-work_dirs/quickstart}"
-CONFIG="${MMGRES_CONFIG:-configs/instalign/instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py}"
+CONFIG="${MMGRES_CONFIG:-projects/instalign_extensions/configs/instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py}"
 GENERATOR=tools/dataset_converters/generate_synthetic_grefcoco.py
 
 if [ ! -f "$GENERATOR" ]; then

@@ -30,18 +30,18 @@ test_pipeline = [
     dict(type='PackReferringInputs'),
 ]
 tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
-# The paper's batch of 2 per GPU counts dialogues (images, each with up to 3
-# expressions: the release's num_classes_per_sample); an mmgres sample is
-# one expression, so a batch is 2 x 3 = 6 expressions, kept together per
-# image by ImageGroupedSampler (ours).
+# The paper's batch of 2 per GPU counts dialogues (images, each with up to
+# k = 5 expressions, appendix E); an mmgres sample is one expression, so a
+# batch is 2 x 5 = 10 expressions, kept together per image by
+# ImageGroupedSampler (ours).
 train_dataloader = dict(
-    batch_size=6,
+    batch_size=10,
     num_workers=4,
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
-        batch_size=6,  # = train_dataloader.batch_size
-        max_per_image=3,  # = model.conversation.max_expressions
+        batch_size=10,  # = train_dataloader.batch_size
+        max_per_image=5,  # = model.conversation.max_expressions
     ),
     dataset=dict(pipeline=train_pipeline),
 )

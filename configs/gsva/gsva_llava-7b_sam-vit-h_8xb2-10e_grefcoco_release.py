@@ -4,6 +4,8 @@
 # model, schedule and data are those of the paper config
 # (gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py); where the release differs
 # from the paper's text:
+# - 3 expressions per dialogue in training (num_classes_per_sample=3; the
+#   paper's appendix E says 5), so a batch of 2 dialogues is 6 samples;
 # - prompt: the image is wrapped as <im_start><image><im_end>
 #   (use_mm_start_end=True); the test question and answer are written as
 #   data/dataset.py writes them: "<image>\n What are e1, e2in this image?
@@ -35,6 +37,7 @@ model = dict(
         tokenizer_kwargs=dict(legacy=True),  # release: use_fast=False
     ),
     conversation=dict(
+        max_expressions=3,  # release: --num_classes_per_sample 3
         # release (data/dataset.py ValDataset), verbatim
         test_question=(
             ' What are {objs}in this image? Please output segmentation masks.'
@@ -44,7 +47,9 @@ model = dict(
         image_end='<im_end>',
         expression_style='release',
     ),
-    test_cfg=dict(protocol='release'),
+    # max_expressions: unused by the release protocol, which asks about all
+    # of an image's expressions at once
+    test_cfg=dict(protocol='release', max_expressions=3),
 )
 
 sam_resize = dict(
@@ -68,7 +73,11 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=6,  # 2 dialogues x 3 expressions
+    sampler=dict(batch_size=6, max_per_image=3),
+    dataset=dict(pipeline=train_pipeline),
+)
 # one batch per image, of all its expressions (data/dataset.py ValDataset):
 # the release protocol asks about them in one dialogue
 val_dataloader = dict(

@@ -43,13 +43,13 @@ test_pipeline = [
 ]
 tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
 train_dataloader = dict(
-    batch_size=6,  # 2 dialogues x 3 expressions (see the gRefCOCO config)
+    batch_size=10,  # 2 dialogues x 5 expressions (see the gRefCOCO config)
     num_workers=4,
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
-        batch_size=6,
-        max_per_image=3,
+        batch_size=10,
+        max_per_image=5,
     ),
     dataset=dict(pipeline=train_pipeline),
 )

@@ -63,13 +63,13 @@ refcoco_train = dict(
 )
 
 train_dataloader = dict(
-    batch_size=6,  # 2 dialogues x 3 expressions (see the gRefCOCO config)
+    batch_size=10,  # 2 dialogues x 5 expressions (see the gRefCOCO config)
     num_workers=4,
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
-        batch_size=6,
-        max_per_image=3,
+        batch_size=10,
+        max_per_image=5,
     ),
     dataset=dict(
         _delete_=True,

@@ -1,9 +1,10 @@
 # Tiny GSVA on the synthetic gRefCOCO-format benchmark: trains on a 2-core
-# CPU in minutes. The architecture, dialogue, tokens and losses are the
-# paper's (configs/_base_/models/gsva_llava-7b_sam-vit-h.py); everything
-# below is ours, shrunk for the CPU: a random Llama-style LLaVA with a tiny
-# CLIP tower, a word-level tokenizer over the benchmark's words, a tiny SAM,
-# a plain single-process runner.
+# CPU in minutes. The architecture (LLaVA v1's one-Linear projector, psi,
+# SAM), dialogue (k = 5 expressions), tokens and losses are the paper's
+# (configs/_base_/models/gsva_llava-7b_sam-vit-h.py); everything below is
+# ours, shrunk for the CPU: a random Llama-style LLaVA with a tiny CLIP
+# tower, a word-level tokenizer over the benchmark's words, a tiny SAM, a
+# plain single-process runner.
 _base_ = [
     '../_base_/models/gsva_llava-7b_sam-vit-h.py',
     '../_base_/datasets/synthetic_grefcoco.py',
@@ -119,7 +120,7 @@ train_dataloader = dict(
         _delete_=True,
         type='ImageGroupedSampler',
         batch_size=8,  # = train_dataloader.batch_size
-        max_per_image=3,  # = model.conversation.max_expressions
+        max_per_image=5,  # = model.conversation.max_expressions
     ),
     dataset=dict(pipeline=train_pipeline),
 )

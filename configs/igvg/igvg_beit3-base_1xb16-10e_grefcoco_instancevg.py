@@ -22,22 +22,18 @@
 # 5. Decoder references: sigmoid(Linear(query_pos)) + P_r (a learned
 #    offset) rather than P_r; the box branch's inverse sigmoid uses
 #    eps 1e-3 (detrex) rather than mmdet's 1e-5.
-# 6. Instance masks: Q_d . S_global directly, no mask-embedding MLP.
-# 7. No-target branch: an MLP over the pixels of S_global, averaged; the
-#    sentence is not fused in.
-# 8. Prediction score: p_target x sigmoid(l_0), l_0 the "has a target"
+# 6. Prediction score: p_target x sigmoid(l_0), l_0 the "has a target"
 #    no-target logit, rather than p_target x (1 - softmax(l)[1]); masks
 #    upsampled with align_corners=True.
-# 9. UNet decoder upsampling with align_corners=True; SimpleFPN's channel
+# 7. UNet decoder upsampling with align_corners=True; SimpleFPN's channel
 #    LayerNorm with eps 1e-6 (InstanceVG's LN2d).
 _base_ = ['./igvg_beit3-base_1xb16-10e_grefcoco.py']
 
 embed_dims = 256
 model = dict(
-    neck=dict(norm_cfg=dict(type='LN2d', eps=1e-6)),  # 9
+    neck=dict(norm_cfg=dict(type='LN2d', eps=1e-6)),  # 7
     head=dict(
-        mask_decoder=dict(align_corners=True),  # 9
-        nt_branch=dict(text_channels=None),  # 7
+        mask_decoder=dict(align_corners=True),  # 7
         aqg=dict(
             text_selector=dict(rank_by='mean', fill_mode='zero'),  # 3
             cross_attention=dict(  # 1
@@ -49,9 +45,8 @@ model = dict(
             ),
             score_reduce='max',  # 2
         ),
-        num_mask_embed_layers=0,  # 6
         with_ref_offset=True,  # 5
         ref_inverse_sigmoid_eps=1e-3,  # 5
     ),
-    test_cfg=dict(nt_score='sigmoid', mask_align_corners=True),  # 8
+    test_cfg=dict(nt_score='sigmoid', mask_align_corners=True),  # 6
 )

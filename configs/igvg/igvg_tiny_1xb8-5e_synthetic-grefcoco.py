@@ -34,11 +34,8 @@ model = dict(
     neck=dict(in_channels=dims, out_channels=dims),
     head=dict(
         embed_dims=dims,
-        mask_loss_stride=4,  # mask losses at the 32x32 logits (CPU)
-        # the sentence gates the UNet channels (UNetMaskDecoder's option):
-        # a tiny random BEiT-3 fuses the text too weakly on its own
-        mask_decoder=dict(feat_channels=dims, num_convs=1, text_channels=dims),
-        nt_branch=dict(text_channels=dims, feat_channels=dims),
+        mask_decoder=dict(feat_channels=dims, num_convs=1),
+        nt_branch=dict(feat_channels=dims),
         aqg=dict(
             cross_attention=dict(
                 num_heads=4,

@@ -13,7 +13,7 @@ def ensure_offline_tokenizer(model, texts: Sequence[str]) -> bool:
     Returns:
         bool: True if the stand-in tokenizer was installed.
     """
-    from mmgres.models.language_models import build_wordpiece_tokenizer
+    from mmgres.registry import TOKENIZER
 
     encoder = getattr(model, 'text_encoder', None)
     if encoder is None:
@@ -23,10 +23,12 @@ def ensure_offline_tokenizer(model, texts: Sequence[str]) -> bool:
         return False
     except OSError:
         words = sorted({w for t in texts for w in t.lower().split()})
-        encoder._tokenizer = build_wordpiece_tokenizer(words)
+        encoder._tokenizer = TOKENIZER.build(
+            dict(type='WordPieceTokenizer', vocab=words)
+        )
         print_log(
-            f'Tokenizer of {encoder.tokenizer_source!r} not available offline:'
-            ' using a word-level stand-in (same token count for plain words).',
+            f'Tokenizer {encoder.tokenizer_cfg} not available offline: '
+            'using a word-level stand-in (same token count for plain words).',
             logger='current',
         )
         return True

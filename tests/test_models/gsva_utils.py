@@ -4,8 +4,8 @@ fake batches where several samples show the same image."""
 import copy
 
 from mmgres.models.mllm import split_words, tiny_llava_cfg
-from mmgres.models.segmentors import tiny_sam_cfg
 from mmgres.testing import DEMO_TEXTS, demo_grounding_inputs
+from mmgres.testing.tiny_sam import tiny_sam_cfg
 
 VOCAB = sorted(
     {w for t in DEMO_TEXTS for w in split_words(t)}

@@ -9,8 +9,8 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from mmgres.models.backbones.beit3 import tiny_beit3_cfg
 from mmgres.testing import demo_grounding_inputs
+from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
 
 BASE = 'configs/_base_/models/igvg_beit3-base.py'
 VOCAB = ['the', 'red', 'blue', 'circle', 'square', 'left', 'right', 'all']
@@ -25,7 +25,7 @@ def shrink_igvg(model_cfg, dims=32, queries=4, layers=2, size=64):
     cfg.neck.update(in_channels=dims, out_channels=dims)
     head = cfg.head
     head.update(embed_dims=dims, num_queries=queries)
-    head.nt_branch.update(text_channels=dims, feat_channels=dims)
+    head.nt_branch.update(feat_channels=dims)
     head.aqg.cross_attention.update(
         num_heads=2, ffn_cfg=dict(feedforward_channels=dims * 2)
     )

@@ -87,6 +87,77 @@ def test_format_flops(flops, text):
     assert get_flops.format_flops(flops) == text
 
 
+def test_get_flops_breakdown_partitions_the_total():
+    """FlopCounterMode counts an op for every module running at the time;
+    here 'M.b' ran only through its layers (as mmdet's Mask2FormerHead runs
+    ``transformer_decoder.layers[i]``), and 10 FLOPs ran in M's own
+    forward, outside any submodule."""
+    sys.path.insert(0, 'tools/analysis_tools')
+    try:
+        import get_flops
+    finally:
+        sys.path.pop(0)
+    counts = {
+        'Global': 100,
+        'M': 100,
+        'M.a': 60,
+        'M.a.x': 50,
+        'M.b.l.0': 10,
+        'M.b.l.1': 20,
+    }
+    rows = get_flops.breakdown(counts, 'M', 1)
+    assert sorted(rows) == [('M (rest)', 10), ('M.a', 60), ('M.b', 30)]
+    rows = get_flops.breakdown(counts, 'M', 2)
+    assert sorted(rows) == [
+        ('M (rest)', 10),
+        ('M.a (rest)', 10),
+        ('M.a.x', 50),
+        ('M.b.l', 30),
+    ]
+    # a part with no submodule that ran stays whole
+    rows = get_flops.breakdown(counts, 'M', 3)
+    assert sorted(rows) == [
+        ('M (rest)', 10),
+        ('M.a (rest)', 10),
+        ('M.a.x', 50),
+        ('M.b.l.0', 10),
+        ('M.b.l.1', 20),
+    ]
+
+
+def _rows(text):
+    """{name: FLOPs} of the lines '  NAME  VALUE UNITFLOPs'."""
+    return {
+        name: float(value) * UNITS[unit]
+        for name, value, unit in re.findall(
+            r'^  (\S+(?: \(rest\))?) +([0-9.]+) ([KMGT])FLOPs$', text, re.M
+        )
+    }
+
+
+def test_get_flops_counts_an_mmdet_config(capsys, monkeypatch):
+    """mmdet's Mask2Former, named as mmengine's get_config names it, built
+    in mmdet's scope: 44.0 M parameters as the Mask2Former paper's R50
+    (Table 1). What runs in the body of its head's forward is the mask
+    einsum: 10 predictions (the learnable queries' and the 9 layers') x
+    100 queries x 256 channels x (64 / 4)^2 pixels x 2 = 131.1 MFLOPs."""
+    config = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py'
+    argv = [config, '--shape', '64', '64', '--depth', '2', '--by-op']
+    _main('get_flops', argv, monkeypatch)
+    out = capsys.readouterr().out
+    assert 'params: 44.02 M' in out
+    assert 'text:' not in out  # no expression is fed to a detector
+    parts, ops = out.split('by operator:')
+    parts, ops, total = _rows(parts), _rows(ops), _count('FLOPs', out)
+    einsum = 2 * 10 * 100 * 256 * (64 // 4) ** 2
+    assert parts['Mask2Former (rest)'] == pytest.approx(einsum, rel=5e-4)
+    assert 'Mask2Former.panoptic_head.pixel_decoder' in parts
+    assert 'Mask2Former.panoptic_head.transformer_decoder' in parts
+    # the parts, and the operators, partition the total (4 digits each)
+    assert sum(parts.values()) == pytest.approx(total, rel=2e-3)
+    assert sum(ops.values()) == pytest.approx(total, rel=2e-3)
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """Every HTTP request of huggingface_hub fails to connect, and is
@@ -118,7 +189,7 @@ def no_network(monkeypatch):
 HUB_TOKENIZER = [
     '--cfg-options',
     'model.text_encoder.vocab=None',
-    'model.text_encoder.tokenizer=bert-base-uncased',
+    'model.text_encoder.name_or_path=bert-base-uncased',
 ]
 
 

@@ -15,7 +15,8 @@ MS, TS = (16, 36, 64), (3, 6, 12)
 
 
 def raam_flops(m, t):
-    """Eq. 1-8 by hand, 2 FLOPs per MAC (anchor_in maps C -> C_l)."""
+    """Eq. 1-4 and 6-8 by hand, 2 FLOPs per MAC (anchor_in maps C -> C_l;
+    Eq. 8 as printed reads no P^V, so Eq. 5 is not computed)."""
     macs = (
         N * C * CL  # anchor_in
         + N * CL * CL
@@ -23,9 +24,9 @@ def raam_flops(m, t):
         + 2 * N * t * CL  # Att^L and its product with the words
         + 2 * N * CL * CL
         + N * CL * C  # γ's two 1×1 convs, Linear
-        + 2 * m * C * C  # ω_v1, ω_v2
+        + m * C * C  # ω_v1
         + 3 * N * C * C  # ω_p2, ω_p3, ω_p4
-        + 3 * N * m * C  # Att^V, P^V, F²
+        + 2 * N * m * C  # Att^V, F²
     )
     return 2 * macs
 

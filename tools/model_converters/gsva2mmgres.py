@@ -15,7 +15,9 @@ under ``base_model.model.``:
 - ``model.embed_tokens``, ``model.layers.N.*``, ``model.norm``,
   ``lm_head``: the LLaMA; ``q_proj``/``v_proj`` hold ``weight`` (or
   ``base_layer.weight``, newer peft) and ``lora_A/B.default.weight``;
-- ``model.mm_projector``: LLaVA v1's one Linear;
+- ``model.mm_projector``: LLaVA v1's one Linear, which goes to our one
+  Linear (``LlavaMLLM(projector='linear')``,
+  ``mllm.model.model.multi_modal_projector.{weight,bias}``);
 - ``model.vision_tower.vision_tower.vision_model.*``: the CLIP tower;
 - ``model.visual_model.*``: SAM, segment-anything names;
 - ``model.text_hidden_fcs.0.{0,2}``: the projector psi.
@@ -25,22 +27,14 @@ the GSVA model that CFG builds, for ``tools/test.py CFG DST`` or
 ``load_from``. The model is built on the meta device (no weights are read
 or allocated), with the tokenizer, LLaVA architecture and SAM architecture
 that CFG names, so CFG's ``llava_path`` must be the directory the base
-LLaVA was converted to (``llava2hf.py``; its projector must be the v1
-one-Linear form) and ``sam_path`` a SAM it can build. Every source key
+LLaVA was converted to (``llava2hf.py``) and ``sam_path`` a SAM it can
+build. Every source key
 must be used and every parameter of the model filled, or the conversion
 stops and names the keys.
 
-Tokens. GSVA's tokenizer is the base LLaVA's with ``[SEG]`` and ``[REJ]``
-appended, then ``<im_start>``/``<im_end>`` where the base lacks them
-(``add_task_tokens``, ``use_mm_start_end=True``); ``IMAGE_TOKEN_INDEX``
-(-200) is no vocabulary entry. Ours is the base LLaVA's (as
-``llava2hf.py`` wrote it, ``<image>`` appended) with ``[SEG]`` and
-``[REJ]`` appended by ``LlavaMLLM``. The base rows keep their ids; each
-appended release row moves to our id of the same token; our rows that the
-release has no token for (``<image>``, whose input row HF LLaVA replaces
-by image features) get the mean of the release's base rows, as
-``llava2hf.py`` initialises ``<image>`` (ours). The release's row count
-must equal the base vocabulary plus its appended tokens.
+Tokens. The release's ``[SEG]``/``[REJ]`` (and ``<im_start>``/``<im_end>``
+where the base lacks them) rows move to our ids of the same tokens
+(``gsva_tokens.py`` beside this file).
 
 LoRA. Kept by default (our model names the adapters as peft does; the
 rank and ``lora_alpha / r`` scaling of CFG's ``lora_cfg`` must match the
@@ -54,7 +48,7 @@ import copy
 import importlib.util
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -63,12 +57,25 @@ PREFIX = 'base_model.model.'
 SAM_PREFIX = 'model.visual_model.'
 PSI_PREFIX = 'model.text_hidden_fcs.0.'
 CLIP_PREFIX = 'model.vision_tower.vision_tower.vision_model.'
-IM_START, IM_END = '<im_start>', '<im_end>'  # LLaVA's DEFAULT_IM_*_TOKEN
 DEFAULT_CONFIG = 'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py'
 # GSVA main.py: --lora_alpha 16 (the file holds the rank, not alpha)
 RELEASE_LORA_ALPHA = 16.0
 DTYPES = dict(
     float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16
+)
+# What a file without the peft prefix is, by its keys.
+OTHER_FILES = (
+    (
+        SAM_PREFIX,
+        'a merged LISA/GSVA checkpoint without the peft prefix, which this '
+        'converter does not take',
+    ),
+    (
+        'model.layers.',
+        'a plain LLaVA file: convert it with llava2hf.py and set the '
+        "config's llava_path",
+    ),
+    ('image_encoder.', 'a SAM file: convert it with sam2mmgres.py'),
 )
 
 
@@ -83,10 +90,11 @@ def _sibling(name: str):
 
 sam2mmgres = _sibling('sam2mmgres')
 llava2hf = _sibling('llava2hf')
-
-
-class ConversionError(ValueError):
-    """The input is not a GSVA release this converter can load exactly."""
+gsva_tokens = _sibling('gsva_tokens')
+ConversionError = gsva_tokens.ConversionError
+IM_START, IM_END = gsva_tokens.IM_START, gsva_tokens.IM_END
+release_token_map = gsva_tokens.release_token_map
+move_rows = gsva_tokens.move_rows
 
 
 def _few(keys, n: int = 8) -> str:
@@ -124,20 +132,10 @@ def load_release(path: str) -> Dict[str, Tensor]:
             "GSVA's zero_to_fp32 .bin (a flat state dict of tensors)."
         )
     if not any(k.startswith(PREFIX) for k in keys):
-        if any(k.startswith(SAM_PREFIX) for k in keys):
-            hint = (
-                'a merged LISA/GSVA checkpoint without the peft prefix, '
-                'which this converter does not take'
-            )
-        elif any(k.startswith('model.layers.') for k in keys):
-            hint = (
-                'a plain LLaVA file: convert it with llava2hf.py and set '
-                "the config's llava_path"
-            )
-        elif any(k.startswith('image_encoder.') for k in keys):
-            hint = 'a SAM file: convert it with sam2mmgres.py'
-        else:
-            hint = f'top-level names {sorted({k.split(".")[0] for k in keys})}'
+        hint = next(
+            (h for p, h in OTHER_FILES if any(k.startswith(p) for k in keys)),
+            f'top-level names {sorted({k.split(".")[0] for k in keys})}',
+        )
         raise ConversionError(
             f"{path!r} is not a GSVA release (keys under '{PREFIX}'): {hint}."
         )
@@ -213,99 +211,6 @@ def build_target(
     mllm['gradient_checkpointing'] = False
     with torch.device('meta'):
         return MODELS.build(model_cfg)
-
-
-# ------------------------------------------------------------------- tokens
-def release_token_map(
-    n_rows: int,
-    vocab: Dict[str, int],
-    seg_token: str = '[SEG]',
-    rej_token: str = '[REJ]',
-    image_token: str = '<image>',
-    use_mm_start_end: bool = True,
-) -> Tuple[Dict[int, int], int, List[str]]:
-    """Map the release's token ids to ours.
-
-    Our tokenizer is the base LLaVA's, then ``image_token``, ``[SEG]``,
-    ``[REJ]`` appended; the release's is the base, then ``[SEG]``,
-    ``[REJ]``, then ``<im_start>``, ``<im_end>`` where the base lacks them.
-
-    Example:
-        A base of 32003 tokens (``<im_patch>``, ``<im_start>``,
-        ``<im_end>`` at 32000-32002, LLaVA-Lightning-7B-v1-1): ours has
-        ``<image>`` 32003, ``[SEG]`` 32004, ``[REJ]`` 32005; the release
-        ``[SEG]`` 32003, ``[REJ]`` 32004 and 32005 rows. The map is
-        ``i -> i`` for ``i < 32003``, ``32003 -> 32004``,
-        ``32004 -> 32005``.
-
-    Args:
-        n_rows (int): Rows of the release's ``embed_tokens``.
-        vocab (dict): Our tokenizer's token -> id.
-
-    Returns:
-        tuple: ``{release id: our id}``, the base size and the release's
-        appended tokens.
-    """
-    ours = [
-        vocab[t] for t in (seg_token, rej_token, image_token) if t in vocab
-    ]
-    if seg_token not in vocab or rej_token not in vocab:
-        raise ConversionError(
-            f'Our tokenizer has no {seg_token} / {rej_token}; is the '
-            'config a GSVA one?'
-        )
-    base = min(ours)
-    appended = [seg_token, rej_token]
-    if use_mm_start_end:
-        appended += [
-            t for t in (IM_START, IM_END) if vocab.get(t, base) >= base
-        ]
-    if base + len(appended) != n_rows:
-        raise ConversionError(
-            f'The release has {n_rows} token rows, but the base tokenizer '
-            f'of the config ({base} tokens) plus the tokens GSVA appends '
-            f'({appended}) makes {base + len(appended)}: the release was '
-            'trained from another base LLaVA than the config names.'
-        )
-    lacking = [t for t in appended if t not in vocab]
-    if lacking:
-        raise ConversionError(
-            f'The release appended {lacking} to its tokenizer and trained '
-            'their rows, but our tokenizer has no such tokens (the base '
-            "LLaVA lacks them and LlavaMLLM does not add them); GSVA's "
-            'prompt uses them, so this release cannot be loaded exactly.'
-        )
-    mapping = {i: i for i in range(base)}
-    mapping.update({base + k: vocab[t] for k, t in enumerate(appended)})
-    return mapping, base, appended
-
-
-def move_rows(
-    weight: Tensor, mapping: Dict[int, int], base: int, n_out: int
-) -> Tuple[Tensor, List[int]]:
-    """Rows of ``weight`` (release ids) put at our ids.
-
-    Args:
-        weight (Tensor): Shape (N_release, D).
-        mapping (dict): Release id -> our id.
-        base (int): Base vocabulary size; unmapped rows of ours get the
-            mean of ``weight[:base]``.
-        n_out (int): Our row count.
-
-    Returns:
-        tuple: The (n_out, D) tensor and our ids filled with the mean.
-    """
-    if max(mapping.values()) >= n_out:
-        raise ConversionError(
-            f'Our embedding has {n_out} rows, fewer than our token ids.'
-        )
-    mean = weight[:base].float().mean(0).to(weight.dtype)
-    out = mean.expand(n_out, -1).clone()
-    src = torch.tensor(list(mapping))
-    dst = torch.tensor(list(mapping.values()))
-    out[dst] = weight[src]
-    filled = sorted(set(range(n_out)) - set(mapping.values()))
-    return out, filled
 
 
 # ------------------------------------------------------------------ convert
@@ -457,32 +362,22 @@ def convert_state_dict(
     }
     report['mean_rows'] = [id_to_tok.get(i, str(i)) for i in mean_ids]
 
-    # ---- projector: v1's one Linear (linear_2 the identity), or 2 layers
-    act = hf.config.projector_hidden_act
-    if 'model.mm_projector.weight' in sd:
-        if act != 'linear':
+    # ---- projector: LLaVA v1's one Linear onto our one Linear
+    if not isinstance(hf.model.multi_modal_projector, torch.nn.Linear):
+        raise ConversionError(
+            "The config's LLaVA has a two-layer projector; GSVA's is LLaVA "
+            "v1's one Linear: set model.mllm.projector='linear'."
+        )
+    for p in ('weight', 'bias'):
+        key = f'model.mm_projector.{p}'
+        if key not in sd:
+            have = _few(k for k in sd if 'mm_projector' in k) or 'none'
             raise ConversionError(
-                "The release's projector is one Linear (LLaVA v1), but the "
-                f"config's LLaVA has projector_hidden_act={act!r}: convert "
-                'the base LLaVA with llava2hf.py (linear_2 = identity).'
+                f"The release has no {key} (LLaVA v1's one Linear); it "
+                f'has {have}.'
             )
-        w = sd['model.mm_projector.weight']
-        out[proj_p + 'linear_1.weight'] = w
-        out[proj_p + 'linear_1.bias'] = sd['model.mm_projector.bias']
-        n = w.shape[0]
-        out[proj_p + 'linear_2.weight'] = torch.eye(n, dtype=w.dtype)
-        out[proj_p + 'linear_2.bias'] = torch.zeros(n, dtype=w.dtype)
-        used |= {'model.mm_projector.weight', 'model.mm_projector.bias'}
-        report['identity_params'] = 2
-    else:
-        for i, j in ((0, 1), (2, 2)):
-            for p in ('weight', 'bias'):
-                key = f'model.mm_projector.{i}.{p}'
-                if key not in sd:
-                    raise ConversionError(f'The release has no {key}.')
-                out[proj_p + f'linear_{j}.{p}'] = sd[key]
-                used.add(key)
-        report['identity_params'] = 0
+        out[proj_p + p] = sd[key]
+        used.add(key)
 
     # ---- CLIP tower
     for key, value in sd.items():

@@ -30,9 +30,12 @@ is represented exactly:
 
 * the one-Linear projector goes to ``multi_modal_projector.linear_1``, with
   ``projector_hidden_act='linear'`` (identity) and ``linear_2`` set to the
-  identity matrix and a zero bias; ``y @ I + 0`` is exact in any floating
-  point type (one non-zero product per output), unless the matmul rounds
-  its inputs (TF32), which then rounds every other matmul too;
+  identity matrix and a zero bias, so that HF's two-layer module computes
+  it: ``y @ I + 0`` is exact in any floating point type (one non-zero
+  product per output), unless the matmul rounds its inputs (TF32), which
+  then rounds every other matmul too. ``LlavaMLLM(projector='linear')``
+  (GSVA's configs) checks that form and takes ``linear_1`` as its one
+  ``nn.Linear``, bit for bit;
 * ``mm_vision_select_layer`` becomes ``vision_feature_layer``;
   ``mm_vision_select_feature='patch'`` (the v1 default: CLS dropped)
   becomes ``vision_feature_select_strategy='default'``, ``'cls_patch'``

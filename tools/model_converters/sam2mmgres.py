@@ -83,7 +83,7 @@ SAM_DECODER_NUM_HEADS = 8
 # Sam's normalisation (build_sam.py). Sam registers them as non-persistent
 # buffers, so the released files do not hold them; a file that does is
 # accepted only with these values, because SamModel has no place for them
-# (HFSamSegmentor takes them from its own pixel_mean/pixel_std arguments).
+# (HFSamSegmentor normalises with these values, SAM_PIXEL_MEAN/STD).
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
 
@@ -603,8 +603,8 @@ def convert_state_dict(
             ):
                 _fail(
                     f"the source has {name}={val}, not SAM's {list(ref)}: "
-                    "SamModel cannot hold it; set HFSamSegmentor's "
-                    f'{name} in the config instead'
+                    'neither SamModel nor HFSamSegmentor (which normalises '
+                    "with SAM's values) can hold it"
                 )
             consumed += 1
     table = sam_key_table(cfg)

@@ -12,6 +12,12 @@ data_root = 'data/synthetic_grefcoco/'
 backend_args = None
 img_scale = (128, 128)
 
+# Tokenizers over the benchmark's own word list (44 words), for the tiny text
+# encoders trained from scratch, which refer to one of them as their
+# `tokenizer`: WordPiece for BERT / BEiT-3 encoders, word-level for LLaVA.
+synthetic_wordpiece = dict(type='SyntheticWordPieceTokenizer')
+synthetic_word_level = dict(type='SyntheticWordLevelTokenizer')
+
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadReferringAnnotations'),

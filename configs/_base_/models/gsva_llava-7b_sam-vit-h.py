@@ -6,6 +6,7 @@
 # Trainable (paper Sec. 3 / appendix B): LoRA on q_proj and v_proj (rank 8
 # for 7B), lm_head, embed_tokens, SAM's mask decoder and psi. Frozen: the
 # CLIP tower, LLaVA's projector, the LLM weights and SAM's image encoder.
+# k = 5 expressions per dialogue (paper appendix E).
 # Loss (paper Eq. 7, LISA's weights): 1.0 LM CE + 2.0 BCE + 0.5 Dice.
 #
 # Weights (no download here; both are read with from_pretrained):
@@ -42,7 +43,9 @@ model = dict(
         ),
         trainable_modules=('lm_head', 'embed_tokens'),  # paper
         clip_resize='center_crop',  # CLIPImageProcessor, as the release
-        # ours: activation checkpointing to fit batch 2 x 3 expressions
+        # paper Sec. 3.1 / Eq. 1: a linear projector, LLaVA v1's one Linear
+        projector='linear',
+        # ours: activation checkpointing to fit batch 2 x 5 expressions
         gradient_checkpointing=True,
     ),
     mask_head=dict(
@@ -52,8 +55,7 @@ model = dict(
             name_or_path=sam_path,
             pretrained=True,
             torch_dtype='bfloat16',
-            freeze_image_encoder=True,  # paper
-            train_mask_decoder=True,  # paper
+            freeze_image_encoder=True,  # paper (the mask decoder trains)
         ),
         loss_mask=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0
@@ -69,8 +71,9 @@ model = dict(
     ),
     conversation=dict(
         type='GSVAConversationBuilder',
-        # the release's num_classes_per_sample: expressions per dialogue
-        max_expressions=3,
+        # paper appendix E (Fig. 8): 5 [SEG] tokens, i.e. expressions, per
+        # dialogue (the release's num_classes_per_sample is 3)
+        max_expressions=5,
         use_rej=True,
     ),
     loss_lm=dict(
@@ -82,7 +85,7 @@ model = dict(
     test_cfg=dict(
         mode='teacher_forced',  # the paper's benchmark protocol
         # ours: the test dialogues hold the same number as in training
-        max_expressions=3,
+        max_expressions=5,
         mask_thr=0.0,
         min_mask_area=50,  # the paper's empty-mask rule (no-[REJ] variant)
     ),

@@ -59,9 +59,8 @@ model = dict(
             norm_cfg=dict(type='BN'),
         ),
         nt_branch=dict(
+            # S_global alone (InstanceVG: a 3-layer MLP per pixel, averaged)
             type='NoTargetBranch',
-            # ours: the sentence is fused in; InstanceVG reads S_global only
-            text_channels=embed_dims,
             feat_channels=embed_dims,
             num_pixel_convs=2,
             loss_cls=dict(
@@ -76,7 +75,6 @@ model = dict(
             use_sts=True,
             use_dps=True,
             use_itq=True,
-            use_minimap_loss=True,
             text_selector=dict(
                 type='ScoreTextSelector', rank_by='l2', fill_mode='repeat'
             ),
@@ -88,8 +86,8 @@ model = dict(
             ),
             point_selector=dict(
                 type='DistScorePointSelector',
-                dist_weight=0.003,  # W_dist (InstanceVG)
-                dist_unit='diagonal',  # InstanceVG divides by the diagonal
+                # W_dist (InstanceVG), per map diagonal as InstanceVG
+                dist_weight=0.003,
             ),
             query_injector=dict(type='InjectTextQuery', num_layers=3),
             # minimap supervision: (BCE 1 + dice 1) x 0.1 (InstanceVG)
@@ -130,9 +128,6 @@ model = dict(
                 ),
             ),
         ),
-        with_box_refine=False,  # InstanceVG keeps P_r as the reference
-        share_pred_layer=True,  # InstanceVG shares the class/box branches
-        num_mask_embed_layers=3,  # ours; InstanceVG: Q_d . S_global directly
         # DETR loss: (class 1, L1 5, GIoU 2) x bbox 0.1 (InstanceVG), with
         # DETR's background weight 0.1 in the 2-class CE
         loss_cls=dict(

@@ -111,6 +111,10 @@ model = dict(
         loss_cls=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0
         ),
+        # ours (the paper gives no normalisation of Eq. 12): the unmatched
+        # queries' relevance BCE weighted 0.1 as Mask2Former's no-object
+        # class, the sum over the matched count
+        no_object_weight=0.1,
         loss_mask=dict(
             type='CrossEntropyLoss',
             use_sigmoid=True,
@@ -131,6 +135,10 @@ model = dict(
         loss_merged=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
         ),
+        # L_mask "adopted from ReLA" (Sec. 3.4): at the input resolution,
+        # pixels weighted 0.9 (background) / 1.1 (target) as ReLA's
+        # criterion.py
+        merged_class_weight=(0.9, 1.1),
         loss_nt=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
         ),

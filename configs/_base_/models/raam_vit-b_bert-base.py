@@ -67,7 +67,6 @@ model = dict(
         num_anchors=16,  # N = 16
         region_grid=(4, 4),
         num_init_stages=2,  # J = 2
-        fresh_anchor_mode='add',  # ours, see AnchoredVisionBackbone
     ),
     neck=dict(type='HierarchicalLayerFusion'),  # Eq. 9, no parameters
     head=dict(
@@ -79,8 +78,8 @@ model = dict(
         box_layers=3,  # ours
         mask_layers=2,  # ours
         mask_upsample=4,  # ours: stride-4 mask logits
-        # lambda_1..lambda_5 of Eq. 14/15 are not given: ours 1 for L_r and
-        # L_p^seg; DETR's 5 (L1) and 2 (GIoU) inside L_p^det
+        # lambda_1..lambda_5 of Eq. 14/15 are not given: ours 1 for each.
+        # Inside L_p^det smooth-L1 and GIoU add 1:1 as Eq. 13 prints them.
         loss_region=dict(type='RegionPresenceLoss', loss_weight=1.0),
         loss_mask=dict(
             type='BoundaryWeightedLoss',
@@ -88,8 +87,11 @@ model = dict(
             kernel_size=3,  # ours: the band is 1 px on each side
             loss_weight=1.0,
         ),
-        loss_bbox=dict(type='SmoothL1Loss', loss_weight=5.0),
-        loss_giou=dict(type='GIoULoss', loss_weight=2.0),
+        # beta ours: 0.01 of the input (4.8 px at 480), so that the loss is
+        # L1 for every box error that matters; mmdet's default beta = 1 is
+        # 0.5 * L2 on [0, 1] boxes (see RegionAwareHead)
+        loss_bbox=dict(type='SmoothL1Loss', beta=0.01, loss_weight=1.0),
+        loss_giou=dict(type='GIoULoss', loss_weight=1.0),
     ),
     test_cfg=dict(
         presence_thr=0.5,  # ours: no target when every sigma(delta_n) < 0.5

@@ -2,17 +2,20 @@
 """The attributes of the synthetic scenes and every word the grammar uses.
 
 The vocabulary is deliberately small (44 words) so that tiny configs
-can build an in-memory WordPiece tokenizer from it::
+can build an in-memory tokenizer from it. Two are registered in
+``TOKENIZER``, and named by ``configs/_base_/datasets/synthetic_grefcoco.py``
+(``synthetic_wordpiece``, ``synthetic_word_level``)::
 
-    from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-    from mmgres.models.language_models import build_wordpiece_tokenizer
-    tokenizer = build_wordpiece_tokenizer(SYNTHETIC_VOCAB)
+    from mmgres.registry import TOKENIZER
+    tokenizer = TOKENIZER.build(dict(type='SyntheticWordPieceTokenizer'))
 
 Every token of every generated sentence is in :data:`SYNTHETIC_VOCAB`
 (a test checks this on generated data).
 """
 
 from typing import Dict, List, Tuple
+
+from mmgres.registry import TOKENIZER
 
 #: Shapes, in the order of their COCO category ids (1, 2, ...).
 SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'diamond')
@@ -84,3 +87,42 @@ def _build_vocab() -> List[str]:
 
 #: Every word the grammar can produce, lower case, without duplicates.
 SYNTHETIC_VOCAB: List[str] = _build_vocab()
+
+
+# The tokenizers are built through the registry by type name, so that this
+# data package names its vocabulary without importing model code.
+@TOKENIZER.register_module('SyntheticWordPieceTokenizer')
+def synthetic_wordpiece_tokenizer(**kwargs):
+    """A BERT-style WordPiece tokenizer over :data:`SYNTHETIC_VOCAB`, for
+    tiny BERT and BEiT-3 text encoders.
+
+    Registered in ``TOKENIZER`` as ``'SyntheticWordPieceTokenizer'``: the
+    ``'WordPieceTokenizer'`` with ``vocab=SYNTHETIC_VOCAB``; ``[PAD] [UNK]
+    [CLS] [SEP] [MASK]`` are ids 0-4 and the words follow in order (49
+    tokens).
+
+    Args:
+        **kwargs: Other arguments of ``'WordPieceTokenizer'``
+            (``lowercase``, ``model_max_length``).
+    """
+    return TOKENIZER.build(
+        dict(type='WordPieceTokenizer', vocab=list(SYNTHETIC_VOCAB), **kwargs)
+    )
+
+
+@TOKENIZER.register_module('SyntheticWordLevelTokenizer')
+def synthetic_word_level_tokenizer(**kwargs):
+    """A Llama-style word-level tokenizer over :data:`SYNTHETIC_VOCAB`, for
+    tiny LLaVA models.
+
+    Registered in ``TOKENIZER`` as ``'SyntheticWordLevelTokenizer'``: the
+    ``'WordLevelTokenizer'`` with ``words=SYNTHETIC_VOCAB``; ``<unk> <s>
+    </s>`` are ids 0-2 and the words follow in order (47 tokens).
+
+    Args:
+        **kwargs: Other arguments of ``'WordLevelTokenizer'``
+            (``specials``, ``model_max_length``).
+    """
+    return TOKENIZER.build(
+        dict(type='WordLevelTokenizer', words=list(SYNTHETIC_VOCAB), **kwargs)
+    )

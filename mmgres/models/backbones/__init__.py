@@ -1,6 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .anchored_backbone import AnchoredVisionBackbone
-from .beit3 import BEIT3_ARCHS, BEiT3, tiny_beit3_cfg
+from .beit3 import BEIT3_ARCHS, BEiT3
 from .beit3_utils import (
     build_beit3_tokenizer,
     import_torchscale,
@@ -14,5 +14,4 @@ __all__ += [
     'build_beit3_tokenizer',
     'import_torchscale',
     'interpolate_vision_pos_embed',
-    'tiny_beit3_cfg',
 ]

@@ -13,7 +13,6 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones import VisionTransformer
 from torch import Tensor
 
-from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig
 
@@ -53,13 +52,12 @@ class AnchoredVisionBackbone(BaseModule):
 
     Anchors (``'anchor'`` only): N = ``num_anchors`` learnable anchors of
     width C_l, one per cell of the ``region_grid`` (4×4 → N = 16), are
-    created fresh for each of the first J = ``num_init_stages`` stages.
-    Stage 1 starts from its fresh anchors ``P_0``; stage i ≤ J adds its fresh
-    anchors to those propagated from stage i-1 (``fresh_anchor_mode='add'``,
-    our reading of "we embed the initialized region-aware anchor only in the
-    first J stages") or replaces them (``'replace'``: then the propagated
-    anchors of stage i-1 are unused and DDP needs
-    ``find_unused_parameters``); later stages only propagate.
+    created fresh for each of the first J = ``num_init_stages`` stages
+    (Sec. 3.2). Stage 1 starts from its fresh anchors ``P_0``; a later
+    stage i ≤ J adds its fresh anchors to those propagated from stage i-1
+    (ours: our reading of "we embed the initialized region-aware anchor only
+    in the first J stages"; replacing them instead would leave stage i-1's
+    propagation without a gradient); stages after J only propagate.
 
     Pretrained weights: the wrapped backbone keeps its own ``init_cfg``
     (``dict(type='Pretrained', checkpoint=...)`` inside ``vision``), loaded
@@ -84,14 +82,9 @@ class AnchoredVisionBackbone(BaseModule):
         num_anchors (int): N. Must equal rows × columns of ``region_grid``.
         region_grid (tuple[int, int]): Region cells (rows, columns).
         num_init_stages (int): J, the stages with fresh anchors. Default 2.
-        fresh_anchor_mode (str): ``'add'`` or ``'replace'``, see above.
         interaction_cfg (dict, optional): Extra arguments of every
-            interaction block (e.g. ``use_l2v_gate=False``).
-        conv_stem (bool): ViT only: replace the patchify projection of
-            ``patch_embed`` with a :class:`~mmgres.models.layers.ConvStem`
-            (stride-2 3×3 convolutions, same output shape). Ours, for
-            tiny configs trained from scratch; pretrained ViT checkpoints
-            have no weights for it. Defaults to False.
+            interaction block (e.g. ``use_l2v_gate=False`` or
+            ``propagate_from='visual'``).
         init_cfg (dict, optional): Initialization config of the wrapper.
     """
 
@@ -104,9 +97,7 @@ class AnchoredVisionBackbone(BaseModule):
         num_anchors: int = 16,
         region_grid: Sequence[int] = (4, 4),
         num_init_stages: int = 2,
-        fresh_anchor_mode: str = 'add',
         interaction_cfg: OptConfigType = None,
-        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -114,10 +105,6 @@ class AnchoredVisionBackbone(BaseModule):
             raise ValueError(
                 f'interaction must be one of {list(INTERACTIONS)}, '
                 f'got {interaction!r}'
-            )
-        if fresh_anchor_mode not in ('add', 'replace'):
-            raise ValueError(
-                f'Unknown fresh_anchor_mode {fresh_anchor_mode!r}'
             )
         region_grid = tuple(region_grid)
         if num_anchors != region_grid[0] * region_grid[1]:
@@ -132,7 +119,6 @@ class AnchoredVisionBackbone(BaseModule):
         self.num_anchors = num_anchors
         self.region_grid = region_grid
         self.num_init_stages = num_init_stages
-        self.fresh_anchor_mode = fresh_anchor_mode
         self.text_channels = text_channels
 
         # a ConfigDict all the way down: mmdet's Swin reads
@@ -157,14 +143,8 @@ class AnchoredVisionBackbone(BaseModule):
             projection = self.vision.patch_embed.projection
             dims = projection.out_channels
             self.out_channels = [dims] * num_stages
-            if conv_stem:
-                ConvStem.replace_patchify(
-                    self.vision.patch_embed, 'projection'
-                )
         elif isinstance(self.vision, SwinTransformer):
             self.arch = 'swin'
-            if conv_stem:
-                raise ValueError('conv_stem is for a ViT, not Swin')
             if len(self.vision.stages) != num_stages:
                 raise ValueError(
                     f'Swin has {len(self.vision.stages)} stages, '
@@ -185,13 +165,9 @@ class AnchoredVisionBackbone(BaseModule):
                 text_channels=text_channels,
             )
             if interaction == 'anchor':
-                fresh_only = i == 0 or (
-                    i < num_init_stages and fresh_anchor_mode == 'replace'
+                cfg['anchor_channels'] = (
+                    text_channels if i == 0 else self.out_channels[i - 1]
                 )
-                prev = (
-                    text_channels if fresh_only else self.out_channels[i - 1]
-                )
-                cfg['anchor_channels'] = prev
             else:
                 cfg['region_grid'] = region_grid
             cfg.update(interaction_cfg or {})
@@ -213,8 +189,6 @@ class AnchoredVisionBackbone(BaseModule):
             return None, None
         if i >= self.num_init_stages:
             return prev, None
-        if i == 0 or self.fresh_anchor_mode == 'replace':
-            return None, self.anchor_embeds[i]
         return prev, self.anchor_embeds[i]
 
     def _interact(

@@ -4,7 +4,7 @@
 import argparse
 import copy
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -13,7 +13,6 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
-from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -126,12 +125,6 @@ class BEiT3(BaseModule):
         pad_to_max_length (bool): Pad every batch to ``max_length`` (as
             InstanceVG) rather than to its longest expression.
             Defaults to False.
-        conv_stem (bool): Ours, for models trained from scratch: replace
-            the patchify projection ``beit3.vision_embed.proj`` with a
-            :class:`~mmgres.models.layers.ConvStem` (stride-2 3x3
-            convolutions, same token grid). An official checkpoint then
-            loads everything but that projection (reported as unexpected
-            keys). Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -150,7 +143,6 @@ class BEiT3(BaseModule):
         vocab: Union[Sequence[str], str, None] = None,
         max_length: int = 50,
         pad_to_max_length: bool = False,
-        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         if pretrained is not None and init_cfg is not None:
@@ -216,9 +208,6 @@ class BEiT3(BaseModule):
         # trainable parameter without a gradient makes DDP fail. Frozen, not
         # removed, so that official checkpoints load it as before.
         self.beit3.vision_embed.mask_token.requires_grad_(False)
-        self.conv_stem = conv_stem
-        if conv_stem:
-            ConvStem.replace_patchify(self.beit3.vision_embed, 'proj')
 
         self.embed_dims = a['embed_dims']
         self.out_channels = out_channels or self.embed_dims
@@ -654,25 +643,4 @@ class BEiT3(BaseModule):
             f'embed_dims={a["embed_dims"]}, num_layers={a["num_layers"]}, '
             f'img_size={self.img_size}, patch_size={self.patch_size}, '
             f'out_channels={self.out_channels}, max_length={self.max_length}'
-            + (', conv_stem=True' if self.conv_stem else '')
         )
-
-
-def tiny_beit3_cfg(
-    vocab: Union[List[str], str, None] = 'synthetic', **kwargs
-) -> dict:
-    """Config dict of a tiny random BEiT-3 for tests and tiny configs:
-    64 channels, 2 layers, 64-pixel images, projections to 32 channels, an
-    in-memory WordPiece tokenizer over ``vocab`` (None: give ``tokenizer``
-    in ``kwargs``)."""
-    cfg = dict(
-        type='BEiT3',
-        arch='tiny',
-        img_size=64,
-        patch_size=16,
-        out_channels=32,
-        vocab=vocab,
-        max_length=20,
-    )
-    cfg.update(kwargs)
-    return cfg

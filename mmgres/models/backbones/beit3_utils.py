@@ -1,9 +1,10 @@
 # Copyright (c) mmgres contributors. All rights reserved.
-"""Helpers of the BEiT-3 encoder: the torchscale import, the official
-sentencepiece tokenizer and the position-table interpolation."""
+"""Helpers of the BEiT-3 encoder: the torchscale import and the
+position-table interpolation. The official sentencepiece tokenizer lives in
+:mod:`mmgres.models.tokenizers.beit3` (``TOKENIZER`` type
+``'BEiT3Tokenizer'``)."""
 
 import math
-import os.path as osp
 import sys
 import types
 from typing import Tuple
@@ -11,6 +12,15 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# Re-exported for the modules that still import it from here.
+from mmgres.models.tokenizers.beit3 import build_beit3_tokenizer
+
+__all__ = [
+    'build_beit3_tokenizer',
+    'import_torchscale',
+    'interpolate_vision_pos_embed',
+]
 
 _INSTALL_HINT = (
     'pip install --no-deps torchscale==0.3.0 && pip install fairscale==0.4.0 '
@@ -70,62 +80,6 @@ def import_torchscale():
                 else:
                     sys.modules[n] = mod
     return TorchscaleBEiT3, EncoderConfig
-
-
-def build_beit3_tokenizer(vocab_file: str, model_max_length: int = 1024):
-    """Load BEiT-3's sentencepiece tokenizer (``beit3.spm``) from a file.
-
-    The official BEiT-3 code uses ``XLMRobertaTokenizer(vocab_file)``: ids
-    follow fairseq's dictionary, ``<s>=0, <pad>=1, </s>=2, <unk>=3``, then
-    sentencepiece piece ``k`` (k >= 3) gets id ``k + 1``, and ``<mask>`` comes
-    last. transformers 4.x does this with ``XLMRobertaTokenizer(vocab_file=)``
-    directly. transformers 5.x ignores ``vocab_file`` there (it would return
-    a 5-token vocabulary), so the sentencepiece proto is converted with
-    transformers' own ``SentencePieceExtractor`` and ``XLMRobertaConverter``
-    (needs ``sentencepiece`` and ``protobuf``). The file name may end in
-    ``.spm`` or ``.model``.
-
-    Args:
-        vocab_file (str): Path of the sentencepiece model.
-        model_max_length (int): Longest sequence the tokenizer allows.
-
-    Returns:
-        transformers.XLMRobertaTokenizer: the tokenizer.
-    """
-    from transformers import XLMRobertaTokenizer
-
-    vocab_file = osp.expanduser(str(vocab_file))
-    if not osp.isfile(vocab_file):
-        raise FileNotFoundError(
-            f'BEiT-3 sentencepiece tokenizer not found: {vocab_file}'
-        )
-    try:
-        if hasattr(XLMRobertaTokenizer, 'convert_to_native_format'):
-            from tokenizers.models import Unigram
-            from transformers.convert_slow_tokenizer import (
-                SentencePieceExtractor,
-                XLMRobertaConverter,
-            )
-
-            kwargs = SentencePieceExtractor(vocab_file).extract(Unigram)
-            kwargs = XLMRobertaConverter.convert_from_spm(**kwargs)
-            tok = XLMRobertaTokenizer(
-                vocab_file=vocab_file,
-                model_max_length=model_max_length,
-                **kwargs,
-            )
-        else:  # transformers 4.x: the sentencepiece-backed slow tokenizer
-            tok = XLMRobertaTokenizer(
-                vocab_file=vocab_file, model_max_length=model_max_length
-            )
-    except ImportError:  # sentencepiece / protobuf missing: say so as is
-        raise
-    except Exception as e:
-        raise RuntimeError(
-            f'Cannot read the sentencepiece tokenizer {vocab_file}: '
-            f'{type(e).__name__}: {e}'
-        ) from e
-    return tok
 
 
 def interpolate_vision_pos_embed(

@@ -17,10 +17,13 @@ class GSVAMaskHead(BaseModule):
     """Decode one mask per ``[SEG]`` token with SAM (paper Eq. 4-6).
 
     The MLLM's output hidden state of each ``[SEG]`` slot goes through the
-    projector ψ (Linear–ReLU–Linear, d → d → C, as LISA/GSVA) to a SAM sparse
-    prompt embedding ``h_seg`` of width C (256 for SAM); SAM's mask decoder
-    gives one mask from it (``multimask_output=False``). ``[REJ]`` slots are
-    never given to this head: their masks are empty by definition.
+    projector ψ (paper Eq. 4; Linear–ReLU–Linear, d → d → C, as LISA/GSVA's
+    ``text_hidden_fcs``) to a SAM sparse prompt embedding ``h_seg`` of width
+    C (256 for SAM); SAM's mask decoder gives one mask from it (Eq. 6,
+    ``multimask_output=False``). ``[REJ]`` slots are never given to this
+    head: their masks are empty by definition. :meth:`decode` (ψ's outputs
+    of one image to masks) is the hook a subclass overrides to prompt SAM
+    differently.
 
     Losses, on the masks at the image-content resolution (paper Eq. 7 with
     LISA's weights): ``loss_mask`` = 2.0 · BCE (per-pixel mean) and
@@ -35,24 +38,11 @@ class GSVAMaskHead(BaseModule):
     Args:
         segmentor (dict): Config of the SAM wrapper
             (:class:`HFSamSegmentor`).
-        in_channels (int): Width of the MLLM hidden states (4096 for 7B).
-        hidden_channels (int, optional): Hidden width of ψ. Defaults to
-            ``in_channels``.
+        in_channels (int): Width of the MLLM hidden states (4096 for 7B),
+            also ψ's hidden width.
         loss_mask (dict): BCE config. Defaults to mmdet's sigmoid
             ``CrossEntropyLoss`` with weight 2.0.
         loss_dice (dict): Dice config. Defaults to weight 0.5.
-        num_prompt_tokens (int): Sparse prompt tokens per ``[SEG]``: ψ
-            outputs ``num_prompt_tokens × C`` values, read as that many
-            tokens of width C (as a SAM box prompt gives two). Ours, for
-            tiny SAMs trained from scratch. Defaults to 1 (the paper).
-        dense_prompt (bool): ψ also outputs a dense prompt of width C per
-            ``[SEG]``: SAM adds it to its "no mask" dense embedding at every
-            cell of the image embedding, so the image tokens carry the
-            expression before the two-way transformer reads them. Ours, for
-            tiny SAMs trained from scratch (on the synthetic benchmark it
-            lifts a bag-of-words probe's single-target IoU from 0.30 to
-            0.44 in 2,000 iterations). Defaults to False (the paper: the
-            sparse prompt alone).
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -60,7 +50,6 @@ class GSVAMaskHead(BaseModule):
         self,
         segmentor: ConfigType,
         in_channels: int = 4096,
-        hidden_channels: int = None,
         loss_mask: ConfigType = dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0
         ),
@@ -72,27 +61,14 @@ class GSVAMaskHead(BaseModule):
             eps=1e-3,
             loss_weight=0.5,
         ),
-        num_prompt_tokens: int = 1,
-        dense_prompt: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.segmentor = MODELS.build(segmentor)
         self.in_channels = in_channels
-        hidden = hidden_channels or in_channels
-        if num_prompt_tokens < 1:
-            raise ValueError(
-                f'num_prompt_tokens must be >= 1, got {num_prompt_tokens}'
-            )
-        self.num_prompt_tokens = num_prompt_tokens
-        self.dense_prompt = dense_prompt
         # ψ: the segmentation query projector
         self.proj = MLP(
-            in_channels,
-            hidden,
-            self.segmentor.prompt_channels
-            * (num_prompt_tokens + int(dense_prompt)),
-            2,
+            in_channels, in_channels, self.segmentor.prompt_channels, 2
         )
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
@@ -127,22 +103,25 @@ class GSVAMaskHead(BaseModule):
         """
         emb = image_feats['embeddings']
         prompts = self.proj(seg_states.to(self.proj.layers[0].weight.dtype))
-        prompts = prompts.view(
-            len(prompts),
-            self.num_prompt_tokens + int(self.dense_prompt),
-            self.segmentor.prompt_channels,
-        )
-        dense = None
-        if self.dense_prompt:
-            prompts, dense = prompts[:, :-1], prompts[:, -1]
         h, w = emb.shape[-2:]
         out = prompts.new_zeros((len(prompts), 4 * h, 4 * w))
         for j in torch.unique(image_index).tolist():
             sel = torch.nonzero(image_index == j).squeeze(1)
-            out[sel] = self.segmentor.decode(
-                emb[j], prompts[sel], None if dense is None else dense[sel]
-            ).to(out.dtype)
+            out[sel] = self.decode(emb[j], prompts[sel]).to(out.dtype)
         return out
+
+    def decode(self, image_embedding: Tensor, prompts: Tensor) -> Tensor:
+        """Masks of ψ's outputs on one image: SAM decodes each as a sparse
+        prompt of one token.
+
+        Args:
+            image_embedding (Tensor): Shape (C, h, w).
+            prompts (Tensor): Shape (K, P), ψ's outputs (P = C here).
+
+        Returns:
+            Tensor: Shape (K, 4h, 4w), low-resolution mask logits.
+        """
+        return self.segmentor.decode(image_embedding, prompts)
 
     def to_image(
         self,

@@ -8,7 +8,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.layers.transformer import MLP
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmdet.structures.bbox import (
+    bbox_cxcywh_to_xyxy,
+    bbox_xyxy_to_cxcywh,
+    get_box_tensor,
+)
 from mmdet.structures.mask import mask2bbox
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
@@ -21,6 +25,7 @@ from mmgres.models.utils.output_frame import (
     frame_shape,
     mask_logits_to_frame,
 )
+from mmgres.models.utils.referring_targets import merged_targets
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
@@ -67,9 +72,28 @@ class RegionAwareHead(BaseModule):
     * ``loss_mask``: :class:`BoundaryWeightedLoss` L_p^seg, at the padded
       input resolution ('res', 'rec_res', 'gres');
     * ``loss_bbox`` + ``loss_giou``: L_p^det = mmdet's ``SmoothL1Loss``
-      (normalised cx, cy, w, h) + ``GIoULoss`` ('rec', 'rec_res'); the
-      target is the box of all ground-truth instances together (one
-      instance on RefCOCO).
+      (normalised cx, cy, w, h) + ``GIoULoss`` ('rec', 'rec_res'), 1 : 1 as
+      Eq. 13 prints it; the target is the box of all ground-truth instances
+      together (one instance on RefCOCO).
+
+    The merged ground-truth mask is
+    :func:`~mmgres.models.utils.referring_targets.merged_targets` in the
+    padded input frame (empty for a no-target sample).
+
+    Smooth-L1's β (ours: the paper does not give it) is 0.01 of the padded
+    input (4.8 px at 480×480). The loss is ``0.5·x²/β`` for ``|x| < β`` and
+    ``|x| - β/2`` beyond, its gradient ``min(|x|/β, 1)``. On boxes
+    normalised to [0, 1], mmdet's default β = 1 is quadratic everywhere,
+    i.e. 0.5·L2: at a 0.05 error (24 px, which takes a box a third of the
+    image wide below IoU 0.75) its gradient is 0.05, a twentieth of L1's,
+    and its value (0.00125) is negligible beside GIoU's. With β = 0.01
+    every error above 5 px gets L1's full gradient, as DETR's L1 on the
+    same normalised boxes (the value is L1 less 0.005); only sub-5-px errors
+    (a third of a stride-16 feature pixel) are quadratic, which removes L1's
+    kink at 0. mmdet's box heads put the quadratic zone at about a tenth of
+    the box's own size (cascade-rcnn_r50_fpn.py: β = 1/9 on the RPN's raw
+    deltas, β = 1 on the first stage's deltas divided by std 0.1); 0.01 is
+    a tenth of a small referred object, one tenth of the image wide.
 
     Joint REC+RES (Eq. 14) is ``mode='rec_res'``: λ₁ = ``loss_region``,
     λ₂ = ``loss_bbox``/``loss_giou``, λ₃ = ``loss_mask``; GRES (Eq. 15) is
@@ -118,7 +142,9 @@ class RegionAwareHead(BaseModule):
         loss_mask: ConfigType = dict(
             type='BoundaryWeightedLoss', beta=1.2, loss_weight=1.0
         ),
-        loss_bbox: ConfigType = dict(type='SmoothL1Loss', loss_weight=1.0),
+        loss_bbox: ConfigType = dict(
+            type='SmoothL1Loss', beta=0.01, loss_weight=1.0
+        ),
         loss_giou: ConfigType = dict(type='GIoULoss', loss_weight=1.0),
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
@@ -252,41 +278,15 @@ class RegionAwareHead(BaseModule):
     # targets
     # ------------------------------------------------------------------ #
     @staticmethod
-    def gt_merged_mask(data_sample, pad_shape, device=None) -> Tensor:
-        """Merged ground-truth mask in the padded input frame, bool (H, W).
-
-        From ``gt_sem_seg``, else the union of ``gt_instances.masks``, else
-        the filled ``gt_instances.bboxes``; all-false for no target.
-        """
-        ph, pw = pad_shape
-        gt = data_sample.get('gt_instances', None)
-        if 'gt_sem_seg' in data_sample:
-            seg = data_sample.gt_sem_seg.data[0] > 0
-        elif gt is not None and 'masks' in gt and len(gt) > 0:
-            masks = gt.masks
-            if hasattr(masks, 'to_tensor'):
-                masks = masks.to_tensor(dtype=torch.bool, device='cpu')
-            seg = masks.bool().any(0)
-        else:
-            seg = torch.zeros(pad_shape, dtype=torch.bool)
-            if gt is not None and 'bboxes' in gt:
-                for x0, y0, x1, y1 in gt.bboxes.round().long().tolist():
-                    seg[max(y0, 0) : y1, max(x0, 0) : x1] = True
-        seg = seg.to(device)[:ph, :pw]
-        h, w = seg.shape
-        return F.pad(seg, (0, pw - w, 0, ph - h))
-
-    @staticmethod
     def gt_box(data_sample) -> Optional[Tensor]:
         """The box around all ground-truth instances (xyxy, input frame),
-        or None when there is none."""
+        or None when there is none (or the sample is no-target)."""
         gt = data_sample.get('gt_instances', None)
         if gt is None or 'bboxes' not in gt or len(gt) == 0:
             return None
-        boxes = gt.bboxes
-        if hasattr(boxes, 'tensor'):
-            boxes = boxes.tensor
-        boxes = boxes.float()
+        if data_sample.metainfo.get('no_target', False):
+            return None
+        boxes = get_box_tensor(gt.bboxes).float()
         return torch.cat([boxes[:, :2].amin(0), boxes[:, 2:].amax(0)])
 
     # ------------------------------------------------------------------ #
@@ -315,12 +315,7 @@ class RegionAwareHead(BaseModule):
         presence = outs['presence']
         device = presence.device
         pad_shape = tuple(batch_data_samples[0].metainfo['batch_input_shape'])
-        gt_masks = torch.stack(
-            [
-                self.gt_merged_mask(s, pad_shape, device)
-                for s in batch_data_samples
-            ]
-        )
+        gt_masks = merged_targets(batch_data_samples, pad_shape, device)
         losses = dict()
         targets = region_presence_targets(gt_masks, self.region_grid)
         losses['loss_region'] = self.loss_region(presence, targets)

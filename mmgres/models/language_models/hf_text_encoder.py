@@ -9,7 +9,8 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmgres.registry import MODELS
+from mmgres.models.tokenizers import WORDPIECE_SPECIALS
+from mmgres.registry import MODELS, TOKENIZER
 from mmgres.utils import OptMultiConfig
 
 # Architectures of the text encoders that mmgres configs name, so that a model
@@ -51,57 +52,6 @@ for _alias, _name in [
 ]:
     KNOWN_TEXT_ARCHS[_alias] = KNOWN_TEXT_ARCHS[_name]
 
-_SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
-
-
-def build_wordpiece_tokenizer(
-    vocab: Sequence[str], lowercase: bool = True, model_max_length: int = 512
-):
-    """Build a BERT-style WordPiece tokenizer from a word list, in memory.
-
-    For tiny configs and tests: nothing is read from the hub or the disk.
-    The special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` take ids 0-4, then
-    ``vocab`` follows in order (duplicates dropped). A word outside
-    ``vocab`` becomes ``[UNK]``, and a warning names it, once per text.
-
-    Args:
-        vocab (Sequence[str]): Words of the vocabulary.
-        lowercase (bool): Lower-case the text first. Defaults to True.
-        model_max_length (int): Longest sequence the tokenizer allows.
-
-    Returns:
-        WordListTokenizerFast: the tokenizer (a
-        ``transformers.PreTrainedTokenizerFast``).
-    """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from tokenizers.processors import TemplateProcessing
-
-    from mmgres.models.utils.word_list_tokenizer import WordListTokenizerFast
-
-    words = list(dict.fromkeys([*_SPECIALS, *vocab]))
-    tok = Tokenizer(
-        models.WordPiece(
-            {w: i for i, w in enumerate(words)}, unk_token='[UNK]'
-        )
-    )
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    cls_id, sep_id = words.index('[CLS]'), words.index('[SEP]')
-    tok.post_processor = TemplateProcessing(
-        single='[CLS] $A [SEP]',
-        pair='[CLS] $A [SEP] $B:1 [SEP]:1',
-        special_tokens=[('[CLS]', cls_id), ('[SEP]', sep_id)],
-    )
-    return WordListTokenizerFast(
-        tokenizer_object=tok,
-        unk_token='[UNK]',
-        pad_token='[PAD]',
-        cls_token='[CLS]',
-        sep_token='[SEP]',
-        mask_token='[MASK]',
-        model_max_length=model_max_length,
-    )
-
 
 @MODELS.register_module()
 class HFTextEncoder(BaseModule):
@@ -126,14 +76,17 @@ class HFTextEncoder(BaseModule):
             :meth:`init_weights`: True loads ``name_or_path``; a string loads
             that name or directory; False keeps the random weights.
             Defaults to True.
-        tokenizer (str, optional): Where to load the tokenizer from.
-            Defaults to ``name_or_path``.
-        vocab (Sequence[str] | str, optional): Build an in-memory WordPiece
-            tokenizer over these words instead of loading one (for tiny
-            configs and tests): a word list, ``'synthetic'`` (the synthetic
-            benchmark's vocabulary, ``SYNTHETIC_VOCAB``), or the path of a
-            text file with one word per line (read on first use).
-            ``model_cfg['vocab_size']`` must cover it.
+        tokenizer (dict, optional): The tokenizer, built with
+            ``TOKENIZER.build`` on first use, e.g.
+            ``dict(type='SyntheticWordPieceTokenizer')`` for tiny configs.
+            Defaults to ``dict(type='AutoTokenizer',
+            name_or_path=name_or_path)``. Its length must not exceed the
+            model's ``vocab_size``.
+        vocab (Sequence[str] | str, optional): Transitional, for configs
+            that still name a word list instead of ``tokenizer``: a word
+            list becomes ``dict(type='WordPieceTokenizer', vocab=...)`` and
+            ``'synthetic'`` becomes
+            ``dict(type='SyntheticWordPieceTokenizer')``.
         max_length (int): Longest token sequence, special tokens included;
             longer expressions are truncated. Defaults to 20.
         pad_to_max_length (bool): Pad every batch to ``max_length`` rather
@@ -157,8 +110,8 @@ class HFTextEncoder(BaseModule):
         name_or_path: str = 'bert-base-uncased',
         model_cfg: Optional[dict] = None,
         pretrained: Union[bool, str] = True,
-        tokenizer: Optional[str] = None,
-        vocab: Optional[Sequence[str]] = None,
+        tokenizer: Optional[dict] = None,
+        vocab: Union[Sequence[str], str, None] = None,
         max_length: int = 20,
         pad_to_max_length: bool = False,
         pooling: Optional[str] = 'pooler',
@@ -193,8 +146,16 @@ class HFTextEncoder(BaseModule):
             raise ValueError(f'max_length must be >= 2, got {max_length}.')
         self.name_or_path = name_or_path
         self.pretrained = pretrained
-        self.tokenizer_source = tokenizer or name_or_path
-        self.vocab = self._resolve_vocab(vocab)
+        if vocab is not None:  # transitional, see _vocab_to_tokenizer
+            tokenizer = self._vocab_to_tokenizer(vocab, tokenizer)
+        if tokenizer is None:
+            tokenizer = dict(type='AutoTokenizer', name_or_path=name_or_path)
+        if not isinstance(tokenizer, dict) or 'type' not in tokenizer:
+            raise TypeError(
+                'HFTextEncoder: `tokenizer` must be a TOKENIZER config dict '
+                f"with a 'type', got {tokenizer!r}."
+            )
+        self.tokenizer_cfg = copy.deepcopy(dict(tokenizer))
         self.max_length = max_length
         self.pad_to_max_length = pad_to_max_length
         self.pooling = pooling
@@ -224,44 +185,24 @@ class HFTextEncoder(BaseModule):
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self._tokenizer = None
-        if (
-            isinstance(self.vocab, list)
-            and len(self.vocab) + len(_SPECIALS) > self.hf_config.vocab_size
-        ):
-            raise ValueError(
-                f'vocab has {len(self.vocab)} words plus {len(_SPECIALS)} '
-                f'special tokens, more than model_cfg.vocab_size='
-                f'{self.hf_config.vocab_size}.'
-            )
         if frozen:
             self._freeze()
 
+    # Transitional: removed once the tiny configs give `tokenizer`.
     @staticmethod
-    def _resolve_vocab(vocab):
-        if vocab is None or not isinstance(vocab, str):
-            return None if vocab is None else list(vocab)
-        if vocab == 'synthetic':
-            from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-
-            return list(SYNTHETIC_VOCAB)
-        return vocab  # a word-list file, read on first use
-
-    def _vocab_words(self) -> List[str]:
-        if isinstance(self.vocab, list):
-            return self.vocab
-        try:
-            with open(self.vocab, encoding='utf-8') as f:
-                words = [w.strip() for w in f if w.strip()]
-        except OSError as e:
-            raise FileNotFoundError(
-                f'HFTextEncoder: cannot read vocab file {self.vocab!r}: {e}'
-            ) from e
-        if len(words) + len(_SPECIALS) > self.hf_config.vocab_size:
+    def _vocab_to_tokenizer(vocab, tokenizer) -> dict:
+        """The tokenizer dict that ``vocab`` stands for."""
+        if tokenizer is not None:
             raise ValueError(
-                f'vocab file {self.vocab} has {len(words)} words, more than '
-                f'model_cfg.vocab_size={self.hf_config.vocab_size} allows.'
+                'HFTextEncoder: give `tokenizer` or `vocab`, not both.'
             )
-        return words
+        if isinstance(vocab, str):
+            if vocab != 'synthetic':
+                raise ValueError(
+                    f"vocab must be a word list or 'synthetic', got {vocab!r}."
+                )
+            return dict(type='SyntheticWordPieceTokenizer')
+        return dict(type='WordPieceTokenizer', vocab=list(vocab))
 
     @property
     def embed_dims(self) -> int:
@@ -270,19 +211,16 @@ class HFTextEncoder(BaseModule):
 
     @property
     def tokenizer(self):
-        """The tokenizer, loaded on first use."""
+        """The tokenizer, built from ``tokenizer`` on first use."""
         if self._tokenizer is None:
-            if self.vocab is not None:
-                self._tokenizer = build_wordpiece_tokenizer(
-                    self._vocab_words(),
-                    model_max_length=self.hf_config.max_position_embeddings,
+            tok = TOKENIZER.build(copy.deepcopy(self.tokenizer_cfg))
+            if len(tok) > self.hf_config.vocab_size:
+                raise ValueError(
+                    f'HFTextEncoder: the tokenizer {self.tokenizer_cfg} has '
+                    f'{len(tok)} tokens, more than model_cfg.vocab_size='
+                    f'{self.hf_config.vocab_size}.'
                 )
-            else:
-                from transformers import AutoTokenizer
-
-                self._tokenizer = AutoTokenizer.from_pretrained(
-                    self.tokenizer_source
-                )
+            self._tokenizer = tok
         return self._tokenizer
 
     def __getstate__(self):
@@ -427,14 +365,15 @@ def tiny_text_encoder_cfg(
     num_layers: int = 2,
     **kwargs,
 ) -> dict:
-    """Config dict of a tiny random BERT for tests and tiny configs."""
-    vocab = vocab or []
+    """Config dict of a tiny random BERT for tests and tiny configs, with an
+    in-memory WordPiece tokenizer over ``vocab``."""
+    vocab = list(vocab or [])
     cfg = dict(
         type='HFTextEncoder',
         name_or_path='tiny-bert',
         model_cfg=dict(
             model_type='bert',
-            vocab_size=max(64, len(vocab) + len(_SPECIALS)),
+            vocab_size=max(64, len(vocab) + len(WORDPIECE_SPECIALS)),
             hidden_size=hidden_size,
             num_hidden_layers=num_layers,
             num_attention_heads=max(1, hidden_size // 16),
@@ -442,7 +381,7 @@ def tiny_text_encoder_cfg(
             max_position_embeddings=64,
         ),
         pretrained=False,
-        vocab=vocab,
+        tokenizer=dict(type='WordPieceTokenizer', vocab=vocab),
     )
     cfg.update(kwargs)
     return cfg

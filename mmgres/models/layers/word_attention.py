@@ -14,10 +14,10 @@ def build_word_attention(
     unless ``cfg`` says otherwise; residual included, as mmcv's) and the
     ``LayerNorm`` applied after it.
 
-    Used by ``InstAlignHead(pixel_text_attn_cfg=...)`` (pixels attend to
-    the words) and ``IGVGHead(cls_text_attn_cfg=...)`` (queries attend to
-    the words before classification). The caller keeps both modules under
-    its own attribute names, so checkpoints keep their keys.
+    Used by the ``igvg_extensions`` project's head (queries attend to the
+    words before classification) and by the ``instalign_extensions``
+    project's head (pixels attend to the words). The caller keeps both
+    modules under its own attribute names, so checkpoints keep their keys.
 
     Args:
         cfg (dict): ``MultiheadAttention`` kwargs, e.g.

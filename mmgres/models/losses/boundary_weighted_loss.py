@@ -55,7 +55,8 @@ class BoundaryWeightedLoss(nn.Module):
     with ``E`` the boundary band of the ground truth
     (:func:`boundary_band`). The dice loss is a per-image scalar, so ``W``
     weights its pixel sums (ours):
-    ``L_dice = 1 - (2 Σ W p g + ε) / (Σ W p + Σ W g + ε)``, ``p = σ(M)``.
+    ``L_dice = 1 - (2 Σ W p g + ε) / (Σ W p + Σ W g + ε)``, ``p = σ(M)``,
+    with ε = 1 (ours). Focal and dice add 1 : 1, as Eq. 12 prints them.
     The focal loss (mmdet's sigmoid focal loss, α = 0.25, γ = 2) is averaged
     over the pixels of each image. An all-background target (a no-target
     sample) gives ``L_dice = 1 - ε / (Σ W p + ε)``, which pushes every
@@ -70,11 +71,9 @@ class BoundaryWeightedLoss(nn.Module):
             (the paper).
         kernel_size (int): Side of the square used for dilation and erosion.
             Defaults to 3 (ours).
-        alpha (float): Focal α. Defaults to 0.25.
-        gamma (float): Focal γ. Defaults to 2.0.
-        focal_weight (float): Weight of the focal term. Defaults to 1.0.
-        dice_weight (float): Weight of the dice term. Defaults to 1.0.
-        eps (float): ε of the dice. Defaults to 1.0.
+        alpha (float): Focal α. Defaults to 0.25, as the focal-loss paper
+            that Eq. 12 cites (Lin et al. [38]).
+        gamma (float): Focal γ. Defaults to 2.0, as [38].
         reduction (str): Reduction over the batch.
         loss_weight (float): λ of Eq. 14/15. Defaults to 1.0.
     """
@@ -85,9 +84,6 @@ class BoundaryWeightedLoss(nn.Module):
         kernel_size: int = 3,
         alpha: float = 0.25,
         gamma: float = 2.0,
-        focal_weight: float = 1.0,
-        dice_weight: float = 1.0,
-        eps: float = 1.0,
         reduction: str = 'mean',
         loss_weight: float = 1.0,
     ) -> None:
@@ -98,9 +94,7 @@ class BoundaryWeightedLoss(nn.Module):
         self.kernel_size = kernel_size
         self.alpha = alpha
         self.gamma = gamma
-        self.focal_weight = focal_weight
-        self.dice_weight = dice_weight
-        self.eps = eps
+        self.eps = 1.0  # ours: the dice's smoothing term
         self.reduction = reduction
         self.loss_weight = loss_weight
 
@@ -146,7 +140,7 @@ class BoundaryWeightedLoss(nn.Module):
         inter = (w * p * g).sum(1)
         union = (w * p).sum(1) + (w * g).sum(1)
         dice = 1.0 - (2.0 * inter + self.eps) / (union + self.eps)
-        loss = self.focal_weight * focal + self.dice_weight * dice
+        loss = focal + dice
         reduction = reduction_override or self.reduction
         loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
         return self.loss_weight * loss

@@ -11,7 +11,6 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -22,6 +21,10 @@ __all__ = ['KNOWN_LLAVA_ARCHS', 'LlavaMLLM', 'tiny_llava_cfg']
 # LLaVA v1's image wrapping tokens (``DEFAULT_IM_START_TOKEN``,
 # ``DEFAULT_IM_END_TOKEN``).
 IMAGE_START_END = ('<im_start>', '<im_end>')
+
+#: Values of ``LlavaMLLM(projector=...)``, named as LLaVA's
+#: ``mm_projector_type``.
+PROJECTORS = ('linear', 'mlp2x_gelu')
 
 
 @MODELS.register_module()
@@ -38,7 +41,9 @@ class LlavaMLLM(BaseModule):
        ``vocab``), sets padding to ``<unk>`` when there is none (as GSVA
        does), adds ``[SEG]`` and ``[REJ]`` (and the image token if missing)
        and resizes the embeddings and ``lm_head`` when the vocabulary grew;
-    3. freezes everything, puts LoRA adapters (``peft``) on the language
+    3. with ``projector='linear'`` gives it LLaVA v1's projector, one
+       ``nn.Linear`` (see :meth:`_make_linear_projector`);
+    4. freezes everything, puts LoRA adapters (``peft``) on the language
        model's ``q_proj`` / ``v_proj`` only (not on the CLIP tower), and makes
        the modules named in ``trainable_modules`` (``lm_head``,
        ``embed_tokens``) trainable. The CLIP tower and the projector stay
@@ -99,19 +104,17 @@ class LlavaMLLM(BaseModule):
         clip_resize (str): ``'center_crop'`` (short side to the CLIP size,
             then centre crop, as GSVA's ``CLIPImageProcessor``) or
             ``'squash'`` (the whole image, aspect ratio not kept).
-        mean_resizing (bool): Initialise new embedding rows of a pretrained
-            model from the old rows' mean and covariance (``transformers``
-            default); random models and the meta device keep a random init.
-            Defaults to True.
+        projector (str): The image projector φ (paper Eq. 1). ``'linear'``:
+            one ``nn.Linear`` (``model.model.multi_modal_projector``, keys
+            ``weight`` and ``bias``), LLaVA v1's ``mm_projector``, which
+            the paper's MLLMs have (Sec. 3.1: "a linear projector φ";
+            LLaVA-7B v1.1 Lightning, LLaVA-Llama-2-13B). ``'mlp2x_gelu'``:
+            HF's ``LlavaMultiModalProjector``, LLaVA-1.5's
+            Linear-GELU-Linear. Defaults to ``'linear'``.
         torch_dtype (str | torch.dtype, optional): dtype for
             ``from_pretrained`` / the random model, e.g. ``'bfloat16'``.
         gradient_checkpointing (bool): Activation checkpointing of the HF
             model. Defaults to False.
-        conv_stem (bool): Ours, for random vision towers trained from
-            scratch: replace the tower's patchify projection
-            (``embeddings.patch_embedding``) with a
-            :class:`~mmgres.models.layers.ConvStem`. A pretrained CLIP loses
-            that projection's weights. Defaults to False.
         init_cfg (dict, optional): mmengine init config (e.g. a
             ``Pretrained`` mmengine checkpoint).
     """
@@ -136,10 +139,9 @@ class LlavaMLLM(BaseModule):
         ),
         trainable_modules: Sequence[str] = ('lm_head', 'embed_tokens'),
         clip_resize: str = 'center_crop',
-        mean_resizing: bool = True,
+        projector: str = 'linear',
         torch_dtype: Union[str, torch.dtype, None] = None,
         gradient_checkpointing: bool = False,
-        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -147,6 +149,11 @@ class LlavaMLLM(BaseModule):
 
         if clip_resize not in ('center_crop', 'squash'):
             raise ValueError(f'Unknown clip_resize {clip_resize!r}.')
+        if projector not in PROJECTORS:
+            raise ValueError(
+                f'projector must be one of {PROJECTORS}, got {projector!r}.'
+            )
+        self.projector = projector
         if isinstance(torch_dtype, str):
             torch_dtype = getattr(torch, torch_dtype)
         self.name_or_path = name_or_path
@@ -178,29 +185,12 @@ class LlavaMLLM(BaseModule):
             self.model = LlavaForConditionalGeneration(LlavaConfig(**cfg))
             if torch_dtype is not None:
                 self.model.to(torch_dtype)
-        self.conv_stem = conv_stem
-        if conv_stem:
-            tower = self.model.model.vision_tower
-            parent = next(
-                (
-                    m
-                    for m in tower.modules()
-                    if isinstance(
-                        getattr(m, 'patch_embedding', None), torch.nn.Conv2d
-                    )
-                ),
-                None,
-            )
-            if parent is None:
-                raise ValueError(
-                    f'conv_stem: {type(tower).__name__} has no '
-                    'embeddings.patch_embedding convolution to replace.'
-                )
-            ConvStem.replace_patchify(parent, 'patch_embedding')
+        if projector == 'linear':
+            self._make_linear_projector(pretrained)
         # mean resizing only makes sense for trained embeddings; on random
         # ones (a rank-deficient covariance for tiny models) it would give
         # every new token the same row
-        self._sync_vocab(mean_resizing and pretrained)
+        self._sync_vocab(mean_resizing=pretrained)
         self._set_trainable(lora_cfg, trainable_modules)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable(
@@ -226,6 +216,47 @@ class LlavaMLLM(BaseModule):
                 raise ValueError(f'model_cfg needs a {key} dict.')
             cfg[key] = dict(cfg[key])
         return cfg
+
+    def _make_linear_projector(self, pretrained: bool) -> None:
+        """Replace HF's two-layer projector by LLaVA v1's one ``nn.Linear``.
+
+        A random model gets a new Linear. A pretrained one must hold the
+        v1 projector as ``tools/model_converters/llava2hf.py`` writes it
+        for HF (``projector_hidden_act='linear'``, the Linear in
+        ``linear_1``, ``linear_2`` the identity with a zero bias); its
+        ``linear_1`` becomes the Linear, exactly.
+        """
+        llava = self.model.model
+        old = llava.multi_modal_projector
+        first = old.linear_1
+        if pretrained:
+            act = self.model.config.projector_hidden_act
+            second = old.linear_2
+            eye = torch.eye(second.in_features, dtype=second.weight.dtype)
+            bias = second.bias
+            identity = (
+                act == 'linear'
+                and second.weight.shape == eye.shape
+                and torch.equal(second.weight.detach().cpu(), eye)
+                and (bias is None or not bias.detach().any())
+            )
+            if not identity:
+                raise ValueError(
+                    f'{self.name_or_path!r} has a two-layer projector '
+                    f"(projector_hidden_act={act!r}), not LLaVA v1's one "
+                    "Linear: set projector='mlp2x_gelu', or convert a v1 "
+                    'LLaVA with tools/model_converters/llava2hf.py.'
+                )
+        linear = torch.nn.Linear(
+            first.in_features,
+            first.out_features,
+            bias=first.bias is not None,
+            device=first.weight.device,
+            dtype=first.weight.dtype,
+        )
+        if pretrained:
+            linear.load_state_dict(first.state_dict())
+        llava.multi_modal_projector = linear
 
     def _build_tokenizer(self, source, vocab):
         from tokenizers import AddedToken

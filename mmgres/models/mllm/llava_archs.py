@@ -35,7 +35,10 @@ def _llama(hidden, inter, layers, heads, max_pos):
 
 
 def _llava(text_config: dict) -> dict:
-    # LLaVA v1 reads the penultimate CLIP layer without its CLS token.
+    # LLaVA v1 reads the penultimate CLIP layer without its CLS token. Its
+    # projector is one Linear; the HF config says so as llava2hf.py writes
+    # it (projector_hidden_act='linear'), and LlavaMLLM(projector='linear')
+    # builds that Linear in place of HF's two layers.
     return dict(
         text_config=text_config,
         vision_config=copy.deepcopy(CLIP_VIT_L14_224),
@@ -43,15 +46,13 @@ def _llava(text_config: dict) -> dict:
         image_seq_length=256,
         vision_feature_layer=-2,
         vision_feature_select_strategy='default',
-        projector_hidden_act='gelu',
+        projector_hidden_act='linear',
     )
 
 
 # Architectures of the paper's three MLLMs (Table 1), as ``LlavaConfig``
 # kwargs, so that they build without a download. Text dims are those of the
-# public Vicuna-7B/13B (Llama-1) and Llama-2-13B ``config.json`` files. HF's
-# ``LlavaMultiModalProjector`` is LLaVA-1.5's 2-layer MLP; LLaVA v1 used one
-# linear layer (16.8 M fewer parameters at 7B, 0.24 %).
+# public Vicuna-7B/13B (Llama-1) and Llama-2-13B ``config.json`` files.
 KNOWN_LLAVA_ARCHS: Dict[str, dict] = {
     'llava-v1-vicuna-7b': _llava(_llama(4096, 11008, 32, 32, 2048)),
     'llava-v1-vicuna-13b': _llava(_llama(5120, 13824, 40, 40, 2048)),

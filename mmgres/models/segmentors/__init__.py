@@ -1,4 +1,4 @@
 # Copyright (c) mmgres contributors. All rights reserved.
-from .sam import KNOWN_SAM_ARCHS, HFSamSegmentor, tiny_sam_cfg
+from .sam import KNOWN_SAM_ARCHS, HFSamSegmentor
 
-__all__ = ['HFSamSegmentor', 'KNOWN_SAM_ARCHS', 'tiny_sam_cfg']
+__all__ = ['HFSamSegmentor', 'KNOWN_SAM_ARCHS']

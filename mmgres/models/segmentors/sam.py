@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmgres.models.layers.conv_stem import ConvStem
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
@@ -32,6 +31,10 @@ def _sam_vit(hidden, layers, heads, global_attn):
     )
 
 
+# SAM's RGB normalisation in 0-255 (segment-anything's ``build_sam.py``).
+SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
+SAM_PIXEL_STD = (58.395, 57.12, 57.375)
+
 # ``SamConfig`` kwargs of the public SAM checkpoints (their config.json);
 # GSVA uses ViT-H at 1024 px (paper Sec. 3.1).
 KNOWN_SAM_ARCHS: Dict[str, dict] = {
@@ -47,55 +50,26 @@ for _alias, _name in [
     KNOWN_SAM_ARCHS[_alias] = KNOWN_SAM_ARCHS[_name]
 
 
-def tiny_sam_cfg(
-    image_size: int = 64, patch_size: int = 8, channels: int = 32
-) -> dict:
-    """``SamConfig`` kwargs of a tiny random SAM for tests and tiny configs:
-    a 2-layer ViT of width 32 and a mask decoder of width ``channels``."""
-    return dict(
-        vision_config=dict(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            global_attn_indexes=[1],
-            mlp_dim=64,
-            output_channels=channels,
-            image_size=image_size,
-            patch_size=patch_size,
-            window_size=4,
-            num_pos_feats=channels // 2,
-        ),
-        prompt_encoder_config=dict(
-            hidden_size=channels,
-            image_size=image_size,
-            patch_size=patch_size,
-        ),
-        mask_decoder_config=dict(
-            hidden_size=channels,
-            mlp_dim=channels * 2,
-            num_attention_heads=2,
-            iou_head_hidden_dim=channels,
-        ),
-    )
-
-
 @MODELS.register_module()
 class HFSamSegmentor(BaseModule):
     """SAM (HF ``SamModel``) used as GSVA's segmentation foundation model.
 
-    The image encoder (and the prompt encoder, whose only use here is its
-    "no mask" dense embedding) are frozen and kept in eval mode; the mask
-    decoder is trained, but for its IoU prediction head. Masks are decoded
-    from *sparse prompt embeddings* given by the caller (GSVA's projected
-    ``[SEG]`` states), one mask per prompt, with ``multimask_output=False``.
+    The image encoder (frozen by default, as in the paper) and the prompt
+    encoder (whose only use here is its "no mask" dense embedding) are kept
+    in eval mode when frozen; the mask decoder is trained (paper appendix
+    B), but for its IoU prediction head, which decoding by prompt never
+    reads. Masks are decoded from *sparse prompt embeddings* given by the
+    caller (GSVA's projected ``[SEG]`` states), one mask per prompt, with
+    ``multimask_output=False``.
 
     Frames: the caller gives RGB images in 0-255, padded, with each image's
     content size ``(h, w)``. :meth:`preprocess` resizes the content so that
     its long side is ``S`` (a no-op when the pipeline already did), applies
-    SAM's normalisation and pads bottom-right to ``S x S``, as SAM's
-    ``ResizeLongestSide`` + ``preprocess``. :meth:`postprocess` undoes it:
-    low-resolution logits (S/4) are upsampled to ``S``, cropped to the
-    resized content and resized to the requested output size.
+    SAM's normalisation (:data:`SAM_PIXEL_MEAN`, :data:`SAM_PIXEL_STD`) and
+    pads bottom-right to ``S x S``, as SAM's ``ResizeLongestSide`` +
+    ``preprocess``. :meth:`postprocess` undoes it: low-resolution logits
+    (S/4) are upsampled to ``S``, cropped to the resized content and resized
+    to the requested output size.
 
     Args:
         name_or_path (str, optional): Hub name or local directory of an HF
@@ -105,19 +79,9 @@ class HFSamSegmentor(BaseModule):
             Defaults to the known architecture of ``name_or_path``.
         pretrained (bool): Load ``name_or_path`` with ``from_pretrained``.
             Defaults to True.
-        freeze_image_encoder (bool): Defaults to True (paper).
-        freeze_prompt_encoder (bool): Defaults to True.
-        train_mask_decoder (bool): Train the mask decoder, except its IoU
-            prediction head, which decoding by prompt never reads.
-            Defaults to True (paper).
-        pixel_mean (Sequence[float]): SAM's RGB mean in 0-255.
-        pixel_std (Sequence[float]): SAM's RGB std in 0-255.
+        freeze_image_encoder (bool): Defaults to True (paper appendix B:
+            the SFM's vision encoder is frozen).
         torch_dtype (str | torch.dtype, optional): Model dtype.
-        conv_stem (bool): Ours, for random image encoders trained from
-            scratch: replace the encoder's patchify projection
-            (``vision_encoder.patch_embed.projection``) with a
-            :class:`~mmgres.models.layers.ConvStem`. A pretrained SAM loses
-            that projection's weights. Defaults to False.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -127,12 +91,7 @@ class HFSamSegmentor(BaseModule):
         model_cfg: Union[dict, str, None] = None,
         pretrained: bool = True,
         freeze_image_encoder: bool = True,
-        freeze_prompt_encoder: bool = True,
-        train_mask_decoder: bool = True,
-        pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
-        pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         torch_dtype: Union[str, torch.dtype, None] = None,
-        conv_stem: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -167,31 +126,21 @@ class HFSamSegmentor(BaseModule):
                 self.model.shared_image_embedding.positional_embedding.normal_()
             if torch_dtype is not None:
                 self.model.to(torch_dtype)
-        self.conv_stem = conv_stem
-        if conv_stem:
-            ConvStem.replace_patchify(
-                self.model.vision_encoder.patch_embed, 'projection'
-            )
         self.freeze_image_encoder = freeze_image_encoder
-        self.freeze_prompt_encoder = freeze_prompt_encoder
         for p in self.model.parameters():
             p.requires_grad_(False)
         if not freeze_image_encoder:
             self.model.vision_encoder.requires_grad_(True)
-        if not freeze_prompt_encoder:
-            self.model.prompt_encoder.requires_grad_(True)
-        if train_mask_decoder:
-            self.model.mask_decoder.requires_grad_(True)
-            # one mask per prompt and no IoU scoring (GSVA): nothing reads
-            # the IoU prediction, and a trainable parameter without a
-            # gradient makes DDP fail. Frozen, not removed, so that SAM
-            # checkpoints load it as before.
-            self.model.mask_decoder.iou_prediction_head.requires_grad_(False)
+        self.model.mask_decoder.requires_grad_(True)
+        # one mask per prompt and no IoU scoring (GSVA): nothing reads the
+        # IoU prediction, and a trainable parameter without a gradient makes
+        # DDP fail. Frozen, not removed, so that SAM checkpoints load it.
+        self.model.mask_decoder.iou_prediction_head.requires_grad_(False)
         self.register_buffer(
-            'pixel_mean', torch.tensor(pixel_mean).view(3, 1, 1), False
+            'pixel_mean', torch.tensor(SAM_PIXEL_MEAN).view(3, 1, 1), False
         )
         self.register_buffer(
-            'pixel_std', torch.tensor(pixel_std).view(3, 1, 1), False
+            'pixel_std', torch.tensor(SAM_PIXEL_STD).view(3, 1, 1), False
         )
 
     def init_weights(self) -> None:
@@ -207,8 +156,7 @@ class HFSamSegmentor(BaseModule):
         super().train(mode)
         if self.freeze_image_encoder:
             self.model.vision_encoder.eval()
-        if self.freeze_prompt_encoder:
-            self.model.prompt_encoder.eval()
+        self.model.prompt_encoder.eval()  # frozen
         return self
 
     @property
@@ -263,22 +211,14 @@ class HFSamSegmentor(BaseModule):
         with torch.no_grad():
             return self.model.get_image_embeddings(pixel_values)
 
-    def decode(
-        self,
-        image_embedding: Tensor,
-        prompts: Tensor,
-        dense_prompts: Optional[Tensor] = None,
-    ) -> Tensor:
+    def decode(self, image_embedding: Tensor, prompts: Tensor) -> Tensor:
         """Decode one mask per sparse prompt on one image.
 
         Args:
             image_embedding (Tensor): Shape (C, h, w) or (1, C, h, w).
-            prompts (Tensor): Shape (K, C) (one token per mask) or
-                (K, T, C).
-            dense_prompts (Tensor, optional): Shape (K, C): per mask, a
-                vector added to SAM's "no mask" dense embedding at every
-                cell of the image embedding (SAM adds its dense prompt
-                there). Defaults to None: the "no mask" embedding alone.
+            prompts (Tensor): Shape (K, C), one prompt token per mask, or
+                (K, T, C), T tokens per mask (as SAM's prompt encoder gives
+                a point and its padding point).
 
         Returns:
             Tensor: Low-resolution mask logits, shape (K, 4h, 4w).
@@ -289,40 +229,22 @@ class HFSamSegmentor(BaseModule):
             prompts = prompts[:, None]
         decoder = self.model.mask_decoder
         dtype = decoder.iou_token.weight.dtype
-        _, c, h, w = image_embedding.shape
+        h, w = image_embedding.shape[-2:]
         dense = self.model.prompt_encoder.no_mask_embed.weight.reshape(
             1, -1, 1, 1
         )
-        positional = self.model.get_image_wide_positional_embeddings()
-        if dense_prompts is None:
-            # one image, K prompts: SAM's point batch
-            image_embeddings = image_embedding
-            sparse = prompts[None]
-            dense = dense.expand(1, -1, h, w)
-        else:
-            if dense_prompts.shape != (len(prompts), c):
-                raise ValueError(
-                    f'dense_prompts must be ({len(prompts)}, {c}), got '
-                    f'{tuple(dense_prompts.shape)}.'
-                )
-            # a dense prompt per mask: K images of one prompt each (the
-            # decoder repeats the image per prompt either way)
-            k = len(prompts)
-            image_embeddings = image_embedding.expand(k, -1, -1, -1)
-            positional = positional.expand(k, -1, -1, -1)
-            sparse = prompts[:, None]
-            dense = (dense + dense_prompts[:, :, None, None]).expand(
-                k, -1, h, w
-            )
         masks, _ = decoder(
-            image_embeddings=image_embeddings.to(dtype),
-            image_positional_embeddings=positional.to(dtype),
-            sparse_prompt_embeddings=sparse.to(dtype),
-            dense_prompt_embeddings=dense.to(dtype),
+            image_embeddings=image_embedding.to(dtype),
+            image_positional_embeddings=(
+                self.model.get_image_wide_positional_embeddings().to(dtype)
+            ),
+            # one image, K prompts: SAM's point batch
+            sparse_prompt_embeddings=prompts[None].to(dtype),
+            dense_prompt_embeddings=dense.expand(1, -1, h, w).to(dtype),
             multimask_output=False,
         )
-        # (images, prompts per image, 1, 4h, 4w) -> (K, 4h, 4w)
-        return masks.flatten(0, 1)[:, 0]
+        # (1, K, 1, 4h, 4w) -> (K, 4h, 4w)
+        return masks[0, :, 0]
 
     def postprocess(
         self,

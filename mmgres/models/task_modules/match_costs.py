@@ -90,7 +90,7 @@ class ContextFocalLossCost(FocalLossCost):
     """mmdet's ``FocalLossCost`` (label input) that also accepts background
     ground truths, as context instances bring them (ours).
 
-    With context instances (e.g. ``IGVGHead(context_instances=True)``) the
+    With context instances (e.g. the ``igvg_extensions`` project's head) the
     Hungarian matching runs against every object of the image; the objects
     that the expression does not refer to carry the background label
     ``K`` (the number of sigmoid logits; mmdet's convention that

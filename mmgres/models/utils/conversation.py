@@ -12,6 +12,16 @@ from mmgres.registry import TASK_UTILS
 
 IGNORE_INDEX = -100
 
+# The answer's parts: "Sure, e1:[SEG], e2:[REJ]." (paper Sec. 3.3, Fig. 3).
+ANSWER_PREFIX = 'Sure,'
+SLOT_TEMPLATE = '{expr}:{token}'
+SLOT_SEPARATOR = ', '
+ANSWER_SUFFIX = '.'
+# Vicuna v1's role names (``conv_vicuna_v1`` in LLaVA).
+ROLES = ('USER', 'ASSISTANT')
+IMAGE_PLACEHOLDER = '<image>'
+SEG_TOKEN, REJ_TOKEN = '[SEG]', '[REJ]'
+
 # LLaVA v1 / Vicuna v1 system prompt (``conv_vicuna_v1`` in LLaVA).
 VICUNA_V1_SYSTEM = (
     'A chat between a curious human and an artificial intelligence '
@@ -117,43 +127,30 @@ class GSVAConversationBuilder:
     (``use_mm_start_end``), and its question and answer spacing verbatim.
 
     Args:
-        max_expressions (int): Most expressions in one dialogue; more are
-            split over several dialogues (:meth:`split`). The GSVA release
-            samples 3 per training dialogue. Defaults to 3.
-        question_templates (Sequence[str]): Questions drawn at random in
-            training, with ``{objs}`` for the comma-joined expressions.
+        max_expressions (int): Most expressions in one dialogue (k); more
+            are split over several dialogues (:meth:`split`). Defaults to 5,
+            the paper's choice (appendix E, Fig. 8: the metrics saturate at
+            5 [SEG] tokens); the GSVA release samples 3
+            (``num_classes_per_sample``).
         test_question (str): The question in test mode. Defaults to the
             paper's "What are {objs} in this image? Please output segmentation
-            masks."
-        answer_prefix (str): Start of the answer. Defaults to ``'Sure,'``.
-        slot_template (str): One slot of the answer, with ``{expr}`` and
-            ``{token}``. Defaults to ``'{expr}:{token}'``.
-        slot_separator (str): Between slots. Defaults to ``', '``.
-        answer_suffix (str): End of the answer. Defaults to ``'.'``.
+            masks."; training draws from :data:`TRAIN_QUESTIONS`.
         system (str): System prompt. Defaults to Vicuna v1's.
-        roles (tuple[str, str]): User and assistant role names.
-        image_placeholder (str): The image token in the text; the tokenizer
-            must have it as one token. Defaults to ``'<image>'``.
-        seg_token (str): Defaults to ``'[SEG]'``.
-        rej_token (str): Defaults to ``'[REJ]'``.
         use_rej (bool): Write ``[REJ]`` for absent targets. False gives the
             paper's Table 4 "no [REJ]" ablation: every slot is ``[SEG]``.
             Defaults to True.
-        add_bos (bool): Start with the tokenizer's BOS. Defaults to True.
-        add_eos (bool): End the answer with EOS (learned, so that generation
-            stops). Defaults to True.
         style (str): Chat format: ``'vicuna_v1'`` (LLaVA v1 / Vicuna, the
             paper's 7B and Vicuna-13B bases) or ``'llama_2'`` (LLaVA's
-            ``llava_llama_2``, ``[INST] <<SYS>> ... [/INST]``; ``roles`` are
-            then unused). Defaults to ``'vicuna_v1'``.
+            ``llava_llama_2``, ``[INST] <<SYS>> ... [/INST]``). Defaults to
+            ``'vicuna_v1'``.
         image_start (str): Text written right before the image placeholder,
             e.g. ``'<im_start>'`` (the release's ``use_mm_start_end``); the
             tokenizer must have it as one token. Defaults to ``''``.
         image_end (str): Text written right after it, e.g. ``'<im_end>'``.
             Defaults to ``''``.
-        prefix_separator (str): Between ``answer_prefix`` and the first
-            slot: ``' '`` (the paper's "Sure, e1:[SEG]"); the release's
-            test answer has ``''`` ("Sure,e1:[SEG]").
+        prefix_separator (str): Between ``'Sure,'`` and the first slot:
+            ``' '`` (the paper's "Sure, e1:[SEG]"); the release's test answer
+            has ``''`` ("Sure,e1:[SEG]").
         expression_style (str): How an expression is cleaned:
             ``'collapse'`` (whitespace collapsed, trailing periods dropped)
             or ``'release'`` (as the release's evaluation:
@@ -164,21 +161,10 @@ class GSVAConversationBuilder:
 
     def __init__(
         self,
-        max_expressions: int = 3,
-        question_templates: Sequence[str] = TRAIN_QUESTIONS,
+        max_expressions: int = 5,
         test_question: str = PAPER_QUESTION,
-        answer_prefix: str = 'Sure,',
-        slot_template: str = '{expr}:{token}',
-        slot_separator: str = ', ',
-        answer_suffix: str = '.',
         system: str = VICUNA_V1_SYSTEM,
-        roles: Sequence[str] = ('USER', 'ASSISTANT'),
-        image_placeholder: str = '<image>',
-        seg_token: str = '[SEG]',
-        rej_token: str = '[REJ]',
         use_rej: bool = True,
-        add_bos: bool = True,
-        add_eos: bool = True,
         style: str = 'vicuna_v1',
         image_start: str = '',
         image_end: str = '',
@@ -198,34 +184,14 @@ class GSVAConversationBuilder:
             raise ValueError(
                 f'max_expressions must be >= 1, got {max_expressions}.'
             )
-        templates = list(question_templates)
-        if not templates:
-            raise ValueError('question_templates is empty.')
-        for t in [*templates, test_question]:
-            if '{objs}' not in t:
-                raise ValueError(f'Question {t!r} has no {{objs}} field.')
-        if '{expr}' not in slot_template or '{token}' not in slot_template:
+        if '{objs}' not in test_question:
             raise ValueError(
-                f'slot_template {slot_template!r} needs {{expr}} and '
-                '{token}.'
+                f'Question {test_question!r} has no {{objs}} field.'
             )
-        if len(roles) != 2:
-            raise ValueError(f'roles must be (user, assistant), got {roles}.')
         self.max_expressions = int(max_expressions)
-        self.question_templates = templates
         self.test_question = test_question
-        self.answer_prefix = answer_prefix
-        self.slot_template = slot_template
-        self.slot_separator = slot_separator
-        self.answer_suffix = answer_suffix
         self.system = system
-        self.roles = tuple(roles)
-        self.image_placeholder = image_placeholder
-        self.seg_token = seg_token
-        self.rej_token = rej_token
         self.use_rej = use_rej
-        self.add_bos = add_bos
-        self.add_eos = add_eos
         self.style = style
         self.image_start = image_start
         self.image_end = image_end
@@ -238,21 +204,21 @@ class GSVAConversationBuilder:
         (tiny configs): system prompt, roles, questions, answer parts."""
         return [
             self.system,
-            *self.roles,
-            *self.question_templates,
+            *ROLES,
+            *TRAIN_QUESTIONS,
             self.test_question,
             *APPENDIX_QUESTIONS.values(),
-            self.answer_prefix,
-            self.slot_template,
-            self.slot_separator,
-            self.answer_suffix,
+            ANSWER_PREFIX,
+            SLOT_TEMPLATE,
+            SLOT_SEPARATOR,
+            ANSWER_SUFFIX,
         ]
 
     def clean(self, expression: str) -> str:
         """Normalise one expression for the dialogue: collapse whitespace,
         drop trailing periods and any special token written in it."""
         text = str(expression)
-        specials = (self.seg_token, self.rej_token, self.image_placeholder)
+        specials = (SEG_TOKEN, REJ_TOKEN, IMAGE_PLACEHOLDER)
         for tok in (*specials, self.image_start, self.image_end):
             if tok:
                 text = text.replace(tok, ' ')
@@ -277,9 +243,7 @@ class GSVAConversationBuilder:
 
     def question(self, expressions: Sequence[str], train: bool) -> str:
         template = (
-            random.choice(self.question_templates)
-            if train
-            else self.test_question
+            random.choice(TRAIN_QUESTIONS) if train else self.test_question
         )
         objs = ', '.join(self.clean(e) for e in expressions)
         return template.replace('{objs}', objs)
@@ -287,9 +251,9 @@ class GSVAConversationBuilder:
     def prompt(self, expressions: Sequence[str], train: bool = False) -> str:
         """Text up to and including ``'ASSISTANT:'`` (``'[/INST]'`` in the
         ``llama_2`` style)."""
-        user, assistant = self.roles
+        user, assistant = ROLES
         question = self.question(expressions, train)
-        image = f'{self.image_start}{self.image_placeholder}{self.image_end}'
+        image = f'{self.image_start}{IMAGE_PLACEHOLDER}{self.image_end}'
         if self.style == 'llama_2':
             # LLaVA's SeparatorStyle.LLAMA_2: the system prompt wrapped in
             # <<SYS>> inside the first [INST]; the leading '<s>' separator
@@ -308,7 +272,7 @@ class GSVAConversationBuilder:
                 f'{num} expressions but {len(no_target)} no-target flags.'
             )
         return [
-            self.rej_token if (nt and self.use_rej) else self.seg_token
+            REJ_TOKEN if (nt and self.use_rej) else SEG_TOKEN
             for nt in no_target
         ]
 
@@ -320,14 +284,14 @@ class GSVAConversationBuilder:
         """The assistant's answer, e.g. ``'Sure, e1:[SEG], e2:[REJ].'``."""
         tokens = self.slot_tokens(no_target, len(expressions))
         slots = [
-            self.slot_template.replace('{expr}', self.clean(e)).replace(
+            SLOT_TEMPLATE.replace('{expr}', self.clean(e)).replace(
                 '{token}', t
             )
             for e, t in zip(expressions, tokens)
         ]
         return (
-            f'{self.answer_prefix}{self.prefix_separator}'
-            f'{self.slot_separator.join(slots)}{self.answer_suffix}'
+            f'{ANSWER_PREFIX}{self.prefix_separator}'
+            f'{SLOT_SEPARATOR.join(slots)}{ANSWER_SUFFIX}'
         )
 
     # ---------------------------------------------------------------- tokens
@@ -389,11 +353,11 @@ class GSVAConversationBuilder:
                     'A token straddles the end of the prompt; the '
                     'tokenizer merges across "ASSISTANT:" and the answer.'
                 )
-        image_id = tokenizer.convert_tokens_to_ids(self.image_placeholder)
+        image_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
         if ids.count(image_id) != 1:
             raise ValueError(
                 f'The prompt must hold the image token '
-                f'{self.image_placeholder!r} once as one token, found '
+                f'{IMAGE_PLACEHOLDER!r} once as one token, found '
                 f'{ids.count(image_id)}; add it to the tokenizer.'
             )
         for tok in (self.image_start, self.image_end):
@@ -407,10 +371,10 @@ class GSVAConversationBuilder:
         n = int(num_image_tokens)
         ids = ids[:k] + [image_id] * n + ids[k + 1 :]
         in_answer = in_answer[:k] + [False] * n + in_answer[k + 1 :]
-        if self.add_bos and tokenizer.bos_token_id is not None:
+        if tokenizer.bos_token_id is not None:
             ids = [tokenizer.bos_token_id] + ids
             in_answer = [False] + in_answer
-        if with_answer and self.add_eos:
+        if with_answer:
             ids.append(tokenizer.eos_token_id)
             in_answer.append(True)
         input_ids = torch.tensor(ids, dtype=torch.long)
@@ -424,8 +388,8 @@ class GSVAConversationBuilder:
             return out
         labels = torch.full_like(input_ids, IGNORE_INDEX)
         labels[answer_mask] = input_ids[answer_mask]
-        seg_id = tokenizer.convert_tokens_to_ids(self.seg_token)
-        rej_id = tokenizer.convert_tokens_to_ids(self.rej_token)
+        seg_id = tokenizer.convert_tokens_to_ids(SEG_TOKEN)
+        rej_id = tokenizer.convert_tokens_to_ids(REJ_TOKEN)
         is_slot = answer_mask & ((input_ids == seg_id) | (input_ids == rej_id))
         slot_positions = torch.nonzero(is_slot).squeeze(1)
         if len(slot_positions) != len(expressions):

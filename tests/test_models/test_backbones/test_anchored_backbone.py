@@ -127,18 +127,20 @@ def test_fresh_anchors_only_in_the_first_j_stages():
         out['layer_feats'][1][-1], text, mask, anchors=out['anchors'][0]
     )
     torch.testing.assert_close(out['feats'][1], fused2)
-    rep = _backbone(SWIN, fresh_anchor_mode='replace')
-    assert rep.interactions[1].anchor_channels == TEXT_C
-    assert rep.interactions[2].anchor_channels == 32
-    out = rep(*_inputs())
-    assert out['anchors'][-1].shape == (2, 16, 128)
-    add = _backbone(SWIN)
-    assert add.interactions[1].anchor_channels == 16
+    # stage 2 of Swin adds its fresh anchors (width C_l) to stage 1's
+    # anchors (width 16), mapped to C_l
+    swin = _backbone(SWIN)
+    assert swin.interactions[0].anchor_channels == TEXT_C
+    assert swin.interactions[1].anchor_channels == 16
 
 
 def test_interaction_cfg_reaches_the_blocks():
     bb = _backbone(VIT, interaction_cfg=dict(use_l2v_gate=False))
     assert all(not m.l2v_gate.use_gate for m in bb.interactions)
+    assert all(m.propagation.source == 'cross' for m in bb.interactions)
+    bb = _backbone(VIT, interaction_cfg=dict(propagate_from='visual'))
+    assert all(m.propagation.source == 'visual' for m in bb.interactions)
+    assert all(m.visual.visual_anchors for m in bb.interactions)
 
 
 def test_bad_arguments():
@@ -183,19 +185,3 @@ def test_vit_loads_pretrained(tmp_path):
 def test_swin_loads_pretrained(tmp_path):
     # mmdet's Swin keeps the keys that start with ``backbone.``
     _pretrained_roundtrip(SWIN, tmp_path, prefix='backbone.')
-
-
-def test_conv_stem_option():
-    bb = _backbone(VIT, conv_stem=True)
-    stem = bb.vision.patch_embed.projection
-    assert type(stem).__name__ == 'ConvStem'
-    # patch 8: three stride-2 convolutions, widths 16 -> 16 -> 32
-    convs = [m.conv for m in stem.layers]
-    assert [c.stride for c in convs] == [(2, 2)] * 3
-    assert [c.out_channels for c in convs] == [16, 16, 32]
-    out = bb(*_inputs())
-    assert [f.shape for f in out['feats']] == [(2, 32, 8, 8)] * 4
-    out['feats'][-1].mean().backward()
-    assert convs[0].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match='not Swin'):
-        _backbone(SWIN, conv_stem=True)

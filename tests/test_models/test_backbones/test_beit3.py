@@ -4,12 +4,9 @@ import sys
 import pytest
 import torch
 
-from mmgres.models.backbones import (
-    BEiT3,
-    interpolate_vision_pos_embed,
-    tiny_beit3_cfg,
-)
+from mmgres.models.backbones import BEiT3, interpolate_vision_pos_embed
 from mmgres.registry import MODELS
+from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
 
 from .test_beit3_utils import train_spm
 
@@ -219,39 +216,6 @@ def test_official_checkpoint_round_trip(tmp_path):
     assert report['mismatched_keys'] == []
     out = model(torch.randn(1, 3, 64, 64), ['the red square'])
     assert out['img_feats'].shape == (1, 32, 4, 4)
-
-
-def test_conv_stem_replaces_the_patchify_projection(tmp_path):
-    from mmgres.models.layers import ConvStem
-
-    model = _tiny(conv_stem=True)
-    stem = model.beit3.vision_embed.proj
-    assert isinstance(stem, ConvStem)
-    assert 'conv_stem=True' in repr(model)
-    # four stride-2 convolutions for 16-pixel patches, the same token grid
-    assert len(stem.layers) == 4
-    out = model(torch.randn(2, 3, 64, 64), ['the red circle', 'all'])
-    assert out['img_feats'].shape == (2, 32, 4, 4)
-    out['img_feats'].sum().backward()
-    assert stem.layers[0].conv.weight.grad.abs().sum() > 0
-    # an official checkpoint loads everything but the patchify projection
-    path = tmp_path / 'ckpt.pth'
-    state = _official_checkpoint(path, img_size=64)
-    report = model.load_beit3_checkpoint(str(path))
-    assert sorted(report['unexpected_keys']) == [
-        'beit3.vision_embed.proj.bias',
-        'beit3.vision_embed.proj.weight',
-        'logit_scale',
-    ]
-    assert all(
-        'vision_embed.proj.layers' in k
-        for k in report['missing_keys']
-        if k.startswith('beit3.')
-    )
-    torch.testing.assert_close(
-        model.state_dict()['beit3.text_embed.weight'],
-        state['beit3.text_embed.weight'],
-    )
 
 
 def test_checkpoint_through_init_cfg_and_pretrained(tmp_path):

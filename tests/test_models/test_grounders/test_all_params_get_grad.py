@@ -20,9 +20,9 @@ from mmengine.registry import DefaultScope
 
 from mmgres.models.language_models import tiny_text_encoder_cfg
 from mmgres.models.mllm import tiny_llava_cfg
-from mmgres.models.segmentors import tiny_sam_cfg
 from mmgres.registry import MODELS
 from mmgres.testing import demo_grounding_inputs
+from mmgres.testing.tiny_sam import tiny_sam_cfg
 
 from ..igvg_utils import add_context_instances, shrink_igvg
 from ..instalign_utils import shrink_instalign, tiny_instalign_cfg
@@ -228,7 +228,7 @@ def test_unread_pooler_is_frozen_and_still_loads(tmp_path):
 
 
 def test_beit3_mask_token_is_frozen_and_still_loads(tmp_path):
-    from mmgres.models.backbones.beit3 import tiny_beit3_cfg
+    from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
 
     cfg = tiny_beit3_cfg(vocab=VOCAB)
     source = MODELS.build(cfg)
@@ -293,7 +293,6 @@ LAST_TEXT = (
         (dict(), ()),
         (dict(aggregation='best'), ('ia_act',)),
         (dict(loss_poa=None), LAST_TEXT),
-        (dict(loss_poa=None, word_and_relevance=True), ()),
     ],
 )
 def test_instalign_head_freezes_only_what_it_never_reads(options, frozen):
@@ -357,9 +356,11 @@ def _collectives(model_cfg, no_target_only, monkeypatch):
     'path',
     [
         'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py',
-        'configs/instalign/instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py',
+        'projects/instalign_extensions/configs/'
+        'instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py',
         'configs/igvg/igvg_tiny_1xb8-5e_synthetic-grefcoco.py',
-        'configs/igvg/igvg_tiny-convstem_1xb8-8e_synthetic-grefcoco_context.py',
+        'projects/igvg_extensions/configs/'
+        'igvg_tiny-convstem_1xb8-8e_synthetic-grefcoco_context.py',
         'configs/raam/raam_tiny_1xb8-8e_synthetic-grefcoco.py',
         'configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py',
     ],

@@ -4,7 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmgres.models.grounders.gsva_slots import Dialogue, SegSlots
 from mmgres.registry import MODELS
+from mmgres.testing import demo_grounding_inputs
 
 from ..gsva_utils import same_image_batch, tiny_gsva_cfg
 
@@ -62,9 +64,9 @@ def test_group_dialogues_hand_example():
     images, dialogues = model.group_dialogues(inputs, samples, 2)
     assert images == [0, 2]
     assert dialogues == [
-        dict(image=0, samples=[0, 1]),
-        dict(image=0, samples=[3]),
-        dict(image=1, samples=[2]),
+        Dialogue(image=0, samples=[0, 1]),
+        Dialogue(image=0, samples=[3]),
+        Dialogue(image=1, samples=[2]),
     ]
     # a flipped copy of an image is another image
     samples[1].set_metainfo(dict(flip=True))
@@ -72,7 +74,7 @@ def test_group_dialogues_hand_example():
     samples[3].set_metainfo(dict(flip=False))
     images, dialogues = model.group_dialogues(inputs, samples, 3)
     assert images == [0, 1, 2]
-    assert dialogues[0] == dict(image=0, samples=[0, 3])
+    assert dialogues[0] == Dialogue(image=0, samples=[0, 3])
     # same path but different pixels: not grouped
     samples[1].set_metainfo(dict(flip=False))
     inputs = inputs.clone()
@@ -111,10 +113,9 @@ def test_loss_lm_is_ce_over_answer_tokens_only():
     with torch.no_grad():
         out = model(**data, mode='tensor')
         samples = data['data_samples']
-        texts = model.get_texts(samples)
         _, dialogues = model.group_dialogues(data['inputs'], samples)
         encs = model._encode_dialogues(
-            texts,
+            samples,
             dialogues,
             [s.metainfo['no_target'] for s in samples],
             with_answer=True,
@@ -137,22 +138,6 @@ def test_loss_lm_is_ce_over_answer_tokens_only():
     # square : [SEG] . </s>" (21) and "sure , a dog : [SEG] . </s>" (8)
     assert count == 21 + 8
     torch.testing.assert_close(lm, total / count)
-
-
-def test_rej_token_weight_hand_computed():
-    """``rej_token_weight`` weighs the [REJ] answer tokens in the LM mean."""
-    model = _model(rej_token_weight=3.0)
-    rej = model.mllm.rej_token_id
-    torch.manual_seed(1)
-    logits = torch.randn(1, 5, len(model.mllm.tokenizer))
-    labels = torch.tensor([[-100, 7, rej, 9, -100]])
-    ce = [F.cross_entropy(logits[0, t - 1], labels[0, t]) for t in (1, 2, 3)]
-    expected = (ce[0] + 3.0 * ce[1] + ce[2]) / 5.0
-    torch.testing.assert_close(model.lm_loss(logits, labels), expected)
-    plain = _model()
-    torch.testing.assert_close(plain.lm_loss(logits, labels), sum(ce) / 3.0)
-    with pytest.raises(ValueError, match='rej_token_weight'):
-        _model(rej_token_weight=0.0)
 
 
 def test_k_seg_tokens_in_k_masks_out():
@@ -303,9 +288,8 @@ def _teacher_answer_generate(model):
     return fake
 
 
-@pytest.mark.parametrize('slot_state', ['token', 'span_mean'])
-def test_generate_mode_parses_slots_and_matches_teacher_forcing(slot_state):
-    model = _model(test_cfg=dict(mode='generate'), slot_state=slot_state)
+def test_generate_mode_parses_slots_and_matches_teacher_forcing():
+    model = _model(test_cfg=dict(mode='generate'))
     model.eval()
     data = _data(model, False)
     samples = data['data_samples']
@@ -329,7 +313,9 @@ def test_generate_mode_parses_slots_and_matches_teacher_forcing(slot_state):
             for s in gen
         ]
         model.test_cfg['mode'] = 'teacher_forced'
-        tf = model(**_data(model, False, _all_present()), mode='predict')
+        # decided [SEG] as written; the logits do not change the states
+        with _force(model, '[SEG]'):
+            tf = model(**_data(model, False, _all_present()), mode='predict')
     for (mask, nt, _), s in zip(gen, tf):
         assert torch.equal(mask, s.pred_sem_seg.data)
         assert nt == s.pred_no_target
@@ -358,26 +344,25 @@ def _all_present():
 
 
 def test_generate_mode_with_the_real_generate():
-    model = _model(test_cfg=dict(mode='generate', max_new_tokens=6)).eval()
+    model = _model(test_cfg=dict(mode='generate')).eval()
     data = _data(model, False)
+    # at most the longest all-[SEG] answer plus 8 tokens: "sure , a cat :
+    # [SEG] , the red circle : [SEG] , the big blue square : [SEG] . </s>"
+    _, dialogues = model.group_dialogues(data['inputs'], data['data_samples'])
+    assert model._max_new_tokens(data['data_samples'], dialogues) == 21 + 8
     with torch.no_grad(), _force(model, '[SEG]'):
         out = model(**data, mode='predict')
     # the model writes "[SEG] [SEG] ...": slot k is the k-th [SEG]
     for s in out:
         _check_contract(s, (64, 64))
         assert not s.pred_no_target
-        assert s.metainfo['pred_answer'].split() == ['[SEG]'] * 6
+        assert s.metainfo['pred_answer'].split() == ['[SEG]'] * 29
         assert 'pred_slot_sem_seg' not in s
     with torch.no_grad(), _force(model, '</s>'):
         out = model(**data, mode='predict')
     # nothing written: every expression is rejected
     assert all(s.pred_no_target and s.pred_nt_score == 1.0 for s in out)
     assert all(s.metainfo['pred_answer'] == '' for s in out)
-    # auto length: the longest all-[SEG] answer plus 8
-    model.test_cfg['max_new_tokens'] = None
-    texts = model.get_texts(data['data_samples'])
-    _, dialogues = model.group_dialogues(data['inputs'], data['data_samples'])
-    assert model._max_new_tokens(texts, dialogues) == 21 + 8
 
 
 def test_no_rej_ablation():
@@ -401,41 +386,57 @@ def test_no_rej_ablation():
 def test_invalid_mode():
     with pytest.raises(ValueError, match='test_cfg.mode'):
         _model(test_cfg=dict(mode='beam'))
-    with pytest.raises(ValueError, match='slot_state'):
-        _model(slot_state='last')
 
 
-def test_slot_states_hand_example():
+def test_slot_states_read_the_state_before_each_token():
+    """Paper Eq. 4: ψ reads the output embedding that predicts [SEG], the
+    last layer's state one position before the slot's token."""
     hidden = torch.arange(20.0).view(10, 2)
-    token = _model()
-    span = _model(slot_state='span_mean')
-    # answer from position 3; slots at 5 and 8
-    got = token._slot_states(hidden, 3, [5, 8])
-    torch.testing.assert_close(torch.stack(got), hidden[[4, 7]])
-    got = span._slot_states(hidden, 3, torch.tensor([5, 8]))
-    want = torch.stack([hidden[3:5].mean(0), hidden[6:8].mean(0)])
-    torch.testing.assert_close(torch.stack(got), want)
-    # a slot right after the previous one has only its own last state
-    got = span._slot_states(hidden, 3, [5, 6])
-    torch.testing.assert_close(got[1], hidden[5])
+    got = _model().slot_states(hidden, 3, torch.tensor([5, 8]))
+    torch.testing.assert_close(got, hidden[[4, 7]])
 
 
-def test_span_mean_states_reach_the_mask_head():
-    token = _model().eval()
-    span = _model(slot_state='span_mean').eval()
-    data = _data(token, False, _all_present())
+def test_one_pass_gives_typed_slots():
+    """The teacher-forced pass of the hand batch: dialogue 0 asks about
+    samples 0, 1, 2 (image 0; sample 0 absent), dialogue 1 about sample 3."""
+    model = _model().eval()
+    data = _data(model, False)
+    samples = data['data_samples']
+    no_target = [s.metainfo['no_target'] for s in samples]
     with torch.no_grad():
-        a = token(**data, mode='tensor')
-        b = span(**data, mode='tensor')
-    # same weights, same LLM pass: only what ψ reads differs
-    torch.testing.assert_close(a['hidden_states'], b['hidden_states'])
-    assert a['mask_logits'].shape == b['mask_logits'].shape
-    assert not torch.allclose(a['mask_logits'], b['mask_logits'])
-    losses = span(**_data(span, True), mode='loss')
-    sum(losses.values()).backward()
-    grads = [
-        p.grad
-        for n, p in span.mllm.named_parameters()
-        if 'layers.0.' in n and p.requires_grad
+        run = model.teacher_forced_pass(
+            data['inputs'], samples, no_target, train=False
+        )
+    slots = run.slots
+    assert isinstance(slots, SegSlots) and len(slots) == 4
+    assert slots.sample.tolist() == [0, 1, 2, 3]
+    assert slots.image.tolist() == [0, 0, 0, 1]
+    assert slots.dialogue.tolist() == [0, 0, 0, 1]
+    assert slots.expression.tolist() == [0, 1, 2, 0]
+    assert slots.is_seg.tolist() == [False, True, True, True]
+    assert slots.states.shape == (4, 32)
+    assert slots.logits.shape == (4, len(model.mllm.tokenizer))
+    # states and logits are read one position before each slot's token
+    pos = run.batch['slot_positions'][0]
+    torch.testing.assert_close(
+        slots.states[:3], run.out['hidden_states'][0, pos - 1]
+    )
+    torch.testing.assert_close(slots.logits[:3], run.out['logits'][0, pos - 1])
+    seg = slots[slots.is_seg]
+    assert seg.sample.tolist() == [1, 2, 3] and seg.states.shape == (3, 32)
+
+
+def test_k_defaults_to_the_papers_five():
+    """Paper appendix E (Fig. 8): 5 [SEG] tokens per dialogue by default,
+    so five expressions of one image share one dialogue."""
+    model = MODELS.build(
+        tiny_gsva_cfg(conversation=dict(type='GSVAConversationBuilder'))
+    )
+    assert model.conversation.max_expressions == 5
+    inputs, samples = demo_grounding_inputs(batch_size=6, image_shape=(32, 32))
+    inputs[:] = inputs[0]
+    _, dialogues = model.group_dialogues(inputs, samples)
+    assert dialogues == [
+        Dialogue(image=0, samples=[0, 1, 2, 3, 4]),
+        Dialogue(image=0, samples=[5]),
     ]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads)

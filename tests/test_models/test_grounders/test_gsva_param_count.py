@@ -70,8 +70,14 @@ def test_gsva_vicuna_7b_param_counts(vicuna_sized_tokenizer):
     # paper: LLaVA-7B ~ 7.0 B, SAM ViT-H ~ 0.64 B (+-2 %)
     assert abs(llava - 7.0e9) / 7.0e9 < 0.02, llava
     assert abs(sam - 0.64e9) / 0.64e9 < 0.02, sam
-    assert llava == 7_062_599_680
+    assert llava == 7_045_818_368
     assert sam == 641_090_864
+    # paper Sec. 3.1: a linear projector φ, LLaVA v1's one Linear from CLIP
+    # ViT-L (1024) to Vicuna-7B (4096); HF's LLaVA-1.5 MLP would add a
+    # second 4096 x 4096 Linear, 16,781,312 more
+    proj = model.mllm.model.model.multi_modal_projector
+    assert isinstance(proj, torch.nn.Linear)
+    assert _count(proj) == 1024 * 4096 + 4096 == 4_198_400
 
     d = 4096
     lora = 32 * 2 * 8 * (d + d)  # layers x (q, v) x rank x (A + B)

@@ -140,3 +140,11 @@ def test_full_size_config_builds_offline():
     assert 3e6 < head < 15e6, head
     assert model.head.num_queries == 10
     assert model.backbone.img_size == 320 and model.backbone.max_length == 50
+    # the paper's head: Q_s = Q_d . S_global (Sec. 3.1.2) and a no-target
+    # branch on S_global alone (Sec. 3), as InstanceVG's
+    # uni_gref_deformable_head.py; the full-size model has 233,805,769
+    # parameters
+    assert not hasattr(model.head, 'mask_embed')
+    assert type(model.head.nt_branch).__name__ == 'NoTargetBranch'
+    assert not hasattr(model.head.nt_branch, 'text_fc')
+    assert count == 233_805_769

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgres.models.segmentors import tiny_sam_cfg
 from mmgres.registry import MODELS
+from mmgres.testing.tiny_sam import tiny_sam_cfg
 from mmgres.utils import register_all_modules
 
 register_all_modules(init_default_scope=False)
@@ -119,41 +119,3 @@ def test_loss_without_seg_slots_is_zero_and_reaches_params(head):
         head.loss(
             torch.zeros(1, 48), torch.zeros(1, dtype=torch.long), feats, []
         )
-
-
-def test_several_prompt_tokens_per_seg():
-    head = _build(num_prompt_tokens=3)
-    with pytest.raises(ValueError, match='num_prompt_tokens'):
-        _build(num_prompt_tokens=0)
-    # ψ gives 3 tokens of SAM's prompt width (32) per [SEG]
-    assert head.proj.layers[-1].out_features == 3 * 32
-    feats = _feats(head)
-    states = torch.randn(2, 48)
-    low = head(states, torch.tensor([0, 0]), feats)
-    assert low.shape == (2, 32, 32)
-    with torch.no_grad():
-        tokens = head.proj(states).view(2, 3, 32)
-        ref = head.segmentor.decode(feats['embeddings'][0], tokens)
-        # every token counts: dropping the last changes the masks
-        fewer = head.segmentor.decode(feats['embeddings'][0], tokens[:, :2])
-    torch.testing.assert_close(low.detach(), ref)
-    assert not torch.allclose(ref, fewer)
-    low.sum().backward()
-    assert head.proj.layers[-1].weight.grad.abs().sum() > 0
-
-
-def test_dense_prompt_from_psi():
-    head = _build(num_prompt_tokens=2, dense_prompt=True)
-    # ψ gives 2 sparse tokens and 1 dense prompt of SAM's width (32)
-    assert head.proj.layers[-1].out_features == 3 * 32
-    feats, states, image_index, low = _three_slots_on_two_images(head)
-    with torch.no_grad():
-        out = head.proj(states[[0, 2]]).view(2, 3, 32)
-        emb = feats['embeddings'][1]
-        ref = head.segmentor.decode(emb, out[:, :2], out[:, 2])
-        without = head.segmentor.decode(emb, out[:, :2])
-    torch.testing.assert_close(low[[0, 2]].detach(), ref)
-    assert not torch.allclose(ref, without)
-    gts = [torch.ones(64, 32, dtype=torch.bool)] * 3
-    sum(head.loss(states, image_index, feats, gts).values()).backward()
-    assert head.proj.layers[-1].weight.grad[-32:].abs().sum() > 0

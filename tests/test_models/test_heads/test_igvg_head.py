@@ -2,9 +2,11 @@
 and the post-processing, on tiny random inputs and hand-made outputs."""
 
 import copy
+import math
 
 import pytest
 import torch
+from mmdet.models.dense_heads import DeformableDETRHead
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from mmdet.structures.mask import BitmapMasks
@@ -12,7 +14,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
 
 from mmgres.models.heads import IGVGHead
-from mmgres.models.layers import TextDeformableDetrDecoderLayer
+from mmgres.models.utils.referring_targets import referring_targets
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
 
@@ -26,7 +28,7 @@ DEFAULT_ARGS = dict(
     num_queries=Q,
     num_levels=4,
     mask_decoder=dict(type='UNetMaskDecoder', num_convs=1),
-    nt_branch=dict(type='NoTargetBranch', text_channels=C, feat_channels=C),
+    nt_branch=dict(type='NoTargetBranch', feat_channels=C),
     aqg=dict(
         type='AdaptiveQueryGenerator',
         cross_attention=dict(
@@ -54,7 +56,6 @@ DEFAULT_ARGS = dict(
             ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C),
         ),
     ),
-    num_mask_embed_layers=2,
 )
 SIZE = 64  # input side; stride-16 map 4x4, levels 16, 8, 4, 2
 
@@ -136,13 +137,45 @@ def test_forward_shapes():
     # from the query's DPS point: the points are cell centres of the 4x4 map
     cells = outs['points'] * 4 - 0.5
     torch.testing.assert_close(cells, cells.round())
-    # Q_s = MLP(Q_d) . S_global
+    # Q_s = Q_d . S_global (IGVG Sec. 3.1.2, "the dot product between Q_d
+    # and S_global"; InstanceVG's uni_gref_deformable_head.py:
+    # torch.einsum("bqc,bchw->bqhw", inter_states[-1], pred_mask)): no
+    # MLP on the queries by default
     expected = torch.einsum(
-        'bqc,bchw->bqhw',
-        head.mask_embed(outs['queries'][-1]),
-        outs['s_global'],
+        'bqc,bchw->bqhw', outs['queries'][-1], outs['s_global']
     )
     torch.testing.assert_close(outs['mask_preds'], expected)
+    assert not hasattr(head, 'mask_embed')
+
+
+def test_head_is_mmdet_deformable_detr_head():
+    head = _head()
+    assert isinstance(head, DeformableDETRHead)
+    # Deformable DETR's branches, shared by all layers as InstanceVG's
+    assert head.cls_branches[0] is head.cls_branches[1]
+    assert head.reg_branches[0] is head.reg_branches[1]
+    assert len(head.reg_branches[0].layers) == 3
+    # the 2-class CE averaged as DETR: pos + bg_cls_weight * neg
+    assert head.bg_cls_weight == 0.1 and head.sync_cls_avg_factor
+
+
+def test_no_target_branch_reads_s_global_only():
+    """IGVG Sec. 3: S_global guides the non-target prediction;
+    InstanceVG: nt_embed(pred_mask.flatten(2).transpose(1, 2)).mean(1),
+    no text. The words reach only AQG: changing a real word moves the
+    queries but neither S_global, the global mask nor the NT logits."""
+    head = _head().eval()
+    assert head.text_inputs(None, None) == {}
+    assert not any('text' in n for n, _ in head.nt_branch.named_parameters())
+    levels, img, text, pad = _feats()
+    text2 = text.clone()
+    text2[:, 0] += 3.0
+    with torch.no_grad():
+        a = head(levels, img, text, pad)
+        b = head(levels, img, text2, pad)
+    for k in ('s_global', 'global_mask', 'nt_logits'):
+        torch.testing.assert_close(a[k], b[k])
+    assert not torch.allclose(a['queries'], b['queries'])
 
 
 def test_loss_all_terms_and_backward():
@@ -174,7 +207,6 @@ def test_loss_all_terms_and_backward():
     for name, module in (
         ('query_pos', head.query_pos),
         ('cls', head.cls_branches[0]),
-        ('mask_embed', head.mask_embed.layers[0]),
         ('nt', head.nt_branch.cls_fc),
         ('unet', head.mask_decoder.mask_conv),
         ('itq', head.aqg.query_injector.mlp.layers[0]),
@@ -204,16 +236,11 @@ def test_negative_term_is_averaged_over_unmatched_queries():
     targets cost BCE softplus(-x) per pixel and dice 1 - 1 / (n σ(-x) + 1)
     per mask (n pixels, naive dice, eps 1), times λ_neg = 0.2."""
     head = _head()
-    targets = [
-        dict(
-            pos_inds=torch.tensor([0]),
-            pos_gt_inds=torch.tensor([0]),
-        )
-    ]
-    gts = [head.gt_instances_of(_sample(boxes=(BOX_A,)), (SIZE, SIZE))]
+    assignment = [(torch.tensor([0]), torch.tensor([0]))]
+    gts = [referring_targets(_sample(boxes=(BOX_A,)), (SIZE, SIZE))]
     mask_preds = torch.full((1, Q, 16, 16), -2.0)
     mask_preds[0, 0] = 3.0
-    losses = head.loss_instance_masks(mask_preds, targets, gts, (SIZE, SIZE))
+    losses = head.loss_instance_masks(mask_preds, assignment, gts)
     n = SIZE * SIZE
     sig = torch.sigmoid(torch.tensor(-2.0))
     bce = torch.nn.functional.softplus(torch.tensor(-2.0))
@@ -234,8 +261,8 @@ def _crafted_predictions(head):
     boxes = torch.tensor(
         [[0.0, 0.0, 2.0, 2.0], BOX_B, BOX_A, [62.0, 0.0, 64.0, 2.0]]
     )
-    bbox_preds = bbox_xyxy_to_cxcywh(boxes / SIZE)[None]
-    cls_scores = torch.zeros(1, Q, head.cls_out_channels)
+    bbox_preds = bbox_xyxy_to_cxcywh(boxes / SIZE)
+    cls_scores = torch.zeros(Q, head.cls_out_channels)
     points = bbox_preds[..., :2].clone()
     return cls_scores, bbox_preds, points
 
@@ -245,23 +272,24 @@ def test_box_and_mask_of_a_query_refer_to_one_object():
     target: the query whose box is B is trained towards B's mask."""
     head = _head()
     sample = _sample()
-    gts = [head.gt_instances_of(sample, (SIZE, SIZE))]
+    gt = referring_targets(sample, (SIZE, SIZE))
     cls_scores, bbox_preds, points = _crafted_predictions(head)
-    targets = head.get_targets(
-        cls_scores, bbox_preds, points, gts, [sample.metainfo]
+    meta = dict(sample.metainfo, ref_points=points)
+    pos, pos_gt = head.assign(cls_scores, bbox_preds, gt, meta)
+    assert dict(zip(pos.tolist(), pos_gt.tolist())) == {1: 1, 2: 0}
+    # mmdet's DETR targets from the same assignment
+    labels, _, bbox_targets, bbox_weights, pos_inds, neg_inds = (
+        head._get_targets_single(cls_scores, bbox_preds, gt, meta)
     )
-    t = targets[0]
-    assert dict(zip(t['pos_inds'].tolist(), t['pos_gt_inds'].tolist())) == {
-        1: 1,
-        2: 0,
-    }
-    assert t['labels'].tolist() == [1, 0, 0, 1]
+    assert labels.tolist() == [1, 0, 0, 1]
+    assert pos_inds.tolist() == [1, 2] and neg_inds.tolist() == [0, 3]
+    assert bbox_weights[:, 0].tolist() == [0.0, 1.0, 1.0, 0.0]
     # box targets: the matched gt boxes, normalised cxcywh
     torch.testing.assert_close(
-        t['bbox_targets'][1], bbox_xyxy_to_cxcywh(torch.tensor(BOX_B) / SIZE)
+        bbox_targets[1], bbox_xyxy_to_cxcywh(torch.tensor(BOX_B) / SIZE)
     )
     torch.testing.assert_close(
-        t['bbox_targets'][2], bbox_xyxy_to_cxcywh(torch.tensor(BOX_A) / SIZE)
+        bbox_targets[2], bbox_xyxy_to_cxcywh(torch.tensor(BOX_A) / SIZE)
     )
 
     def masks_for(order):
@@ -272,11 +300,12 @@ def test_box_and_mask_of_a_query_refer_to_one_object():
             m[0, q, y0:y1, x0:x1] = 8.0
         return m
 
+    assignment = [(pos, pos_gt)]
     tied = head.loss_instance_masks(
-        masks_for({1: BOX_B, 2: BOX_A}), targets, gts, (SIZE, SIZE)
+        masks_for({1: BOX_B, 2: BOX_A}), assignment, [gt]
     )
     swapped = head.loss_instance_masks(
-        masks_for({1: BOX_A, 2: BOX_B}), targets, gts, (SIZE, SIZE)
+        masks_for({1: BOX_A, 2: BOX_B}), assignment, [gt]
     )
     assert tied['loss_dice'] < 0.01 and tied['loss_mask'] < 0.01
     assert swapped['loss_dice'] > 0.9 and swapped['loss_mask'] > 1.0
@@ -287,18 +316,66 @@ def test_box_and_mask_of_a_query_refer_to_one_object():
     torch.testing.assert_close(swapped['loss_neg_dice'], neg_dice)
 
 
+def test_loss_by_feat_masks_use_the_last_layers_box_assignment():
+    """Through loss_by_feat: layer 0 predicts the boxes swapped, the last
+    layer right; the instance-mask loss follows the last layer."""
+    head = _head()
+    sample = _sample()
+    gt = referring_targets(sample, (SIZE, SIZE))
+    cls, boxes, points = _crafted_predictions(head)
+    swapped = boxes[[0, 2, 1, 3]]
+    masks = torch.full((1, Q, SIZE, SIZE), -8.0)
+    for q, box in ((1, BOX_B), (2, BOX_A)):
+        x0, y0, x1, y1 = (int(v) for v in box)
+        masks[0, q, y0:y1, x0:x1] = 8.0
+    outs = dict(
+        cls_scores=torch.stack([cls, cls])[:, None],
+        bbox_preds=torch.stack([swapped, boxes])[:, None],
+        points=points[None],
+        mask_preds=masks,
+        global_mask=torch.zeros(1, 1, 16, 16),
+        nt_logits=torch.zeros(1, 2),
+        score_map=torch.zeros(1, 4, 4),
+    )
+    meta = dict(sample.metainfo)
+    losses = head.loss_by_feat(outs, [gt], [meta], [sample])
+    assert losses['loss_dice'] < 0.01
+    assert losses['loss_bbox'] < 1e-6 and losses['d0.loss_bbox'] < 1e-6
+
+
+def test_detr_class_loss_is_averaged_as_detr():
+    """mmdet's loss_by_feat_single with DETR's background weight: the CE
+    (class weights [1, 0.1], weight 0.1) of 2 matched queries at logits
+    [0, 0] and 2 unmatched at [2, 0] is averaged over 2 + 0.1 * 2 = 2.2."""
+    head = _head()
+    sample = _sample()
+    gt = referring_targets(sample, (SIZE, SIZE))
+    cls, boxes, points = _crafted_predictions(head)
+    cls[[0, 3], 0] = 2.0  # unmatched: high "target" logit
+    meta = dict(sample.metainfo, ref_points=points)
+    loss_cls, loss_bbox, loss_iou = head.loss_by_feat_single(
+        cls[None], boxes[None], [gt], [meta]
+    )
+    ce_pos = math.log(2.0)  # -log softmax([0, 0])[0]
+    ce_neg = math.log(1 + math.exp(2.0))  # -log softmax([2, 0])[1]
+    expected = 0.1 * (2 * ce_pos + 0.1 * 2 * ce_neg) / 2.2
+    torch.testing.assert_close(loss_cls.reshape(()), torch.tensor(expected))
+    assert loss_bbox < 1e-6 and loss_iou < 1e-6
+
+
 def test_head_passes_reference_points_to_the_assigner():
     """The hand-worked case of test_point_cost.py through the head: the
-    point cost flips the match that plain Hungarian makes."""
+    point cost flips the match that plain Hungarian makes (IGVG Eq. 4,
+    λ_point = 2, the default assigner)."""
     meta = dict(img_shape=(100, 100))
     gt = InstanceData(
         labels=torch.zeros(2, dtype=torch.long),
         bboxes=torch.tensor([[0.0, 0.0, 20.0, 20.0], [60.0, 60, 80, 80]]),
     )
-    cls = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    cls = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     boxes = torch.tensor([[30.0, 30.0, 50.0, 50.0], [32.0, 32.0, 52, 52]])
-    bbox_preds = bbox_xyxy_to_cxcywh(boxes / 100)[None]
-    points = torch.tensor([[[0.7, 0.7], [0.1, 0.1]]])
+    bbox_preds = bbox_xyxy_to_cxcywh(boxes / 100)
+    meta['ref_points'] = torch.tensor([[0.7, 0.7], [0.1, 0.1]])
     detr_costs = [
         dict(type='ClassificationCost', weight=1.0),
         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
@@ -310,10 +387,17 @@ def test_head_passes_reference_points_to_the_assigner():
         )
     )
     guided = _head()  # the default: + PointL1Cost(weight=2)
-    t_plain = plain.get_targets(cls, bbox_preds, points, [gt], [meta])[0]
-    t_guided = guided.get_targets(cls, bbox_preds, points, [gt], [meta])[0]
-    assert t_plain['pos_gt_inds'].tolist() == [0, 1]  # q0 -> A, q1 -> B
-    assert t_guided['pos_gt_inds'].tolist() == [1, 0]  # q0 -> B, q1 -> A
+    assert [type(c).__name__ for c in guided.assigner.match_costs] == [
+        'ClassificationCost',
+        'BBoxL1Cost',
+        'IoUCost',
+        'PointL1Cost',
+    ]
+    assert [c.weight for c in guided.assigner.match_costs] == [1, 5, 2, 2]
+    _, t_plain = plain.assign(cls, bbox_preds, gt, meta)
+    _, t_guided = guided.assign(cls, bbox_preds, gt, meta)
+    assert t_plain.tolist() == [0, 1]  # q0 -> A, q1 -> B
+    assert t_guided.tolist() == [1, 0]  # q0 -> B, q1 -> A
 
 
 def _outs(head, target_logit=(3.0, -3.0, 0.5, -5.0), nt_logits=(2.0, 0.0)):
@@ -400,13 +484,10 @@ def test_predict_no_target_rules():
     assert torch.all(scores[:-1] >= scores[1:])
 
 
-def test_padding_and_variants():
+def test_padding_and_focal_classification():
     """A padded sample (image 48x64 in a 64x64 batch): points stay inside
-    the image; focal classification, box refinement and separate branches
-    run too."""
+    the image; sigmoid focal classification runs too."""
     head = _head(
-        with_box_refine=True,
-        share_pred_layer=False,
         loss_cls=dict(
             type='FocalLoss', use_sigmoid=True, alpha=0.25, loss_weight=1.0
         ),
@@ -422,7 +503,6 @@ def test_padding_and_variants():
             )
         ),
     )
-    assert head.cls_branches[0] is not head.cls_branches[1]
     levels, img, text, pad = _feats()
     samples = [_sample(img_shape=(48, SIZE)), _sample()]
     losses = head.loss(levels, img, text, pad, samples)
@@ -443,51 +523,5 @@ def test_registered_and_invalid_configs():
     bad['decoder']['layer_cfg']['cross_attn_cfg']['num_levels'] = 3
     with pytest.raises(ValueError, match='num_levels'):
         MODELS.build(bad)
-    with pytest.raises(ValueError, match='num_mask_embed_layers'):
-        _head(
-            num_mask_embed_layers=0,
-            mask_decoder=dict(type='UNetMaskDecoder', feat_channels=8),
-        )
-
-
-def test_cls_text_attn_only_touches_the_classification():
-    head = _head(cls_text_attn_cfg=dict(num_heads=2)).eval()
-    levels, img, text, pad = _feats()
-    outs = head(levels, img, text, pad)
-    outs['cls_scores'].sum().backward()
-    grads = [p.grad for p in head.cls_text_attn.parameters()]
-    assert all(g is not None and g.abs().sum() > 0 for g in grads)
-    # the padded words are not attended: changing them changes nothing
-    text2 = text.clone()
-    text2[0, 4:] = 100.0
-    with torch.no_grad():
-        a = head(levels, img, text, pad)
-        b = head(levels, img, text2, pad)
-    torch.testing.assert_close(a['cls_scores'][:, 0], b['cls_scores'][:, 0])
-    # without the attention the boxes stay, the class scores change
-    head.cls_text_attn = None
-    with torch.no_grad():
-        c = head(levels, img, text, pad)
-    torch.testing.assert_close(a['bbox_preds'], c['bbox_preds'])
-    torch.testing.assert_close(a['mask_preds'], c['mask_preds'])
-    assert (a['cls_scores'] - c['cls_scores']).abs().max() > 1e-4
-
-
-def test_decoder_text_attn_puts_the_words_in_every_decoder_layer():
-    head = _head(decoder_text_attn_cfg=dict(num_heads=2))
-    assert all(
-        isinstance(layer, TextDeformableDetrDecoderLayer)
-        for layer in head.decoder.layers
-    )
-    levels, img, text, pad = _feats()
-    losses = head.loss(levels, img, text, pad, [_sample(), _sample()])
-    assert all(torch.isfinite(v) for v in losses.values())
-    sum(losses.values()).backward()
-    for layer in head.decoder.layers:
-        w = layer.text_attn.attn.in_proj_weight
-        assert w.grad is not None and w.grad.abs().sum() > 0
-    # the paper's head keeps mmdet's layers
-    assert not any(
-        isinstance(layer, TextDeformableDetrDecoderLayer)
-        for layer in _head().decoder.layers
-    )
+    with pytest.raises(ValueError, match='S_global'):
+        _head(mask_decoder=dict(type='UNetMaskDecoder', feat_channels=8))

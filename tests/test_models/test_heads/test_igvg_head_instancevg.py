@@ -19,7 +19,6 @@ LEAF = 'configs/igvg/igvg_beit3-base_1xb16-10e_grefcoco_instancevg.py'
 
 def _model():
     cfg = shrink_igvg(Config.fromfile(LEAF).model)
-    cfg.head.nt_branch.text_channels = None  # the release's branch
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmgres'):
         return MODELS.build(cfg).eval()
@@ -83,7 +82,9 @@ def test_release_config_switches():
     model = _model()
     assert model.neck.lateral_convs[0].ln.eps == 1e-6  # InstanceVG LN2d
     assert model.head.mask_decoder.align_corners
-    assert model.head.nt_branch.text_fc is None  # S_global alone
-    assert isinstance(model.head.mask_embed, torch.nn.Identity)
+    # the paper's defaults are the release's: S_global alone for the
+    # no-target branch, Q_d . S_global without a mask embedding
+    assert not hasattr(model.head.nt_branch, 'text_fc')
+    assert not hasattr(model.head, 'mask_embed')
     assert model.head.aqg.score_reduce == 'max'
     assert model.head.aqg.text_selector.fill_mode == 'zero'

@@ -8,47 +8,42 @@ from mmdet.structures import DetDataSample
 from mmgres.models.heads import NoTargetBranch
 from mmgres.registry import MODELS
 
-DEFAULT_ARGS = dict(
-    type='NoTargetBranch', in_channels=8, text_channels=6, feat_channels=16
-)
+DEFAULT_ARGS = dict(type='NoTargetBranch', in_channels=8, feat_channels=16)
 
 
-def test_forward_shapes_maps_and_tokens():
-    head = MODELS.build(DEFAULT_ARGS)
-    text = torch.randn(2, 4, 6)
-    pad = torch.tensor([[False] * 4, [False, False, True, True]])
-    logits = head(torch.randn(2, 8, 5, 5), text, pad)
-    assert logits.shape == (2, 2)
-    # image tokens (B, N, C) work as a 1-pixel-wide map
-    maps = torch.randn(2, 8, 3, 3)
-    tokens = maps.flatten(2).transpose(1, 2)
-    torch.testing.assert_close(head(tokens, text, pad), head(maps, text, pad))
-    with pytest.raises(ValueError, match='text_feats'):
-        head(maps)
-
-
-def test_text_matters_and_padding_does_not():
+def test_default_is_instancevgs_pixel_mlp_then_mean():
+    """IGVG Sec. 3: S_global guides the non-target prediction. InstanceVG:
+    ``nt_embed`` = MLP(C, C, 2, 3 layers) on every pixel of S_global, then
+    the mean over the pixels; no text. Here two 1x1 conv + ReLU layers per
+    pixel, the mean, then the last linear layer (which commutes with the
+    mean): the same function."""
     head = MODELS.build(DEFAULT_ARGS).eval()
-    maps = torch.randn(1, 8, 4, 4)
-    text = torch.randn(1, 3, 6)
-    pad = torch.tensor([[False, False, True]])
-    a = head(maps, text, pad)
-    text2 = text.clone()
-    text2[0, 2] = 100.0
-    torch.testing.assert_close(a, head(maps, text2, pad))
-    text2[0, 0] = 100.0
-    assert not torch.allclose(a, head(maps, text2, pad))
+    assert not any('text' in n for n, _ in head.named_parameters())
+    maps = torch.randn(2, 8, 5, 5)
+    logits = head(maps)
+    assert logits.shape == (2, 2)
+    conv0, conv1 = head.pixel_mlp[0], head.pixel_mlp[2]
+    pixels = maps.flatten(2).transpose(1, 2)  # (B, HW, C)
+    hidden = F.relu(F.linear(pixels, conv0.weight[:, :, 0, 0], conv0.bias))
+    hidden = F.relu(F.linear(hidden, conv1.weight[:, :, 0, 0], conv1.bias))
+    expected = head.cls_fc(hidden).mean(1)  # InstanceVG: MLP, then mean
+    torch.testing.assert_close(logits, expected)
+    with pytest.raises(ValueError, match='B, C, H, W'):
+        head(pixels)
 
 
-def test_visual_only():
-    head = NoTargetBranch(in_channels=8, text_channels=None, num_pixel_convs=0)
+def test_plain_average_pooling():
+    head = NoTargetBranch(in_channels=8, num_pixel_convs=0)
     maps = torch.randn(2, 8, 4, 4)
     expect = head.cls_fc(maps.mean(dim=(2, 3)))
     torch.testing.assert_close(head(maps), expect)
 
 
 def test_weighted_ce_by_hand():
+    """ReLA's and InstanceVG's class weights [0.9, 1.1] (InstanceVG:
+    refer_ce_loss(nt_label, is_empty, [0.9, 1.1]))."""
     head = MODELS.build(DEFAULT_ARGS)
+    assert head.loss_cls.class_weight == [0.9, 1.1]
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     loss = head.loss(logits, torch.tensor([False, True]))['loss_nt']
     l0 = math.log(1 + math.exp(-2))  # target, class 0: 0.1269
@@ -64,6 +59,8 @@ def test_weighted_ce_by_hand():
     # a batch of one class only: the weight cancels out
     one = head.loss(logits[:1], [False])['loss_nt']
     assert abs(one.item() - l0) < 1e-5
+    with pytest.raises(ValueError, match='labels'):
+        head.loss(logits, [True])
 
 
 def test_loss_weight_and_samples():
@@ -90,13 +87,3 @@ def test_loss_weight_and_samples():
     torch.testing.assert_close(loss, ref)
     loss.backward()
     assert logits.grad is not None
-
-
-def test_predict():
-    head = MODELS.build(dict(DEFAULT_ARGS, score_thr=0.6))
-    logits = torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
-    score, no_target = head.predict(logits)
-    torch.testing.assert_close(
-        score, torch.tensor([0.5, 1 / (1 + math.exp(-1)), 1 / (1 + math.e**3)])
-    )
-    assert no_target.tolist() == [False, True, False]

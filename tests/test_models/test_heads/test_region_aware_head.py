@@ -1,14 +1,20 @@
 """RegionAwareHead: Eq. 10, loss and predict for REC, RES and GRES."""
 
 import copy
+import math
 
 import pytest
 import torch
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.structures import InstanceData, PixelData
 
 from mmgres.models.grounders import BaseGrounder
 from mmgres.registry import MODELS
 from mmgres.testing import demo_grounding_inputs
 from mmgres.utils import register_all_modules
+
+from ..raam_utils import VIT_BASE
 
 register_all_modules(init_default_scope=False)
 
@@ -97,28 +103,104 @@ def test_loss_modes(mode, keys):
     assert missing == []
 
 
-def test_loss_targets():
-    head = _head(mode='rec_res')
+def _constant_presence(head, logit):
+    with torch.no_grad():
+        for mlp in head.presence_mlps:
+            mlp.layers[-1].weight.zero_()
+            mlp.layers[-1].bias.fill_(logit)
+
+
+def _softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def test_merged_ground_truth_is_merged_target():
+    """L_r's region targets come from referring_targets.merged_targets:
+    255 (ignore) is background, and a no-target sample is empty."""
+    head = _head(mode='gres')
+    _constant_presence(head, 2.0)
+    feats, anchors = _feats(batch=1)
+    sample = _samples(batch=1, no_target_first=False)[0]
+    seg = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    seg[0, 20:30, 20:30] = 1  # region (1, 1): n = 5 of the 4x4 grid
+    seg[0, 0:8, 40:48] = 255  # ignored, in region (0, 2)
+    sample.gt_sem_seg = PixelData(data=seg)
+    losses = head.loss(feats, anchors, [sample])
+    # one positive region, BCE(2, 1) = softplus(-2); 15 negative ones,
+    # BCE(2, 0) = softplus(2)
+    expected = _softplus(-2.0) + 15 * _softplus(2.0)
+    assert losses['loss_region'].item() == pytest.approx(expected, rel=1e-5)
+    sample.set_metainfo(dict(no_target=True))
+    losses = head.loss(feats, anchors, [sample])
+    expected = 16 * _softplus(2.0)
+    assert losses['loss_region'].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_gt_box():
     samples = _samples()
-    gt0 = head.gt_merged_mask(samples[0], (64, 64))
-    gt1 = head.gt_merged_mask(samples[1], (64, 64))
-    assert gt0.sum() == 0  # no target
-    assert torch.equal(gt1, samples[1].gt_sem_seg.data[0].bool())
-    assert head.gt_box(samples[0]) is None
+    head = _head(mode='rec_res')
+    assert head.gt_box(samples[0]) is None  # no target
     boxes = samples[1].gt_instances.bboxes
     torch.testing.assert_close(
         head.gt_box(samples[1]),
         torch.cat([boxes[:, :2].min(0).values, boxes[:, 2:].max(0).values]),
     )
-    # from boxes when there is no mask at all
-    del samples[1].gt_sem_seg
-    del samples[1].gt_instances.masks
-    from_boxes = head.gt_merged_mask(samples[1], (64, 64))
-    x0, y0, x1, y1 = boxes[0].long().tolist()
-    assert from_boxes[y0:y1, x0:x1].all()
-    # the merged mask is padded to the batch input shape
-    padded = head.gt_merged_mask(_samples(1, 32, False)[0], (40, 48))
-    assert padded.shape == (40, 48) and not padded[32:].any()
+
+
+# A box by hand in a 100 x 100 padded input: the ground truth (20, 30, 60,
+# 50) xyxy is (0.4, 0.4, 0.4, 0.2) cx, cy, w, h normalised; the prediction
+# (0.7, 0.405, 0.38, 0.2) is off by (0.3, 0.005, -0.02, 0).
+BOX_PRED = torch.tensor([[0.7, 0.405, 0.38, 0.2]])
+
+
+def _box_sample():
+    sample = DetDataSample(metainfo=dict(batch_input_shape=(100, 100)))
+    sample.gt_instances = InstanceData(
+        bboxes=torch.tensor([[20.0, 30.0, 60.0, 50.0]]),
+        labels=torch.zeros(1, dtype=torch.long),
+    )
+    return sample
+
+
+def _config_box_head():
+    """The head with the losses of the paper's config."""
+    head_cfg = Config.fromfile(VIT_BASE).model.head
+    return _head(
+        mode='rec',
+        loss_bbox=head_cfg.loss_bbox,
+        loss_giou=head_cfg.loss_giou,
+    )
+
+
+def test_eq13_box_terms_are_weighted_1_to_1():
+    """Eq. 13: L_p^det = L_smooth-L1 + L_giou, each with weight 1."""
+    losses = _config_box_head()._box_losses(
+        BOX_PRED, [_box_sample()], (100, 100)
+    )
+    # prediction xyxy (0.51, 0.305, 0.89, 0.505) against (0.2, 0.3, 0.6,
+    # 0.5): intersection 0.09 x 0.195, union 0.076 + 0.08 - it, enclosing
+    # box 0.69 x 0.205
+    inter = 0.09 * 0.195
+    union = 0.076 + 0.08 - inter
+    enclose = 0.69 * 0.205
+    giou = inter / union - (enclose - union) / enclose
+    assert losses['loss_giou'].item() == pytest.approx(1 - giou, rel=1e-4)
+    # smooth-L1 (beta 0.01) summed over the 4 coordinates of the one box
+    assert losses['loss_bbox'].item() == pytest.approx(0.31125, rel=1e-3)
+
+
+def test_smooth_l1_beta_makes_it_l1_on_normalised_boxes():
+    """Eq. 13's smooth L1 with beta = 0.01 (ours): |x| - 0.005 beyond
+    0.01, 0.5 x^2 / 0.01 below; mmdet's beta = 1 would be 0.5 x^2
+    everywhere on [0, 1] boxes."""
+    head = _config_box_head()
+    assert head.loss_bbox.beta == _head(mode='rec').loss_bbox.beta == 0.01
+    losses = head._box_losses(BOX_PRED, [_box_sample()], (100, 100))
+    # 0.3 - 0.005 + 0.5 * 0.005^2 / 0.01 + 0.02 - 0.005 + 0
+    expected = 0.295 + 0.00125 + 0.015
+    assert losses['loss_bbox'].item() == pytest.approx(expected, rel=1e-3)
+    l2 = 0.5 * (0.3**2 + 0.005**2 + 0.02**2)  # beta = 1: 0.0452
+    assert losses['loss_bbox'].item() > 6 * l2
 
 
 def test_box_loss_is_zero_without_boxes():

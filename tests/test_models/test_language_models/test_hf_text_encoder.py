@@ -119,31 +119,75 @@ def test_from_pretrained_local_dir(tmp_path):
     )
 
 
-def test_vocab_larger_than_model_vocab():
+def test_tokenizer_larger_than_model_vocab():
+    cfg = tiny_text_encoder_cfg(VOCAB)  # 5 specials + 9 words
+    cfg['model_cfg']['vocab_size'] = 13
+    cfg.pop('type')
+    enc = HFTextEncoder(**cfg)  # the tokenizer is built on first use
+    with pytest.raises(ValueError, match='14 tokens.*vocab_size=13'):
+        enc.tokenize(['the man'])
+
+
+def test_tokenizer_is_a_registry_dict():
     cfg = tiny_text_encoder_cfg(VOCAB)
-    cfg['model_cfg']['vocab_size'] = 8
+    assert cfg['tokenizer'] == dict(type='WordPieceTokenizer', vocab=VOCAB)
     cfg.pop('type')
-    with pytest.raises(ValueError, match='vocab_size'):
-        HFTextEncoder(**cfg)
-
-
-def test_named_and_file_vocab(tmp_path):
-    from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-
-    cfg = tiny_text_encoder_cfg(vocab=None)
-    cfg.pop('type')
-    cfg['vocab'] = 'synthetic'
+    cfg['tokenizer'] = dict(type='SyntheticWordPieceTokenizer')
     enc = HFTextEncoder(**cfg)
+    # [CLS] the red circle on the left [SEP]; 'red' and 'circle' are the
+    # benchmark's 23rd and 28th words, 'on' its 5th, 'left' its 8th
     ids = enc.tokenize(['the red circle on the left'])['input_ids'][0]
-    assert enc.tokenizer.unk_token_id not in ids.tolist()
-    assert len(enc.tokenizer) == len(SYNTHETIC_VOCAB) + 5
+    assert ids.tolist() == [2, 5, 27, 32, 9, 5, 12, 3]
+    # the default: the HF tokenizer of name_or_path
+    del cfg['tokenizer'], cfg['name_or_path']
+    enc = HFTextEncoder('data/my-bert', **cfg)
+    assert enc.tokenizer_cfg == dict(
+        type='AutoTokenizer', name_or_path='data/my-bert'
+    )
+    with pytest.raises(TypeError, match='TOKENIZER config dict'):
+        HFTextEncoder('data/my-bert', tokenizer='data/my-bert', **cfg)
 
-    words = tmp_path / 'words.txt'
-    words.write_text('red\nball\n')
-    cfg['vocab'] = str(words)
-    enc = HFTextEncoder(**cfg)  # the file is not read at build time
-    words.write_text('red\nball\nblue\n')
-    assert len(enc.tokenizer) == 3 + 5
-    cfg['vocab'] = str(tmp_path / 'missing.txt')
-    with pytest.raises(FileNotFoundError, match='missing.txt'):
-        HFTextEncoder(**cfg).tokenize(['red'])
+
+def test_transitional_vocab_becomes_a_tokenizer_dict():
+    cfg = tiny_text_encoder_cfg([])
+    cfg.pop('type')
+    cfg.pop('tokenizer')
+    enc = HFTextEncoder(vocab='synthetic', **cfg)
+    assert enc.tokenizer_cfg == dict(type='SyntheticWordPieceTokenizer')
+    assert len(enc.tokenizer) == 5 + 44
+    enc = HFTextEncoder(vocab=('red', 'ball'), **cfg)
+    assert enc.tokenizer_cfg == dict(
+        type='WordPieceTokenizer', vocab=['red', 'ball']
+    )
+    with pytest.raises(ValueError, match="word list or 'synthetic'"):
+        HFTextEncoder(vocab='words.txt', **cfg)
+    with pytest.raises(ValueError, match='not both'):
+        HFTextEncoder(
+            vocab=['red'], tokenizer=dict(type='AutoTokenizer'), **cfg
+        )
+
+
+def test_tokenize_warns_about_unknown_words():
+    import logging
+    import uuid
+
+    from mmengine.logging import MMLogger
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger = MMLogger.get_instance(f'hf_text_encoder_{uuid.uuid4().hex}')
+    records = Records()
+    logger.addHandler(records)
+    try:
+        enc = _tiny()
+        enc.tokenize(['the dog', 'the man'])
+    finally:
+        logger.removeHandler(records)
+    assert len(records.messages) == 1
+    assert "['dog'] in 'the dog'" in records.messages[0]

@@ -238,25 +238,73 @@ def test_synthetic_vocab_covers_the_benchmark_sentences():
     )
 
 
-def test_conv_stem_in_the_vision_tower():
-    from mmgres.models.layers import ConvStem
-
-    torch.manual_seed(0)
-    m = LlavaMLLM(
+def test_projector_is_llava_v1s_one_linear(mllm):
+    """Paper Sec. 3.1 / Eq. 1: the MLLM maps CLIP features to the LLM with a
+    linear projector φ (LLaVA v1's ``mm_projector``, one nn.Linear)."""
+    proj = mllm.model.model.multi_modal_projector
+    assert type(proj) is torch.nn.Linear
+    assert (proj.in_features, proj.out_features) == (32, 32)
+    keys = {k for k in mllm.state_dict() if '.multi_modal_projector.' in k}
+    assert keys == {
+        'model.model.multi_modal_projector.weight',
+        'model.model.multi_modal_projector.bias',
+    }
+    assert not proj.weight.requires_grad  # frozen, as in the paper
+    pix = mllm.preprocess_images(torch.rand(1, 3, 32, 32) * 255, [(32, 32)])
+    with torch.no_grad():
+        tower = mllm.model.model.vision_tower(pix, output_hidden_states=True)
+        feats = tower.hidden_states[-2][:, 1:]  # layer -2, CLS dropped
+        # transformers 5: the projected features, one (16, 32) per image
+        got = mllm.model.model.get_image_features(pixel_values=pix)
+    torch.testing.assert_close(got.pooler_output[0], proj(feats)[0])
+    two = LlavaMLLM(
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
         vocab=VOCAB,
         lora_cfg=None,
-        trainable_modules=('vision_tower',),
-        conv_stem=True,
+        projector='mlp2x_gelu',
     )
-    stem = m.model.model.vision_tower.get_input_embeddings()
-    assert isinstance(stem, ConvStem)
-    assert all(p.requires_grad for p in stem.parameters())
-    pix = m.preprocess_images(torch.rand(2, 3, 40, 40) * 255, [(40, 40)] * 2)
-    out = m.model.model.vision_tower(pix).last_hidden_state
-    # CLS + the same 4x4 patch grid (32-pixel images, 8-pixel patches)
-    assert out.shape[:2] == (2, 17)
-    out.sum().backward()
-    grad = stem.layers[0].conv.weight.grad
-    assert grad is not None and grad.abs().sum() > 0
+    hf = two.model.model.multi_modal_projector
+    assert type(hf).__name__ == 'LlavaMultiModalProjector'
+    with pytest.raises(ValueError, match='projector must be one of'):
+        LlavaMLLM(
+            model_cfg=tiny_llava_cfg(),
+            pretrained=False,
+            vocab=VOCAB,
+            projector='mlp',
+        )
+
+
+def _save_hf_llava(path, act, identity):
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    torch.manual_seed(3)
+    cfg = dict(tiny_llava_cfg(), projector_hidden_act=act)
+    cfg['image_token_index'] = 3
+    hf = LlavaForConditionalGeneration(LlavaConfig(**cfg))
+    second = hf.model.multi_modal_projector.linear_2
+    if identity:
+        with torch.no_grad():
+            second.weight.copy_(torch.eye(32))
+            second.bias.zero_()
+    hf.save_pretrained(path)
+    return hf.model.multi_modal_projector.linear_1
+
+
+def test_pretrained_v1_projector_loads_exactly(tmp_path):
+    """A v1 LLaVA as llava2hf.py writes it for HF (act 'linear', linear_2
+    the identity) loads as the one Linear, bit for bit; a two-layer MLP
+    cannot be one Linear and is refused."""
+    first = _save_hf_llava(tmp_path / 'v1', 'linear', identity=True)
+    m = LlavaMLLM(name_or_path=str(tmp_path / 'v1'), vocab=VOCAB)
+    proj = m.model.model.multi_modal_projector
+    assert type(proj) is torch.nn.Linear
+    assert torch.equal(proj.weight, first.weight)
+    assert torch.equal(proj.bias, first.bias)
+    _save_hf_llava(tmp_path / 'mlp', 'gelu', identity=False)
+    with pytest.raises(ValueError, match="projector='mlp2x_gelu'"):
+        LlavaMLLM(name_or_path=str(tmp_path / 'mlp'), vocab=VOCAB)
+    m = LlavaMLLM(
+        name_or_path=str(tmp_path / 'mlp'), vocab=VOCAB, projector='mlp2x_gelu'
+    )
+    assert hasattr(m.model.model.multi_modal_projector, 'linear_2')

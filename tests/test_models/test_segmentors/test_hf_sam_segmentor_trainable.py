@@ -3,8 +3,8 @@ random position features of a random SAM."""
 
 import torch
 
-from mmgres.models.segmentors import tiny_sam_cfg
 from mmgres.registry import MODELS
+from mmgres.testing.tiny_sam import tiny_sam_cfg
 
 
 def _sam(**kwargs):
@@ -67,20 +67,3 @@ def test_random_position_features_are_sam_scale():
         gauss.mul_(16)  # HF's scale
     # HF's scale makes neighbours as different as random points
     assert ours < 0.8 * _near(sam)
-
-
-def test_conv_stem_replaces_the_image_encoder_patchify():
-    from mmgres.models.layers import ConvStem
-
-    sam = _sam(freeze_image_encoder=False, conv_stem=True)
-    stem = sam.model.vision_encoder.patch_embed.projection
-    assert isinstance(stem, ConvStem) and stem.patch_size == 8
-    sam.train()
-    emb = sam.encode(torch.randn(2, 3, 64, 64))
-    assert emb.shape == (2, 32, 8, 8)
-    emb.square().mean().backward()
-    assert stem.layers[0].conv.weight.grad.abs().sum() > 0
-    # frozen with the encoder otherwise
-    frozen = _sam(conv_stem=True)
-    stem = frozen.model.vision_encoder.patch_embed.projection
-    assert not any(p.requires_grad for p in stem.parameters())

@@ -59,8 +59,8 @@ def _base_dirs(root):
 
     from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
     from mmgres.models.mllm.word_tokenizer import build_word_tokenizer
-    from mmgres.models.segmentors.sam import tiny_sam_cfg
     from mmgres.models.utils import GSVAConversationBuilder
+    from mmgres.testing.tiny_sam import tiny_sam_cfg
 
     tok = build_word_tokenizer(
         [*GSVAConversationBuilder().words(), *SYNTHETIC_VOCAB]
@@ -98,7 +98,11 @@ def _base_dirs(root):
         projector_hidden_act='linear',  # llava2hf's v1 projector
         tie_word_embeddings=False,
     )
-    LlavaForConditionalGeneration(cfg).save_pretrained(llava_dir)
+    llava = LlavaForConditionalGeneration(cfg)
+    with torch.no_grad():  # llava2hf's v1 projector: linear_2 = identity
+        llava.model.multi_modal_projector.linear_2.weight.copy_(torch.eye(D))
+        llava.model.multi_modal_projector.linear_2.bias.zero_()
+    llava.save_pretrained(llava_dir)
     tok.save_pretrained(llava_dir)
     sam_dir = osp.join(root, 'sam')
     SamModel(SamConfig(**tiny_sam_cfg(SAM_SIZE, 8, 32))).save_pretrained(
@@ -260,12 +264,15 @@ def test_key_coverage_and_values(setup):
         sd['mllm.model.model.vision_tower.encoder.layers.1.mlp.fc2.weight'],
         rel[P + conv.CLIP_PREFIX + 'encoder.layers.1.mlp.fc2.weight'],
     )
+    # LLaVA v1's one-Linear mm_projector onto our one Linear (paper Sec.
+    # 3.1: a linear projector), no identity layer
     proj = 'mllm.model.model.multi_modal_projector.'
-    assert torch.equal(
-        sd[proj + 'linear_1.weight'], rel[P + 'model.mm_projector.weight']
-    )
-    assert torch.equal(sd[proj + 'linear_2.weight'], torch.eye(D))
-    assert not sd[proj + 'linear_2.bias'].any()
+    assert {k for k in sd if k.startswith(proj)} == {
+        proj + 'weight',
+        proj + 'bias',
+    }
+    for p in ('weight', 'bias'):
+        assert torch.equal(sd[proj + p], rel[P + f'model.mm_projector.{p}'])
     sam = 'mask_head.segmentor.model.'
     assert torch.equal(
         sd[sam + 'vision_encoder.layers.1.attn.qkv.weight'],

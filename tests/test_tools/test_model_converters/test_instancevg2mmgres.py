@@ -18,8 +18,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmgres.models.backbones.beit3 import tiny_beit3_cfg
 from mmgres.registry import MODELS
+from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
 from mmgres.utils import register_all_modules
 
 REPO = osp.dirname(

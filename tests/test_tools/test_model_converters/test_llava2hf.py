@@ -489,7 +489,18 @@ def test_logits_match_through_llava_mllm(converted):
     variant, ref, dst, report = converted
     from mmgres.models.mllm import LlavaMLLM
 
-    mllm = LlavaMLLM(name_or_path=dst, pretrained=True).eval()
+    # v1: LLaVA v1's one Linear (the paper's projector, LlavaMLLM's
+    # default), taken bit for bit from linear_1; LISA's LLaVA-1.5 base has
+    # the two-layer MLP
+    projector = 'linear' if variant == 'v1' else 'mlp2x_gelu'
+    mllm = LlavaMLLM(name_or_path=dst, projector=projector).eval()
+    proj = mllm.model.model.multi_modal_projector
+    if variant == 'v1':
+        assert type(proj) is torch.nn.Linear
+        assert torch.equal(proj.weight, ref['proj'].weight)
+        assert torch.equal(proj.bias, ref['proj'].bias)
+    else:
+        assert torch.equal(proj.linear_2.weight, ref['proj'][2].weight)
     image_id = report['image_token_id']
     assert mllm.image_token_id == image_id
     assert mllm.num_image_tokens == N_PATCHES

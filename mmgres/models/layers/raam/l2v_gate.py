@@ -1,8 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """RaAM's Language-to-Vision (L2V) gate (Eq. 3)."""
 
-from typing import Optional
-
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -28,8 +26,11 @@ class L2VGate(BaseModule):
     ``P^cross = Linear(P^L + P_{i-1})``, the "Linear" row of the paper's
     Table 5(b) ablation.
 
-    Worked example (``in_channels = out_channels = hidden_channels = 2``,
-    the one of the unit test): with ``P^L = [1, -1]``, ``P_{i-1} = [.5, .5]``,
+    The hidden width of γ, between its two 1×1 convolutions, is
+    ``in_channels`` (ours: the paper does not give it).
+
+    Worked example (``in_channels = out_channels = 2``, the one of the unit
+    test): with ``P^L = [1, -1]``, ``P_{i-1} = [.5, .5]``,
     first conv ``W1 = [[1, 1], [0, -1]]``, second conv ``W2 = [[0, 2],
     [1, 0]]``, zero biases and ``Linear`` ``W = [[1, 0], [1, 1]]``,
     ``b = [0, -1]``: ``W1 P^L = [0, 1]``, ReLU ``[0, 1]``, ``W2 · = [2, 0]``,
@@ -39,9 +40,6 @@ class L2VGate(BaseModule):
     Args:
         in_channels (int): C_l, the width of ``P^L`` and ``P_{i-1}``.
         out_channels (int): C_v, the width of the vision stage.
-        hidden_channels (int, optional): Width between the two 1×1
-            convolutions of γ. Defaults to ``in_channels`` (ours: the paper
-            does not give it).
         use_gate (bool): Apply γ. Defaults to True.
         init_cfg (dict, optional): Initialization config.
     """
@@ -50,18 +48,16 @@ class L2VGate(BaseModule):
         self,
         in_channels: int,
         out_channels: int,
-        hidden_channels: Optional[int] = None,
         use_gate: bool = True,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        hidden_channels = hidden_channels or in_channels
         self.use_gate = use_gate
         if use_gate:
             self.gamma = nn.Sequential(
-                nn.Conv1d(in_channels, hidden_channels, 1),
+                nn.Conv1d(in_channels, in_channels, 1),
                 nn.ReLU(inplace=True),
-                nn.Conv1d(hidden_channels, in_channels, 1),
+                nn.Conv1d(in_channels, in_channels, 1),
                 nn.Tanh(),
             )
         self.proj = nn.Linear(in_channels, out_channels)

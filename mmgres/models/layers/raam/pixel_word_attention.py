@@ -27,15 +27,17 @@ class PixelWordAttentionFusion(BaseModule):
     and the words ``L`` (T×C_l):
 
     * pixel→word attention:
-      ``A = softmax_T(IN(W_q F¹)ᵀ (W_k L) / √C_k)`` (M×T, padded words
+      ``A = softmax_T(IN(W_q F¹)ᵀ (W_k L) / √C_v)`` (M×T, padded words
       masked), ``G = IN(W_o (W_v L) Aᵀ)`` (C_v×M);
     * multimodal product: ``S = GELU(W_m (GELU(W_s F¹) ⊙ G))``;
     * language gate: ``F = F¹ + tanh(W_2 ReLU(W_1 S)) ⊙ S``.
 
-    All W are 1×1 convolutions / per-token linear maps; IN is instance
-    normalisation over the pixels. The attention makes the cost
-    O(M·T·(C_k + C_v)) on top of the O(M·C²) projections: it grows with the
-    product M·T, where RaAM grows with M + T.
+    All W are 1×1 convolutions / per-token linear maps of width C_v (LAVT
+    builds its PWAM with key and value widths equal to the visual width, one
+    head and no dropout); IN is instance normalisation over the pixels. The
+    attention makes the cost O(2·M·T·C_v) on top of the O(M·C²)
+    projections: it grows with the product M·T, where RaAM grows with
+    M + T.
 
     It has the interface of :class:`RegionAwareAnchoringNetwork`, so that the
     backbone switches between them in config. It uses no anchors; the
@@ -46,11 +48,8 @@ class PixelWordAttentionFusion(BaseModule):
     Args:
         visual_channels (int): C_v, the width of the stage's features.
         text_channels (int): C_l, the width of the words.
-        key_channels (int, optional): C_k. Defaults to ``visual_channels``.
-        value_channels (int, optional): Defaults to ``visual_channels``.
         region_grid (tuple[int, int]): Cells (rows, columns) of the region
             grid for the returned anchors. Defaults to (4, 4).
-        dropout (float): Dropout after the GELUs. Defaults to 0.
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -58,32 +57,21 @@ class PixelWordAttentionFusion(BaseModule):
         self,
         visual_channels: int,
         text_channels: int,
-        key_channels: Optional[int] = None,
-        value_channels: Optional[int] = None,
         region_grid: Sequence[int] = (4, 4),
-        dropout: float = 0.0,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         c = visual_channels
-        key_channels = key_channels or c
-        value_channels = value_channels or c
-        self.key_channels = key_channels
+        self.channels = c
         self.region_grid = tuple(region_grid)
         self.pixel_query = nn.Sequential(
-            nn.Conv1d(c, key_channels, 1), nn.InstanceNorm1d(key_channels)
+            nn.Conv1d(c, c, 1), nn.InstanceNorm1d(c)
         )
-        self.word_key = nn.Linear(text_channels, key_channels)
-        self.word_value = nn.Linear(text_channels, value_channels)
-        self.attn_out = nn.Sequential(
-            nn.Conv1d(value_channels, c, 1), nn.InstanceNorm1d(c)
-        )
-        self.visual_proj = nn.Sequential(
-            nn.Conv1d(c, c, 1), nn.GELU(), nn.Dropout(dropout)
-        )
-        self.mm_proj = nn.Sequential(
-            nn.Conv1d(c, c, 1), nn.GELU(), nn.Dropout(dropout)
-        )
+        self.word_key = nn.Linear(text_channels, c)
+        self.word_value = nn.Linear(text_channels, c)
+        self.attn_out = nn.Sequential(nn.Conv1d(c, c, 1), nn.InstanceNorm1d(c))
+        self.visual_proj = nn.Sequential(nn.Conv1d(c, c, 1), nn.GELU())
+        self.mm_proj = nn.Sequential(nn.Conv1d(c, c, 1), nn.GELU())
         self.gate = nn.Sequential(
             nn.Linear(c, c, bias=False),
             nn.ReLU(inplace=True),
@@ -104,9 +92,9 @@ class PixelWordAttentionFusion(BaseModule):
             text (Tensor): Words, shape (B, T, C_l).
             text_padding_mask (Tensor, optional): (B, T), True for padding.
         """
-        q = self.pixel_query(pixels).transpose(1, 2)  # (B, M, C_k)
-        k = self.word_key(text)  # (B, T, C_k)
-        logits = q @ k.transpose(1, 2) / math.sqrt(self.key_channels)
+        q = self.pixel_query(pixels).transpose(1, 2)  # (B, M, C_v)
+        k = self.word_key(text)  # (B, T, C_v)
+        logits = q @ k.transpose(1, 2) / math.sqrt(self.channels)
         return masked_softmax(logits, text_padding_mask)
 
     def forward(

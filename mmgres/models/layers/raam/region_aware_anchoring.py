@@ -10,7 +10,7 @@ from torch import Tensor
 from mmgres.registry import MODELS
 from mmgres.utils import OptMultiConfig
 
-from .anchor_propagation import AnchorPropagation
+from .anchor_propagation import SOURCES, AnchorPropagation
 from .l2v_gate import L2VGate
 from .linguistic_anchor import LinguisticAnchorLearning
 from .visual_anchor import VisualAnchorLearning
@@ -27,8 +27,14 @@ class RegionAwareAnchoringNetwork(BaseModule):
        ``P^L``;
     2. the L2V gate, Eq. 3 (:class:`L2VGate`): ``P^cross``;
     3. visual anchor learning, Eq. 4-7 (:class:`VisualAnchorLearning`):
-       the fused feature ``F_i`` and ``P^V``;
-    4. anchor propagation, Eq. 8 (:class:`AnchorPropagation`): ``P_i``.
+       the fused feature ``F_i`` and, for ``propagate_from='visual'`` only,
+       Eq. 5's visually activated anchors ``P^V``;
+    4. anchor propagation, Eq. 8 (:class:`AnchorPropagation`):
+       ``P_i = LN(P^cross + ω_{p4}(P^cross))`` as printed (the default), or
+       ``LN(P^cross + ω_{p4}(P^V))`` with ``propagate_from='visual'``, the
+       reading that the text around Eq. 8 and Table 5(b)'s α₁ support.
+       Eq. 5 (ω_{v2}, α₁) exists only then: under the printed form it
+       would feed nothing.
 
     Language never touches the pixels directly: the words reach the N
     anchors (O(N·T)), the anchors reach the pixels (O(N·M)), so the cost is
@@ -46,13 +52,11 @@ class RegionAwareAnchoringNetwork(BaseModule):
         text_channels (int): C_l, the width of the words.
         anchor_channels (int, optional): Width of the incoming anchors.
             Defaults to ``text_channels``.
-        gate_hidden_channels (int, optional): Hidden width of the L2V gate.
-        use_l2v_gate (bool): Use the L2V gate (Table 5(b)). Default True.
-        alpha_init (float): Initial α₁, α₂ of Eq. 5 and 7.
-        with_alpha1 (bool): Learn α₁ (Table 5(b)). Defaults to True.
-        with_alpha2 (bool): Learn α₂ (Table 5(b)). Defaults to True.
-        propagate_from (str): ``'visual'`` or ``'cross'``, see
-            :class:`AnchorPropagation`.
+        use_l2v_gate (bool): Use the L2V gate; False gives the "Linear"
+            row of Table 5(b). Defaults to True.
+        propagate_from (str): What ω_{p4} of Eq. 8 maps: ``'cross'``
+            (``P^cross``, as printed) or ``'visual'`` (``P^V`` of Eq. 5).
+            Defaults to ``'cross'``.
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -61,15 +65,16 @@ class RegionAwareAnchoringNetwork(BaseModule):
         visual_channels: int,
         text_channels: int,
         anchor_channels: Optional[int] = None,
-        gate_hidden_channels: Optional[int] = None,
         use_l2v_gate: bool = True,
-        alpha_init: float = 1.0,
-        with_alpha1: bool = True,
-        with_alpha2: bool = True,
-        propagate_from: str = 'visual',
+        propagate_from: str = 'cross',
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if propagate_from not in SOURCES:
+            raise ValueError(
+                f'propagate_from must be one of {SOURCES}, '
+                f'got {propagate_from!r}'
+            )
         anchor_channels = anchor_channels or text_channels
         self.visual_channels = visual_channels
         self.text_channels = text_channels
@@ -80,16 +85,10 @@ class RegionAwareAnchoringNetwork(BaseModule):
             self.anchor_in = nn.Linear(anchor_channels, text_channels)
         self.linguistic = LinguisticAnchorLearning(text_channels)
         self.l2v_gate = L2VGate(
-            text_channels,
-            visual_channels,
-            hidden_channels=gate_hidden_channels,
-            use_gate=use_l2v_gate,
+            text_channels, visual_channels, use_gate=use_l2v_gate
         )
         self.visual = VisualAnchorLearning(
-            visual_channels,
-            alpha_init=alpha_init,
-            with_alpha1=with_alpha1,
-            with_alpha2=with_alpha2,
+            visual_channels, visual_anchors=propagate_from == 'visual'
         )
         self.propagation = AnchorPropagation(
             visual_channels, source=propagate_from
@@ -103,7 +102,7 @@ class RegionAwareAnchoringNetwork(BaseModule):
         anchors: Optional[Tensor] = None,
         anchor_embed: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Tensor]:
-        """Run Eq. 1-8 for one stage.
+        """Run Eq. 1-8 for one stage (Eq. 5 with ``'visual'`` only).
 
         Args:
             visual (Tensor): ``F¹``, the stage's output, (B, C_v, H, W).

@@ -7,7 +7,7 @@ from mmgres.registry import MODELS
 
 def _hand_gate(use_gate=True):
     """The worked example of the docstring."""
-    gate = L2VGate(2, 2, hidden_channels=2, use_gate=use_gate)
+    gate = L2VGate(2, 2, use_gate=use_gate)
     with torch.no_grad():
         if use_gate:
             conv1, conv2 = gate.gamma[0], gate.gamma[2]

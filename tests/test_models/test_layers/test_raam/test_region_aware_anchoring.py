@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmgres.models.layers import RegionAwareAnchoringNetwork
 from mmgres.registry import MODELS
@@ -46,9 +47,87 @@ def test_is_eq1_to_eq8_in_order():
     prev = inp['anchors'] + embed
     p_l = block.linguistic(prev, inp['text'], inp['text_padding_mask'])
     p_cross = block.l2v_gate(p_l, prev)
-    ref_f, p_v = block.visual(p_cross, inp['visual'])
-    torch.testing.assert_close(fused, ref_f)
-    torch.testing.assert_close(anchors, block.propagation(p_cross, p_v))
+    f_i, p_v = block.visual(p_cross, inp['visual'])
+    assert p_v is None  # Eq. 5 is not computed for the printed Eq. 8
+    torch.testing.assert_close(fused, f_i)
+    torch.testing.assert_close(anchors, block.propagation(p_cross))
+
+
+def test_eq8_visual_reading_propagates_eq5_anchors():
+    """propagate_from='visual': P_i = Norm(P^cross + ω_p4(P^V)), P^V of
+    Eq. 5, computed here with the module's own weights."""
+    block = _block(anchor_channels=8, propagate_from='visual').eval()
+    inp = _inputs(c_a=8)
+    fused, anchors = block(**inp)
+    prev = inp['anchors']
+    p_l = block.linguistic(prev, inp['text'], inp['text_padding_mask'])
+    p_cross = block.l2v_gate(p_l, prev)
+    vis = block.visual
+    att = vis.activation(p_cross, inp['visual'])
+    v = vis.visual_value(inp['visual']).flatten(2)  # (B, C, M)
+    p_v = vis.alpha1 * torch.einsum('bnm,bcm->bnc', att.softmax(-1), v)
+    expected = F.layer_norm(
+        p_cross + block.propagation.proj(p_v),
+        (12,),
+        block.propagation.norm.weight,
+        block.propagation.norm.bias,
+    )
+    torch.testing.assert_close(anchors, expected)
+    torch.testing.assert_close(fused, vis(p_cross, inp['visual'])[0])
+
+
+def test_eq8_as_printed_propagates_the_cross_anchors():
+    """Eq. 8 (Sec. 3.4) propagates ω_p4(P^cross): the next stage's
+    anchors come from the words and the incoming anchors, not from this
+    stage's pixels, while the fused feature does depend on them."""
+    block = _block().eval()
+    inp = _inputs()
+    fused, anchors = block(**inp)
+    inp['visual'] = inp['visual'] * 3 + 1
+    fused2, anchors2 = block(**inp)
+    torch.testing.assert_close(anchors, anchors2)
+    assert not torch.allclose(fused, fused2)
+
+
+def test_eq8_visual_reading_propagates_the_pixels():
+    """With P^V in Eq. 8 the next stage's anchors depend on this stage's
+    pixels, unlike the printed form above."""
+    block = _block(propagate_from='visual').eval()
+    inp = _inputs()
+    _, anchors = block(**inp)
+    inp['visual'] = inp['visual'] * 3 + 1
+    inp['visual'][:, :, :4] = 0.0
+    _, anchors2 = block(**inp)
+    assert not torch.allclose(anchors, anchors2)
+
+
+# The parameters that Eq. 5 adds to a block, named as in the checkpoints of
+# commit ca9486f (whose default was the 'visual' reading), so that those
+# load into propagate_from='visual'.
+EQ5_KEYS = {
+    'visual.alpha1',
+    'visual.visual_value.0.weight',
+    'visual.visual_value.0.bias',
+    'visual.visual_value.1.weight',
+    'visual.visual_value.1.bias',
+}
+
+
+def test_eq5_parameters_exist_only_for_the_visual_reading():
+    cross = set(_block().state_dict())
+    visual = set(_block(propagate_from='visual').state_dict())
+    assert not any(k.startswith('visual.visual_value') for k in cross)
+    assert 'visual.alpha1' not in cross
+    assert visual - cross == EQ5_KEYS and cross <= visual
+    # ω_v2: a 1x1 convolution and an affine instance norm, C² + 3C; α₁: 1
+    extra = sum(
+        p.numel()
+        for n, p in _block(propagate_from='visual').named_parameters()
+        if n in EQ5_KEYS
+    )
+    assert extra == 12 * 12 + 3 * 12 + 1
+    with pytest.raises(ValueError, match='propagate_from'):
+        _block(propagate_from='pixels')
 
 
 def test_fresh_anchors_only():
@@ -62,8 +141,9 @@ def test_fresh_anchors_only():
         block(**inp)
 
 
-def test_text_padding_and_gradients():
-    block = _block()
+@pytest.mark.parametrize('propagate_from', ['cross', 'visual'])
+def test_text_padding_and_gradients(propagate_from):
+    block = _block(propagate_from=propagate_from)
     inp = _inputs()
     fused, anchors = block(**inp)
     inp['text'] = inp['text'].clone()
@@ -76,9 +156,8 @@ def test_text_padding_and_gradients():
     assert missing == []
 
 
-def test_ablation_switches():
-    block = _block(use_l2v_gate=False, with_alpha1=False)
+def test_l2v_gate_switch():
+    block = _block(use_l2v_gate=False)
     assert not block.l2v_gate.use_gate
-    assert 'visual.alpha1' not in dict(block.named_parameters())
     fused, anchors = block(**_inputs())
     assert torch.isfinite(fused).all() and torch.isfinite(anchors).all()
