@@ -34,7 +34,9 @@ _base_ = ['./gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py']
 model = dict(
     mllm=dict(
         image_start_end=True,  # release: use_mm_start_end=True
-        tokenizer_kwargs=dict(legacy=True),  # release: use_fast=False
+        # release: use_fast=False, i.e. the legacy sentencepiece behaviour;
+        # no name_or_path: the tokenizer of mllm.name_or_path
+        tokenizer=dict(type='AutoTokenizer', use_fast=True, legacy=True),
     ),
     conversation=dict(
         max_expressions=3,  # release: --num_classes_per_sample 3

@@ -1,9 +1,9 @@
 # GSVA-Vicuna-7B fine-tuned for classic RES / REC (paper Tables 2-3 "(ft)",
-# Table 7): the joint training set of RefCOCO, RefCOCO+ (unc) and RefCOCOg
-# (umd) for 50,000 steps with gradient accumulation 10, lr 1e-4; scored on
-# RefCOCO val with cIoU (RESMetric's oIoU) and Prec@0.5 of the mask's box
-# ("mask2bbox", RECMetric). The paper's mixture also has RefCLEF, which has
-# no mmgres dataset yet (ours: left out).
+# Table 7): the joint training set of RefCLEF, RefCOCO, RefCOCO+ (unc) and
+# RefCOCOg (umd), the release's refer_seg mixture
+# "refclef||refcoco||refcoco+||refcocog", for 50,000 steps with gradient
+# accumulation 10, lr 1e-4; scored on RefCOCO val with cIoU (RESMetric's
+# oIoU) and Prec@0.5 of the mask's box ("mask2bbox", RECMetric).
 _base_ = [
     '../_base_/models/gsva_llava-7b_sam-vit-h.py',
     '../_base_/datasets/refcoco.py',
@@ -75,6 +75,12 @@ train_dataloader = dict(
         _delete_=True,
         type='ConcatDataset',
         datasets=[
+            dict(
+                refcoco_train,
+                type='RefCLEFDataset',
+                data_root='data/refclef/',
+                data_prefix=dict(img_path='images/saiapr_tc-12/'),
+            ),
             refcoco_train,
             dict(refcoco_train, data_root='data/refcoco+/'),
             dict(refcoco_train, data_root='data/refcocog/', split_by='umd'),

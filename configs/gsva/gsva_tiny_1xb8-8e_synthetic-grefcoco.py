@@ -44,7 +44,8 @@ model = dict(
             vision_feature_layer=-1,
             vision_feature_select_strategy='default',
         ),
-        vocab='synthetic',  # the benchmark's words + the dialogue's
+        # the benchmark's words; LlavaMLLM puts the dialogue's first
+        tokenizer={{_base_.synthetic_word_level}},
         lora_cfg=dict(
             r=8,
             lora_alpha=16,

@@ -28,7 +28,7 @@ model = dict(
         img_size=img_size,
         patch_size=16,
         out_channels=dims,
-        vocab='synthetic',  # the benchmark's own word list
+        tokenizer={{_base_.synthetic_wordpiece}},  # the benchmark's words
         max_length=16,
     ),
     neck=dict(in_channels=dims, out_channels=dims),

@@ -41,7 +41,7 @@ model = dict(
             max_position_embeddings=32,
         ),
         pretrained=False,
-        vocab='synthetic',  # the benchmark's own word list
+        tokenizer={{_base_.synthetic_wordpiece}},  # the benchmark's words
         max_length=16,
         pooling='cls',
     ),

@@ -9,4 +9,5 @@ from .mllm import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403
+from .tokenizers import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403

@@ -320,7 +320,7 @@ def test_cli_is_idempotent_and_prints_a_summary(tmp_path, capsys):
 
 
 def test_vocab_builds_a_tokenizer_without_unknown_words(bench):
-    from mmgres.models.language_models import build_wordpiece_tokenizer
+    from mmgres.models.tokenizers import build_wordpiece_tokenizer
 
     tok = build_wordpiece_tokenizer(SYNTHETIC_VOCAB)
     sents = [s['raw'] for r in bench['refs'] for s in r['sentences']]

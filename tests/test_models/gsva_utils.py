@@ -3,9 +3,13 @@ fake batches where several samples show the same image."""
 
 import copy
 
-from mmgres.models.mllm import split_words, tiny_llava_cfg
-from mmgres.testing import DEMO_TEXTS, demo_grounding_inputs
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.models.tokenizers import split_words
+from mmgres.testing import (
+    DEMO_TEXTS,
+    demo_grounding_inputs,
+    tiny_llava_cfg,
+    tiny_sam_cfg,
+)
 
 VOCAB = sorted(
     {w for t in DEMO_TEXTS for w in split_words(t)}
@@ -22,7 +26,7 @@ def tiny_mllm_cfg(**kwargs):
         type='LlavaMLLM',
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
-        vocab=VOCAB,
+        tokenizer=dict(type='WordLevelTokenizer', words=VOCAB),
         lora_cfg=copy.deepcopy(TINY_LORA),
     )
     cfg.update(kwargs)

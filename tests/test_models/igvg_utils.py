@@ -9,8 +9,7 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from mmgres.testing import demo_grounding_inputs
-from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
+from mmgres.testing import demo_grounding_inputs, tiny_beit3_cfg
 
 BASE = 'configs/_base_/models/igvg_beit3-base.py'
 VOCAB = ['the', 'red', 'blue', 'circle', 'square', 'left', 'right', 'all']

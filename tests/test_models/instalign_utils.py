@@ -4,8 +4,7 @@ import copy
 
 from mmengine.config import Config
 
-from mmgres.models.language_models import tiny_text_encoder_cfg
-from mmgres.testing import demo_grounding_inputs
+from mmgres.testing import demo_grounding_inputs, tiny_text_encoder_cfg
 
 BASE = 'configs/_base_/models/instalign_swin-b_bert-base.py'
 VOCAB = ['the', 'red', 'blue', 'circle', 'square', 'left', 'right', 'all']

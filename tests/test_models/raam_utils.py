@@ -4,8 +4,7 @@ import copy
 
 from mmengine.config import Config
 
-from mmgres.models.language_models import tiny_text_encoder_cfg
-from mmgres.testing import demo_grounding_inputs
+from mmgres.testing import demo_grounding_inputs, tiny_text_encoder_cfg
 
 VIT_BASE = 'configs/_base_/models/raam_vit-b_bert-base.py'
 SWIN_BASE = 'configs/_base_/models/raam_swin-b_bert-base.py'

@@ -188,8 +188,8 @@ def no_network(monkeypatch):
 # the tiny config with a hub tokenizer instead of its in-memory word list
 HUB_TOKENIZER = [
     '--cfg-options',
-    'model.text_encoder.vocab=None',
-    'model.text_encoder.name_or_path=bert-base-uncased',
+    'model.text_encoder.tokenizer.type=AutoTokenizer',
+    'model.text_encoder.tokenizer.name_or_path=bert-base-uncased',
 ]
 
 

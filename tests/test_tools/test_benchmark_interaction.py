@@ -122,3 +122,20 @@ def test_fit_growth_recovers_coefficients():
     fit = bench.fit_growth(ms, ts, ys)
     assert fit['coef'] == pytest.approx([5, 2, 3, 0.5])
     assert fit['bilinear_rel_err'] < 1e-9 < fit['linear_rel_err']
+
+
+@pytest.mark.parametrize(
+    'option',
+    [
+        'model.backbone.interaction_cfg.use_l2v_gate=False',
+        'model.backbone.interaction_cfg.propagate_from=visual',
+    ],
+)
+def test_model_pair_drops_anchor_options_for_direct(option):
+    """The direct twin of a config that sets the anchors' options builds:
+    those options do not apply to direct interaction."""
+    pair = bench.build_model_pair(
+        'configs/raam/raam_tiny_1xb8-8e_synthetic-grefcoco.py', [option]
+    )
+    assert pair['raam'].backbone.interaction == 'anchor'
+    assert pair['direct'].backbone.interaction == 'direct'

@@ -411,6 +411,10 @@ def build_model_pair(
     for name, interaction in (('raam', 'anchor'), ('direct', 'direct')):
         model_cfg = copy.deepcopy(cfg.model)
         model_cfg.backbone.interaction = interaction
+        if interaction == 'direct':
+            # the anchors' options (the L2V gate, Eq. 8's source) do not
+            # apply to the direct twin
+            model_cfg.backbone.pop('interaction_cfg', None)
         torch.manual_seed(0)
         with DefaultScope.overwrite_default_scope('mmgres'):
             models[name] = MODELS.build(model_cfg).eval()

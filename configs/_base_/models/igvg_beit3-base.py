@@ -36,7 +36,7 @@ model = dict(
         patch_size=16,
         out_channels=embed_dims,  # image / text projections IP, TP
         drop_path_rate=0.1,  # InstanceVG
-        tokenizer=beit3_tokenizer,
+        tokenizer=dict(type='BEiT3Tokenizer', vocab_file=beit3_tokenizer),
         max_length=50,  # InstanceVG: max_token = 50
         pad_to_max_length=True,  # InstanceVG pads every sentence to 50
         pretrained=beit3_checkpoint,

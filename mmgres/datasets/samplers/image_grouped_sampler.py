@@ -54,8 +54,8 @@ class ImageGroupedSampler(Sampler):
         batch_size (int): Samples per batch on one rank (the dataloader's
             ``batch_size``).
         max_per_image (int, optional): Most samples of one image in one
-            chunk (the MLLM's expressions per dialogue; GSVA: 3). Defaults
-            to ``batch_size``.
+            chunk (the MLLM's expressions per dialogue; GSVA: 5 in the
+            paper, 3 in its release). Defaults to ``batch_size``.
         shuffle (bool): Shuffle images, samples and chunks each epoch.
             Defaults to True.
         seed (int, optional): Shuffle seed, the same on all ranks; None

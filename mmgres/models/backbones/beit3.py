@@ -13,14 +13,10 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
 
-from mmgres.registry import MODELS
+from mmgres.registry import MODELS, TOKENIZER
 from mmgres.utils import OptMultiConfig
 
-from .beit3_utils import (
-    build_beit3_tokenizer,
-    import_torchscale,
-    interpolate_vision_pos_embed,
-)
+from .beit3_utils import import_torchscale, interpolate_vision_pos_embed
 
 # Architectures. 'base' and 'large' are the official BEiT-3 settings
 # (unilm/beit3 ``_get_base_config`` / ``_get_large_config``: multiway,
@@ -83,11 +79,11 @@ class BEiT3(BaseModule):
     vision position table to ``img_size``. Without either, the weights are
     random (truncated normal, std 0.02, as unilm's ``BEiT3Wrapper``).
 
-    Tokenizer: ``tokenizer`` is the path of the official sentencepiece model
-    ``beit3.spm`` (see :func:`build_beit3_tokenizer`); tiny configs may give
-    ``vocab`` instead (a word list, ``'synthetic'`` or a word-list file) for
-    an in-memory WordPiece tokenizer. :meth:`tokenize` turns expressions
-    into ids and a padding mask. Both are loaded on first use.
+    Tokenizer: ``tokenizer`` is a ``TOKENIZER`` config, built on first use:
+    the official sentencepiece model, ``dict(type='BEiT3Tokenizer',
+    vocab_file='beit3.spm')``, or for tiny configs an in-memory one such as
+    ``dict(type='SyntheticWordPieceTokenizer')``. :meth:`tokenize` turns
+    expressions into ids and a padding mask.
 
     Input images must be square, ``img_size`` pixels, a multiple of the
     patch size (pad them in the pipeline, e.g. ``Pad(size=(320, 320))``);
@@ -117,9 +113,9 @@ class BEiT3(BaseModule):
         pretrained (str, optional): Official BEiT-3 checkpoint to load in
             :meth:`init_weights`; the same as ``init_cfg=dict(type=
             'Pretrained', checkpoint=pretrained)``.
-        tokenizer (str, optional): Path of ``beit3.spm``.
-        vocab (Sequence[str] | str, optional): Word list, ``'synthetic'`` or
-            word-list file for an in-memory WordPiece tokenizer instead.
+        tokenizer (dict, optional): ``TOKENIZER`` config of the tokenizer;
+            it may have at most ``vocab_size`` tokens. None: no tokenizer,
+            :meth:`tokenize` raises (give ``tokens`` to :meth:`forward`).
         max_length (int): Longest token sequence, ``<s>`` and ``</s>``
             included; longer expressions are truncated. Defaults to 50.
         pad_to_max_length (bool): Pad every batch to ``max_length`` (as
@@ -139,8 +135,7 @@ class BEiT3(BaseModule):
         drop_path_rate: float = 0.0,
         with_cp: bool = False,
         pretrained: Optional[str] = None,
-        tokenizer: Optional[str] = None,
-        vocab: Union[Sequence[str], str, None] = None,
+        tokenizer: Optional[dict] = None,
         max_length: int = 50,
         pad_to_max_length: bool = False,
         init_cfg: OptMultiConfig = None,
@@ -149,9 +144,13 @@ class BEiT3(BaseModule):
             raise ValueError(
                 'BEiT3: give `pretrained` or `init_cfg`, not both.'
             )
-        if tokenizer is not None and vocab is not None:
-            raise ValueError(
-                'BEiT3: give `tokenizer` (beit3.spm) or `vocab`, not both.'
+        if tokenizer is not None and (
+            not isinstance(tokenizer, dict) or 'type' not in tokenizer
+        ):
+            raise TypeError(
+                'BEiT3: `tokenizer` must be a TOKENIZER config dict with a '
+                f"'type' (e.g. dict(type='BEiT3Tokenizer', vocab_file="
+                f"'beit3.spm')), got {tokenizer!r}."
             )
         if pretrained is not None:
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
@@ -179,8 +178,9 @@ class BEiT3(BaseModule):
         self.patch_size = int(patch_size)
         self.max_length = max_length
         self.pad_to_max_length = pad_to_max_length
-        self.tokenizer_path = tokenizer
-        self.vocab = self._resolve_vocab(vocab)
+        self.tokenizer_cfg = (
+            None if tokenizer is None else copy.deepcopy(dict(tokenizer))
+        )
         self._tokenizer = None
 
         TorchscaleBEiT3, EncoderConfig = import_torchscale()
@@ -221,14 +221,6 @@ class BEiT3(BaseModule):
         else:
             self.img_proj = nn.Identity()
             self.text_proj = nn.Identity()
-        if (
-            isinstance(self.vocab, list)
-            and len(self.vocab) + 5 > a['vocab_size']
-        ):
-            raise ValueError(
-                f'vocab has {len(self.vocab)} words plus 5 special tokens, '
-                f'more than vocab_size={a["vocab_size"]}.'
-            )
 
     # ------------------------------------------------------------ settings
     @staticmethod
@@ -253,18 +245,6 @@ class BEiT3(BaseModule):
             raise ValueError('embed_dims must be divisible by num_heads.')
         return arch
 
-    @staticmethod
-    def _resolve_vocab(vocab):
-        if vocab is None:
-            return None
-        if isinstance(vocab, str):
-            if vocab == 'synthetic':
-                from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-
-                return list(SYNTHETIC_VOCAB)
-            return vocab  # a word-list file, read on first use
-        return list(vocab)
-
     @property
     def patch_grid(self) -> Tuple[int, int]:
         """(h, w) of the image token map."""
@@ -279,47 +259,20 @@ class BEiT3(BaseModule):
     # ----------------------------------------------------------- tokenizer
     @property
     def tokenizer(self):
-        """The tokenizer, built on first use."""
+        """The tokenizer, built from ``tokenizer`` on first use."""
         if self._tokenizer is None:
-            vocab_size = self.arch_settings['vocab_size']
-            if self.vocab is not None:
-                from mmgres.models.language_models import (
-                    build_wordpiece_tokenizer,
-                )
-
-                words = self.vocab
-                if isinstance(words, str):
-                    try:
-                        with open(words, encoding='utf-8') as f:
-                            words = [w.strip() for w in f if w.strip()]
-                    except OSError as e:
-                        raise FileNotFoundError(
-                            f'BEiT3: cannot read vocab file {words!r}: {e}'
-                        ) from e
-                tok = build_wordpiece_tokenizer(
-                    words,
-                    model_max_length=self.arch_settings[
-                        'max_source_positions'
-                    ],
-                )
-                source = 'the vocab word list'
-            elif self.tokenizer_path:
-                tok = build_beit3_tokenizer(
-                    self.tokenizer_path,
-                    model_max_length=self.arch_settings[
-                        'max_source_positions'
-                    ],
-                )
-                source = self.tokenizer_path
-            else:
+            if self.tokenizer_cfg is None:
                 raise ValueError(
-                    'BEiT3 has no tokenizer: set `tokenizer` to the path of '
-                    'beit3.spm, or `vocab` for an in-memory one.'
+                    'BEiT3 has no tokenizer: set `tokenizer`, e.g. '
+                    "dict(type='BEiT3Tokenizer', vocab_file='beit3.spm')."
                 )
+            tok = TOKENIZER.build(copy.deepcopy(self.tokenizer_cfg))
+            vocab_size = self.arch_settings['vocab_size']
             if len(tok) > vocab_size:
                 raise ValueError(
-                    f'The tokenizer from {source} has {len(tok)} tokens, '
-                    f'more than the encoder vocab_size={vocab_size}.'
+                    f'BEiT3: the tokenizer {self.tokenizer_cfg} has '
+                    f'{len(tok)} tokens, more than the encoder '
+                    f'vocab_size={vocab_size}.'
                 )
             self._tokenizer = tok
         return self._tokenizer

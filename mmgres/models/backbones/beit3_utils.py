@@ -13,14 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Re-exported for the modules that still import it from here.
-from mmgres.models.tokenizers.beit3 import build_beit3_tokenizer
-
-__all__ = [
-    'build_beit3_tokenizer',
-    'import_torchscale',
-    'interpolate_vision_pos_embed',
-]
+__all__ = ['import_torchscale', 'interpolate_vision_pos_embed']
 
 _INSTALL_HINT = (
     'pip install --no-deps torchscale==0.3.0 && pip install fairscale==0.4.0 '

@@ -1,6 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
-"""What every mmgres grounder shares: the text encoder and the packing of
-predictions into data samples."""
+"""What every mmgres grounder shares: the optional text encoder and the
+packing of predictions into data samples."""
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -15,7 +15,7 @@ from mmgres.models.utils.checkpoint_coverage import (
 )
 from mmgres.models.utils.output_frame import resolve_rescale
 from mmgres.registry import MODELS
-from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+from mmgres.utils import OptConfigType, OptMultiConfig, SampleList
 
 #: Where a sample predicted "no target" keeps the model's own merged mask
 #: and instances (see :func:`apply_no_target_contract`).
@@ -110,23 +110,34 @@ class BaseGrounder(BaseDetector):
     alone (see :mod:`mmgres.models.utils.output_frame`). ``predict``'s
     ``rescale`` argument, when given, overrides both.
 
+    A grounder whose image encoder or MLLM reads the expression itself
+    (IGVG's BEiT-3, GSVA's LLaVA) has no separate text encoder
+    (:attr:`with_text_encoder` is False).
+
     Args:
-        text_encoder (dict): Config of the text encoder
-            (:class:`HFTextEncoder`).
+        text_encoder (dict, optional): Config of the text encoder
+            (:class:`HFTextEncoder`); None builds none.
         data_preprocessor (dict, optional): Config of the data preprocessor.
         init_cfg (dict, optional): Initialization config.
     """
 
     def __init__(
         self,
-        text_encoder: ConfigType,
+        text_encoder: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
-        self.text_encoder = MODELS.build(text_encoder)
+        if text_encoder is not None:
+            self.text_encoder = MODELS.build(text_encoder)
+
+    @property
+    def with_text_encoder(self) -> bool:
+        """Whether the grounder has its own text encoder module
+        (``text_encoder``), as mmdet's ``with_neck``."""
+        return self._modules.get('text_encoder') is not None
 
     #: Load checkpoints that fill fewer than half of the state-dict entries
     #: (see :func:`check_checkpoint_coverage`); set by ``allow_partial_load``
@@ -170,6 +181,11 @@ class BaseGrounder(BaseDetector):
         self, batch_data_samples: SampleList
     ) -> Dict[str, Tensor]:
         """Encode the batch's expressions (see :class:`HFTextEncoder`)."""
+        if not self.with_text_encoder:
+            raise RuntimeError(
+                f'{type(self).__name__} has no text encoder to encode the '
+                'expressions with.'
+            )
         return self.text_encoder(self.get_texts(batch_data_samples))
 
     @staticmethod

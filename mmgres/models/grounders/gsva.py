@@ -4,7 +4,6 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.detectors.base import BaseDetector
 from mmengine.structures import PixelData
 from torch import Tensor
 
@@ -132,10 +131,9 @@ class GSVA(BaseGrounder):
         data_preprocessor: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
-        # GSVA has no separate text encoder: the MLLM reads the text, so the
-        # base grounder's text-encoder set-up is skipped.
-        BaseDetector.__init__(
-            self, data_preprocessor=data_preprocessor, init_cfg=init_cfg
+        # GSVA has no separate text encoder: the MLLM reads the text
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
         self.mllm = MODELS.build(mllm)
         mask_head = dict(mask_head)

@@ -3,7 +3,6 @@
 
 from typing import Dict, Optional, Sequence, Tuple
 
-from mmdet.models.detectors.base import BaseDetector
 from torch import Tensor
 
 from mmgres.registry import MODELS
@@ -27,9 +26,10 @@ class IGVG(BaseGrounder):
        (AQG + deformable decoder), the matching, the losses and the
        post-processing.
 
-    BEiT-3 tokenizes the expressions itself, so there is no separate text
-    encoder; :attr:`text_encoder` names the backbone for tools that ask
-    for the tokenizer or ``max_length``.
+    BEiT-3 tokenizes and encodes the expressions itself, so there is no
+    separate text encoder (:attr:`with_text_encoder` is False);
+    :attr:`text_encoder` names the backbone for tools that ask for the
+    tokenizer or ``max_length``.
 
     In ``predict`` mode each data sample gets, besides the common fields
     (``pred_instances`` with ``bboxes``, ``scores``, ``masks``, ``labels``
@@ -61,8 +61,8 @@ class IGVG(BaseGrounder):
         init_cfg: OptMultiConfig = None,
     ) -> None:
         # BEiT-3 reads the text itself: no separate text encoder to build
-        BaseDetector.__init__(
-            self, data_preprocessor=data_preprocessor, init_cfg=init_cfg
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)

@@ -2,14 +2,13 @@
 """A text encoder over HuggingFace ``transformers`` models."""
 
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmgres.models.tokenizers import WORDPIECE_SPECIALS
 from mmgres.registry import MODELS, TOKENIZER
 from mmgres.utils import OptMultiConfig
 
@@ -82,11 +81,6 @@ class HFTextEncoder(BaseModule):
             Defaults to ``dict(type='AutoTokenizer',
             name_or_path=name_or_path)``. Its length must not exceed the
             model's ``vocab_size``.
-        vocab (Sequence[str] | str, optional): Transitional, for configs
-            that still name a word list instead of ``tokenizer``: a word
-            list becomes ``dict(type='WordPieceTokenizer', vocab=...)`` and
-            ``'synthetic'`` becomes
-            ``dict(type='SyntheticWordPieceTokenizer')``.
         max_length (int): Longest token sequence, special tokens included;
             longer expressions are truncated. Defaults to 20.
         pad_to_max_length (bool): Pad every batch to ``max_length`` rather
@@ -111,7 +105,6 @@ class HFTextEncoder(BaseModule):
         model_cfg: Optional[dict] = None,
         pretrained: Union[bool, str] = True,
         tokenizer: Optional[dict] = None,
-        vocab: Union[Sequence[str], str, None] = None,
         max_length: int = 20,
         pad_to_max_length: bool = False,
         pooling: Optional[str] = 'pooler',
@@ -146,8 +139,6 @@ class HFTextEncoder(BaseModule):
             raise ValueError(f'max_length must be >= 2, got {max_length}.')
         self.name_or_path = name_or_path
         self.pretrained = pretrained
-        if vocab is not None:  # transitional, see _vocab_to_tokenizer
-            tokenizer = self._vocab_to_tokenizer(vocab, tokenizer)
         if tokenizer is None:
             tokenizer = dict(type='AutoTokenizer', name_or_path=name_or_path)
         if not isinstance(tokenizer, dict) or 'type' not in tokenizer:
@@ -187,22 +178,6 @@ class HFTextEncoder(BaseModule):
         self._tokenizer = None
         if frozen:
             self._freeze()
-
-    # Transitional: removed once the tiny configs give `tokenizer`.
-    @staticmethod
-    def _vocab_to_tokenizer(vocab, tokenizer) -> dict:
-        """The tokenizer dict that ``vocab`` stands for."""
-        if tokenizer is not None:
-            raise ValueError(
-                'HFTextEncoder: give `tokenizer` or `vocab`, not both.'
-            )
-        if isinstance(vocab, str):
-            if vocab != 'synthetic':
-                raise ValueError(
-                    f"vocab must be a word list or 'synthetic', got {vocab!r}."
-                )
-            return dict(type='SyntheticWordPieceTokenizer')
-        return dict(type='WordPieceTokenizer', vocab=list(vocab))
 
     @property
     def embed_dims(self) -> int:
@@ -357,31 +332,3 @@ class HFTextEncoder(BaseModule):
             f'max_length={self.max_length}, pooling={self.pooling!r}, '
             f'frozen={self.frozen}'
         )
-
-
-def tiny_text_encoder_cfg(
-    vocab: Optional[List[str]] = None,
-    hidden_size: int = 32,
-    num_layers: int = 2,
-    **kwargs,
-) -> dict:
-    """Config dict of a tiny random BERT for tests and tiny configs, with an
-    in-memory WordPiece tokenizer over ``vocab``."""
-    vocab = list(vocab or [])
-    cfg = dict(
-        type='HFTextEncoder',
-        name_or_path='tiny-bert',
-        model_cfg=dict(
-            model_type='bert',
-            vocab_size=max(64, len(vocab) + len(WORDPIECE_SPECIALS)),
-            hidden_size=hidden_size,
-            num_hidden_layers=num_layers,
-            num_attention_heads=max(1, hidden_size // 16),
-            intermediate_size=hidden_size * 2,
-            max_position_embeddings=64,
-        ),
-        pretrained=False,
-        tokenizer=dict(type='WordPieceTokenizer', vocab=vocab),
-    )
-    cfg.update(kwargs)
-    return cfg

@@ -11,12 +11,12 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmgres.registry import MODELS
+from mmgres.registry import MODELS, TOKENIZER
 from mmgres.utils import OptMultiConfig
 
-from .llava_archs import KNOWN_LLAVA_ARCHS, tiny_llava_cfg
+from .llava_archs import KNOWN_LLAVA_ARCHS
 
-__all__ = ['KNOWN_LLAVA_ARCHS', 'LlavaMLLM', 'tiny_llava_cfg']
+__all__ = ['KNOWN_LLAVA_ARCHS', 'LlavaMLLM']
 
 # LLaVA v1's image wrapping tokens (``DEFAULT_IM_START_TOKEN``,
 # ``DEFAULT_IM_END_TOKEN``).
@@ -37,10 +37,10 @@ class LlavaMLLM(BaseModule):
        local directory in the HF LLaVA format) when ``pretrained``, else
        random weights from ``model_cfg`` (a ``LlavaConfig`` dict, or a name in
        :data:`KNOWN_LLAVA_ARCHS`);
-    2. loads the tokenizer (or builds a word-level one in memory from
-       ``vocab``), sets padding to ``<unk>`` when there is none (as GSVA
-       does), adds ``[SEG]`` and ``[REJ]`` (and the image token if missing)
-       and resizes the embeddings and ``lm_head`` when the vocabulary grew;
+    2. builds the tokenizer from ``tokenizer`` (``TOKENIZER``), sets
+       padding to ``<unk>`` when there is none (as GSVA does), adds
+       ``[SEG]`` and ``[REJ]`` (and the image token if missing) and resizes
+       the embeddings and ``lm_head`` when the vocabulary grew;
     3. with ``projector='linear'`` gives it LLaVA v1's projector, one
        ``nn.Linear`` (see :meth:`_make_linear_projector`);
     4. freezes everything, puts LoRA adapters (``peft``) on the language
@@ -64,13 +64,21 @@ class LlavaMLLM(BaseModule):
         pretrained (bool): Load ``name_or_path`` with ``from_pretrained``
             while building (a 7B random init first would take minutes and
             twice the memory). Defaults to True.
-        tokenizer (str | PreTrainedTokenizerFast, optional): Where to load
-            the tokenizer from, or a tokenizer object. Defaults to
-            ``name_or_path``.
-        vocab (Sequence[str] | str, optional): Build an in-memory word-level
-            tokenizer instead (tiny configs, tests): a word list or
-            ``'synthetic'`` (the synthetic benchmark's words). The words of
-            the GSVA dialogue templates are always added.
+        tokenizer (dict, optional): ``TOKENIZER`` config of the tokenizer,
+            which must be a fast one (GSVA reads token offsets). Defaults to
+            ``dict(type='AutoTokenizer', name_or_path=name_or_path,
+            use_fast=True)``; an ``'AutoTokenizer'`` dict without
+            ``name_or_path`` loads ``name_or_path`` too. For the release's
+            tokenizer add ``legacy=True``: the slow LLaMA tokenizer's
+            (``transformers`` < 4.34) behaviour that the GSVA release was
+            trained with, every piece of text between added tokens getting
+            sentencepiece's leading ``'▁'`` (after ``[SEG]``, ``', e2'`` is
+            ``'▁,' ...``), where ``legacy=False`` adds it to the first
+            piece only. An in-memory word-level tokenizer (tiny configs,
+            tests: ``'WordLevelTokenizer'``, ``'SyntheticWordLevelTokenizer'``)
+            gets the words of the GSVA dialogue templates put first
+            (:func:`~mmgres.models.tokenizers.with_leading_words`), so that
+            the dialogue has no unknown word.
         seg_token (str): Defaults to ``'[SEG]'``.
         rej_token (str): Defaults to ``'[REJ]'``.
         image_token (str): The image placeholder token. Defaults to
@@ -84,13 +92,6 @@ class LlavaMLLM(BaseModule):
             they are added after ``[SEG]`` and ``[REJ]``, as the release's
             ``add_task_tokens`` does. Defaults to False (the paper does not
             mention them).
-        tokenizer_kwargs (dict, optional): Extra ``from_pretrained`` kwargs
-            of the tokenizer. ``dict(legacy=True)`` gives the slow LLaMA
-            tokenizer's (``transformers`` < 4.34) behaviour that the GSVA
-            release was trained with: every piece of text between added
-            tokens gets sentencepiece's leading ``'▁'`` (after ``[SEG]``,
-            ``', e2'`` is ``'▁,' ...``), where ``legacy=False`` adds it to
-            the first piece only.
         lora_cfg (dict, optional): ``peft.LoraConfig`` kwargs;
             ``target_modules`` is a list of layer names, matched inside the
             language model only. None trains no adapter. Defaults to rank 8
@@ -124,13 +125,11 @@ class LlavaMLLM(BaseModule):
         name_or_path: Optional[str] = None,
         model_cfg: Union[dict, str, None] = None,
         pretrained: bool = True,
-        tokenizer: Union[str, object, None] = None,
-        vocab: Union[Sequence[str], str, None] = None,
+        tokenizer: Optional[dict] = None,
         seg_token: str = '[SEG]',
         rej_token: str = '[REJ]',
         image_token: str = '<image>',
         image_start_end: bool = False,
-        tokenizer_kwargs: Optional[dict] = None,
         lora_cfg: Optional[dict] = dict(
             r=8,
             lora_alpha=16,
@@ -162,8 +161,10 @@ class LlavaMLLM(BaseModule):
         self.image_token = image_token
         self.clip_resize = clip_resize
         self.image_start_end = image_start_end
-        self.tokenizer_kwargs = dict(tokenizer_kwargs or {})
-        self.tokenizer = self._build_tokenizer(tokenizer, vocab)
+        self.tokenizer_cfg = self._resolve_tokenizer_cfg(
+            tokenizer, name_or_path
+        )
+        self.tokenizer = self._build_tokenizer()
 
         if pretrained:
             if name_or_path is None:
@@ -258,43 +259,44 @@ class LlavaMLLM(BaseModule):
             linear.load_state_dict(first.state_dict())
         llava.multi_modal_projector = linear
 
-    def _build_tokenizer(self, source, vocab):
-        from tokenizers import AddedToken
-
-        if vocab is not None:
-            from mmgres.models.utils import GSVAConversationBuilder
-
-            from .word_tokenizer import build_word_tokenizer
-
-            if isinstance(vocab, str):
-                if vocab != 'synthetic':
-                    raise ValueError(
-                        f"vocab must be a word list or 'synthetic', got "
-                        f'{vocab!r}.'
-                    )
-                from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-
-                vocab = SYNTHETIC_VOCAB
-            words = [*GSVAConversationBuilder().words(), *vocab]
-            tok = build_word_tokenizer(words)
-        elif source is not None and not isinstance(source, str):
-            tok = source  # an already built tokenizer object
-        else:
-            from transformers import AutoTokenizer
-
-            source = source or self.name_or_path
-            if source is None:
-                raise ValueError(
-                    'LlavaMLLM needs tokenizer, name_or_path or vocab.'
-                )
-            tok = AutoTokenizer.from_pretrained(
-                source, use_fast=True, **self.tokenizer_kwargs
+    @staticmethod
+    def _resolve_tokenizer_cfg(tokenizer, name_or_path) -> dict:
+        if tokenizer is None:
+            tokenizer = dict(type='AutoTokenizer', use_fast=True)
+        if not isinstance(tokenizer, dict) or 'type' not in tokenizer:
+            raise TypeError(
+                'LlavaMLLM: `tokenizer` must be a TOKENIZER config dict with '
+                f"a 'type', got {tokenizer!r}."
             )
-            if not tok.is_fast:
+        cfg = copy.deepcopy(dict(tokenizer))
+        if cfg['type'] == 'AutoTokenizer' and cfg.get('name_or_path') is None:
+            if name_or_path is None:
                 raise ValueError(
-                    f'The tokenizer of {source!r} is not a fast tokenizer; '
-                    'GSVA needs offsets (return_offsets_mapping).'
+                    'LlavaMLLM needs name_or_path or a tokenizer with its '
+                    'own source.'
                 )
+            cfg['name_or_path'] = name_or_path
+        return cfg
+
+    def _build_tokenizer(self):
+        from tokenizers import AddedToken, models
+
+        from mmgres.models.tokenizers import with_leading_words
+        from mmgres.models.tokenizers.word_list import WordListTokenizerFast
+        from mmgres.models.utils import GSVAConversationBuilder
+
+        tok = TOKENIZER.build(copy.deepcopy(self.tokenizer_cfg))
+        if not getattr(tok, 'is_fast', False):
+            raise ValueError(
+                f'The tokenizer {self.tokenizer_cfg} is not a fast '
+                'tokenizer; GSVA needs offsets (return_offsets_mapping).'
+            )
+        if isinstance(tok, WordListTokenizerFast) and isinstance(
+            tok.backend_tokenizer.model, models.WordLevel
+        ):
+            # a closed word list built in memory: the dialogue's words must
+            # be in it (one loaded from files keeps its ids)
+            tok = with_leading_words(tok, GSVAConversationBuilder().words())
         if tok.pad_token is None:
             tok.pad_token = tok.unk_token  # as GSVA / LISA
         vocab_now = tok.get_vocab()

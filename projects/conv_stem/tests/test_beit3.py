@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
+from mmgres.testing import tiny_beit3_cfg
 from projects.conv_stem.conv_stem.beit3 import ConvStemBEiT3
 from projects.conv_stem.conv_stem.layers import ConvStem
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from mmgres.models.mllm import tiny_llava_cfg
 from mmgres.registry import MODELS
+from mmgres.testing import tiny_llava_cfg
 from mmgres.utils import register_all_modules
 from projects.conv_stem.conv_stem.layers import ConvStem
 from projects.conv_stem.conv_stem.llava import ConvStemLlavaMLLM
@@ -18,7 +18,7 @@ def _mllm(**kwargs):
             type='ConvStemLlavaMLLM',
             model_cfg=tiny_llava_cfg(),
             pretrained=False,
-            vocab=['a', 'cat'],
+            tokenizer=dict(type='WordLevelTokenizer', words=['a', 'cat']),
             lora_cfg=None,
             **kwargs,
         )

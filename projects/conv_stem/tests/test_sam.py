@@ -7,7 +7,7 @@ from mmengine.registry import DefaultScope
 from mmengine.utils import import_modules_from_strings
 
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import tiny_sam_cfg
 from mmgres.utils import register_all_modules
 from projects.conv_stem.conv_stem.layers import ConvStem
 from projects.conv_stem.conv_stem.sam import ConvStemHFSamSegmentor

@@ -6,10 +6,8 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 
-from mmgres.models.mllm import tiny_llava_cfg
 from mmgres.registry import MODELS
-from mmgres.testing import demo_grounding_inputs
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import demo_grounding_inputs, tiny_llava_cfg, tiny_sam_cfg
 from mmgres.utils import register_all_modules
 from projects.gsva_extensions.gsva_extensions import (
     DensePromptMaskHead,
@@ -44,7 +42,7 @@ def _gsva(type='GSVA', head='GSVAMaskHead', **kwargs):
                 type='LlavaMLLM',
                 model_cfg=tiny_llava_cfg(),
                 pretrained=False,
-                vocab=VOCAB,
+                tokenizer=dict(type='WordLevelTokenizer', words=VOCAB),
                 lora_cfg=dict(
                     r=4,
                     lora_alpha=8,

@@ -6,7 +6,7 @@ import torch
 
 from mmgres.models.backbones import BEiT3, interpolate_vision_pos_embed
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
+from mmgres.testing import tiny_beit3_cfg
 
 from .test_beit3_utils import train_spm
 
@@ -43,9 +43,7 @@ def test_base_has_official_parameter_count():
     # BEiT-3 base: 222M parameters (official figure), +-2%. Built on the
     # meta device: no memory, no time.
     with torch.device('meta'):
-        model = MODELS.build(
-            dict(type='BEiT3', arch='base', img_size=224, vocab=VOCAB)
-        )
+        model = MODELS.build(dict(type='BEiT3', arch='base', img_size=224))
     n_encoder = sum(p.numel() for p in model.beit3.parameters())
     assert abs(n_encoder - 222e6) / 222e6 <= 0.02, n_encoder
     # 12 multiway layers of 768 channels, FFN 3072, 64010-token vocabulary
@@ -139,14 +137,16 @@ def test_wrong_image_size_and_missing_tokenizer():
     model = _tiny()
     with pytest.raises(ValueError, match='64x64'):
         model(torch.randn(1, 3, 48, 64), ['the red circle'])
-    cfg = tiny_beit3_cfg(vocab=None)
+    cfg = tiny_beit3_cfg(tokenizer=None)
     cfg.pop('type')
     with pytest.raises(ValueError, match='no tokenizer'):
         BEiT3(**cfg).tokenize(['x'])
+    with pytest.raises(TypeError, match='TOKENIZER config dict'):
+        BEiT3(arch='tiny', img_size=64, tokenizer='beit3.spm')
     with pytest.raises(ValueError, match='multiple'):
-        BEiT3(arch='tiny', img_size=70, vocab=VOCAB)
+        BEiT3(arch='tiny', img_size=70)
     with pytest.raises(ValueError, match='max_length'):
-        BEiT3(arch='tiny', img_size=64, vocab=VOCAB, max_length=63)
+        BEiT3(arch='tiny', img_size=64, max_length=63)
 
 
 def test_torchscale_imports_without_leaving_a_fake_timm():
@@ -263,7 +263,10 @@ def test_sentencepiece_tokenizer_from_config_path(tmp_path):
     path = tmp_path / 'beit3.spm'  # the official file name
     sp = train_spm(path)
     model = MODELS.build(
-        tiny_beit3_cfg(vocab=None, tokenizer=str(path), max_length=12)
+        tiny_beit3_cfg(
+            tokenizer=dict(type='BEiT3Tokenizer', vocab_file=str(path)),
+            max_length=12,
+        )
     )
     texts = ['the red circle on the left', 'all blue squares']
     tokens = model.tokenize(texts)
@@ -282,14 +285,14 @@ def test_sentencepiece_tokenizer_from_config_path(tmp_path):
 
 def test_sentencepiece_errors(tmp_path):
     missing = tmp_path / 'beit3.spm'
-    model = MODELS.build(tiny_beit3_cfg(vocab=None, tokenizer=str(missing)))
+    spm = dict(type='BEiT3Tokenizer', vocab_file=str(missing))
+    model = MODELS.build(tiny_beit3_cfg(tokenizer=spm))
     with pytest.raises(FileNotFoundError, match='beit3.spm'):
         model.tokenize(['the red circle'])
     train_spm(missing)
     small = MODELS.build(
         tiny_beit3_cfg(
-            vocab=None,
-            tokenizer=str(missing),
+            tokenizer=spm,
             arch=dict(
                 embed_dims=32,
                 num_layers=1,

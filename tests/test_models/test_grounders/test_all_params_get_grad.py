@@ -18,11 +18,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmgres.models.language_models import tiny_text_encoder_cfg
-from mmgres.models.mllm import tiny_llava_cfg
 from mmgres.registry import MODELS
-from mmgres.testing import demo_grounding_inputs
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import (
+    demo_grounding_inputs,
+    tiny_beit3_cfg,
+    tiny_llava_cfg,
+    tiny_sam_cfg,
+    tiny_text_encoder_cfg,
+)
 
 from ..igvg_utils import add_context_instances, shrink_igvg
 from ..instalign_utils import shrink_instalign, tiny_instalign_cfg
@@ -67,9 +70,8 @@ def _tiny_text_encoder(text_encoder, hidden_size):
     tiny random model of the same type with an in-memory tokenizer."""
     tiny = tiny_text_encoder_cfg(VOCAB, hidden_size=hidden_size)
     tiny['model_cfg']['model_type'] = text_encoder.model_cfg.model_type
-    text_encoder.update(
-        model_cfg=tiny['model_cfg'], pretrained=False, vocab=VOCAB
-    )
+    text_encoder.update(model_cfg=tiny['model_cfg'], pretrained=False)
+    text_encoder.tokenizer = tiny['tokenizer']  # replaced, not merged
     return text_encoder
 
 
@@ -98,18 +100,16 @@ def _offline_full(model_cfg, size):
             img_size=size,
             out_channels=cfg.backbone.out_channels,
             pretrained=None,
-            tokenizer=None,
-            vocab=VOCAB,
         )
+        backbone.tokenizer = dict(type='WordPieceTokenizer', vocab=VOCAB)
         cfg.backbone = backbone
     elif cfg.type == 'GSVA':
         cfg.mllm.update(
             name_or_path=None,
             pretrained=False,
             model_cfg=tiny_llava_cfg(),
-            tokenizer=None,
-            vocab=VOCAB,
         )
+        cfg.mllm.tokenizer = dict(type='WordLevelTokenizer', words=VOCAB)
         cfg.mask_head.segmentor.update(
             name_or_path=None,
             pretrained=False,
@@ -228,8 +228,6 @@ def test_unread_pooler_is_frozen_and_still_loads(tmp_path):
 
 
 def test_beit3_mask_token_is_frozen_and_still_loads(tmp_path):
-    from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
-
     cfg = tiny_beit3_cfg(vocab=VOCAB)
     source = MODELS.build(cfg)
     with torch.no_grad():
@@ -266,7 +264,7 @@ def test_llava_unread_vision_parts_are_frozen(layer):
             type='LlavaMLLM',
             model_cfg=model_cfg,
             pretrained=False,
-            vocab=VOCAB,
+            tokenizer=dict(type='WordLevelTokenizer', words=VOCAB),
             lora_cfg=None,
             trainable_modules=('vision_tower',),
         )

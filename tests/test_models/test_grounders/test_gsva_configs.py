@@ -13,7 +13,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from tool_utils import import_deepspeed_quietly
 
-from mmgres.models.mllm import KNOWN_LLAVA_ARCHS, build_word_tokenizer
+from mmgres.models.mllm import KNOWN_LLAVA_ARCHS
+from mmgres.models.tokenizers import build_word_tokenizer
 from mmgres.registry import MODELS, RUNNERS
 from mmgres.utils import register_all_modules
 
@@ -27,11 +28,14 @@ FSDP_7B = 'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco_fsdp.py'
 
 
 @pytest.fixture(scope='module')
-def vicuna_sized_tokenizer():
-    # a stand-in with the Llama/Vicuna vocabulary size (32000 entries)
+def vicuna_sized_tokenizer(tmp_path_factory):
+    # a stand-in with the Llama/Vicuna vocabulary size (32000 entries),
+    # loaded from files as the full configs load theirs
     tok = build_word_tokenizer([f'w{i}' for i in range(32000 - 3)])
     assert len(tok) == 32000
-    return tok
+    path = str(tmp_path_factory.mktemp('vicuna_sized_tokenizer'))
+    tok.save_pretrained(path)
+    return dict(type='AutoTokenizer', name_or_path=path, use_fast=True)
 
 
 def _build_on_meta(path, tokenizer):
@@ -190,3 +194,21 @@ def test_train_tool_builds_the_flexible_runner(path, tmp_path):
         assert isinstance(strategy, FSDPStrategy)
         policy = strategy.model_wrapper['auto_wrap_policy']
         assert policy['type'] == 'layer_class_name_wrap_policy'
+
+
+def test_classic_res_mixture_has_refclef():
+    """Paper Sec. 4 / the release's refer_seg data: GSVA's classic-RES
+    fine-tuning trains on RefCLEF, RefCOCO, RefCOCO+ and RefCOCOg (unc,
+    unc, unc, umd)."""
+    cfg = Config.fromfile(
+        'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-50k_refcoco.py'
+    )
+    parts = cfg.train_dataloader.dataset.datasets
+    got = [(d.type, d.data_root, d.split_by, d.split) for d in parts]
+    assert got == [
+        ('RefCLEFDataset', 'data/refclef/', 'unc', 'train'),
+        ('RefCOCODataset', 'data/refcoco/', 'unc', 'train'),
+        ('RefCOCODataset', 'data/refcoco+/', 'unc', 'train'),
+        ('RefCOCODataset', 'data/refcocog/', 'umd', 'train'),
+    ]
+    assert parts[0].data_prefix.img_path == 'images/saiapr_tc-12/'

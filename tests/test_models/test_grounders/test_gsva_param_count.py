@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from mmgres.models.mllm import build_word_tokenizer
+from mmgres.models.tokenizers import build_word_tokenizer
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
 
@@ -13,11 +13,14 @@ register_all_modules(init_default_scope=False)
 
 
 @pytest.fixture(scope='module')
-def vicuna_sized_tokenizer():
-    # a stand-in with the Llama/Vicuna vocabulary size (32000 entries)
+def vicuna_sized_tokenizer(tmp_path_factory):
+    # a stand-in with the Llama/Vicuna vocabulary size (32000 entries),
+    # loaded from files as the full configs load theirs
     tok = build_word_tokenizer([f'w{i}' for i in range(32000 - 3)])
     assert len(tok) == 32000
-    return tok
+    path = str(tmp_path_factory.mktemp('vicuna_sized_tokenizer'))
+    tok.save_pretrained(path)
+    return dict(type='AutoTokenizer', name_or_path=path, use_fast=True)
 
 
 def _full_gsva(arch, rank, tokenizer):

@@ -36,7 +36,9 @@ def test_release_config_settings():
     cfg = Config.fromfile(RELEASE)
     assert cfg.model.test_cfg.protocol == 'release'
     assert cfg.model.mllm.image_start_end
-    assert cfg.model.mllm.tokenizer_kwargs == dict(legacy=True)
+    assert cfg.model.mllm.tokenizer == dict(
+        type='AutoTokenizer', use_fast=True, legacy=True
+    )
     for pipeline in (cfg.train_pipeline, cfg.test_pipeline):
         types = [t['type'] for t in pipeline]
         # CLIP sees the original image: before the SAM resize

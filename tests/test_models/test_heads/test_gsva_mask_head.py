@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import tiny_sam_cfg
 from mmgres.utils import register_all_modules
 
 register_all_modules(init_default_scope=False)

@@ -1,12 +1,9 @@
 import pytest
 import torch
 
-from mmgres.models.language_models import (
-    KNOWN_TEXT_ARCHS,
-    HFTextEncoder,
-    tiny_text_encoder_cfg,
-)
+from mmgres.models.language_models import KNOWN_TEXT_ARCHS, HFTextEncoder
 from mmgres.registry import MODELS
+from mmgres.testing import tiny_text_encoder_cfg
 
 VOCAB = ['the', 'man', 'on', 'left', 'right', 'red', 'ball', 'two', 'cats']
 
@@ -146,25 +143,6 @@ def test_tokenizer_is_a_registry_dict():
     )
     with pytest.raises(TypeError, match='TOKENIZER config dict'):
         HFTextEncoder('data/my-bert', tokenizer='data/my-bert', **cfg)
-
-
-def test_transitional_vocab_becomes_a_tokenizer_dict():
-    cfg = tiny_text_encoder_cfg([])
-    cfg.pop('type')
-    cfg.pop('tokenizer')
-    enc = HFTextEncoder(vocab='synthetic', **cfg)
-    assert enc.tokenizer_cfg == dict(type='SyntheticWordPieceTokenizer')
-    assert len(enc.tokenizer) == 5 + 44
-    enc = HFTextEncoder(vocab=('red', 'ball'), **cfg)
-    assert enc.tokenizer_cfg == dict(
-        type='WordPieceTokenizer', vocab=['red', 'ball']
-    )
-    with pytest.raises(ValueError, match="word list or 'synthetic'"):
-        HFTextEncoder(vocab='words.txt', **cfg)
-    with pytest.raises(ValueError, match='not both'):
-        HFTextEncoder(
-            vocab=['red'], tokenizer=dict(type='AutoTokenizer'), **cfg
-        )
 
 
 def test_tokenize_warns_about_unknown_words():

@@ -3,11 +3,13 @@ import re
 import pytest
 import torch
 
-from mmgres.models.mllm import KNOWN_LLAVA_ARCHS, LlavaMLLM, tiny_llava_cfg
+from mmgres.models.mllm import KNOWN_LLAVA_ARCHS, LlavaMLLM
 from mmgres.models.utils import GSVAConversationBuilder
 from mmgres.registry import MODELS
+from mmgres.testing import tiny_llava_cfg
 
 VOCAB = ['the', 'red', 'circle', 'a', 'cat']
+WORDS = dict(type='WordLevelTokenizer', words=VOCAB)
 LORA = dict(
     r=4, lora_alpha=8, lora_dropout=0.0, target_modules=['q_proj', 'v_proj']
 )
@@ -19,7 +21,7 @@ def mllm():
     return LlavaMLLM(
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
-        vocab=VOCAB,
+        tokenizer=WORDS,
         lora_cfg=LORA,
     )
 
@@ -88,7 +90,7 @@ def test_without_lora_only_embeddings_and_head_train():
     m = LlavaMLLM(
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
-        vocab=VOCAB,
+        tokenizer=WORDS,
         lora_cfg=None,
     )
     names = {n for n, p in m.model.named_parameters() if p.requires_grad}
@@ -216,9 +218,9 @@ def test_known_archs_and_errors():
     assert cfg['vision_config']['image_size'] == 224
     assert cfg['image_seq_length'] == (224 // 14) ** 2
     with pytest.raises(ValueError, match='no architecture is known'):
-        LlavaMLLM('not-a-model', pretrained=False, vocab=VOCAB)
+        LlavaMLLM('not-a-model', pretrained=False, tokenizer=WORDS)
     with pytest.raises(ValueError, match='pretrained=True needs'):
-        LlavaMLLM(model_cfg=tiny_llava_cfg(), vocab=VOCAB)
+        LlavaMLLM(model_cfg=tiny_llava_cfg(), tokenizer=WORDS)
 
 
 def test_synthetic_vocab_covers_the_benchmark_sentences():
@@ -227,7 +229,7 @@ def test_synthetic_vocab_covers_the_benchmark_sentences():
     m = LlavaMLLM(
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
-        vocab='synthetic',
+        tokenizer=dict(type='SyntheticWordLevelTokenizer'),
         lora_cfg=None,
     )
     text = ' '.join(SYNTHETIC_VOCAB[:20])
@@ -260,7 +262,7 @@ def test_projector_is_llava_v1s_one_linear(mllm):
     two = LlavaMLLM(
         model_cfg=tiny_llava_cfg(),
         pretrained=False,
-        vocab=VOCAB,
+        tokenizer=WORDS,
         lora_cfg=None,
         projector='mlp2x_gelu',
     )
@@ -270,7 +272,7 @@ def test_projector_is_llava_v1s_one_linear(mllm):
         LlavaMLLM(
             model_cfg=tiny_llava_cfg(),
             pretrained=False,
-            vocab=VOCAB,
+            tokenizer=WORDS,
             projector='mlp',
         )
 
@@ -296,15 +298,121 @@ def test_pretrained_v1_projector_loads_exactly(tmp_path):
     the identity) loads as the one Linear, bit for bit; a two-layer MLP
     cannot be one Linear and is refused."""
     first = _save_hf_llava(tmp_path / 'v1', 'linear', identity=True)
-    m = LlavaMLLM(name_or_path=str(tmp_path / 'v1'), vocab=VOCAB)
+    m = LlavaMLLM(name_or_path=str(tmp_path / 'v1'), tokenizer=WORDS)
     proj = m.model.model.multi_modal_projector
     assert type(proj) is torch.nn.Linear
     assert torch.equal(proj.weight, first.weight)
     assert torch.equal(proj.bias, first.bias)
     _save_hf_llava(tmp_path / 'mlp', 'gelu', identity=False)
     with pytest.raises(ValueError, match="projector='mlp2x_gelu'"):
-        LlavaMLLM(name_or_path=str(tmp_path / 'mlp'), vocab=VOCAB)
+        LlavaMLLM(name_or_path=str(tmp_path / 'mlp'), tokenizer=WORDS)
     m = LlavaMLLM(
-        name_or_path=str(tmp_path / 'mlp'), vocab=VOCAB, projector='mlp2x_gelu'
+        name_or_path=str(tmp_path / 'mlp'),
+        tokenizer=WORDS,
+        projector='mlp2x_gelu',
     )
     assert hasattr(m.model.model.multi_modal_projector, 'linear_2')
+
+
+# Ids that `LlavaMLLM(vocab=...)` gave before the tokenizer became a
+# TOKENIZER dict (the dialogue's words first, then the word list; then
+# <image>, [SEG], [REJ]), computed with that code: the tiny configs and
+# their checkpoints keep them.
+ID_SENTENCES = [
+    'A chat between a curious human and an artificial intelligence assistant.',
+    'USER: <image>\nPlease segment the two blue squares, the leftmost '
+    'circle in this image.',
+    'ASSISTANT: Sure, the two blue squares:[SEG], the leftmost '
+    'circle:[REJ].</s>',
+    'the big red diamond between the green objects',
+    'a purple cat on the left',
+]
+IDS_BEFORE = {
+    'SyntheticWordLevelTokenizer': (
+        (96, 0, 94, 95, 93),  # len, <pad>, [SEG], [REJ], <image>
+        [
+            [3, 4, 5, 3, 6, 7, 8, 9, 10, 11, 12, 13],
+            [25, 50, 93, 36, 28, 14, 88, 73, 79, 17, 14, 61, 76, 32, 33, 34]
+            + [13],
+            [12, 50, 48, 17, 14, 88, 73, 79, 50, 94, 17, 14, 61, 76, 50, 95]
+            + [13, 2],
+            [14, 70, 71, 82, 5, 14, 72, 87],
+            [3, 75, 0, 54, 14, 57],
+        ],
+    ),
+    'WordLevelTokenizer': (
+        (58, 0, 56, 57, 55),
+        [
+            [3, 4, 5, 3, 6, 7, 8, 9, 10, 11, 12, 13],
+            [25, 50, 55, 36, 28, 14, 0, 0, 0, 17, 14, 0, 53, 32, 33, 34, 13],
+            [12, 50, 48, 17, 14, 0, 0, 0, 50, 56, 17, 14, 0, 53, 50, 57, 13]
+            + [2],
+            [14, 0, 52, 0, 5, 14, 0, 0],
+            [3, 0, 54, 0, 14, 0],
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize('name', sorted(IDS_BEFORE))
+def test_word_level_tokenizer_keeps_its_ids(name):
+    tokenizer = WORDS if name == 'WordLevelTokenizer' else dict(type=name)
+    m = LlavaMLLM(
+        model_cfg=tiny_llava_cfg(),
+        pretrained=False,
+        tokenizer=tokenizer,
+        lora_cfg=None,
+    )
+    tok = m.tokenizer
+    specials, ids = IDS_BEFORE[name]
+    assert (
+        len(tok),
+        m.pad_token_id,
+        m.seg_token_id,
+        m.rej_token_id,
+        m.image_token_id,
+    ) == specials
+    assert [tok(t)['input_ids'] for t in ID_SENTENCES] == ids
+    assert m.tokenizer_cfg == tokenizer  # kept as given
+
+
+def test_tokenizer_config_and_files_keep_their_ids(tmp_path):
+    from mmgres.registry import TOKENIZER
+
+    # a word-level tokenizer saved to files, loaded by the default
+    # AutoTokenizer of name_or_path: its ids are kept (no dialogue words
+    # put first)
+    saved = TOKENIZER.build(WORDS)
+    saved.save_pretrained(tmp_path)
+    m = LlavaMLLM(
+        name_or_path=str(tmp_path),
+        model_cfg=tiny_llava_cfg(),
+        pretrained=False,
+        lora_cfg=None,
+    )
+    assert m.tokenizer_cfg == dict(
+        type='AutoTokenizer', name_or_path=str(tmp_path), use_fast=True
+    )
+    vocab = m.tokenizer.get_vocab()
+    assert {w: vocab[w] for w in VOCAB} == {
+        'the': 3,
+        'red': 4,
+        'circle': 5,
+        'a': 6,
+        'cat': 7,
+    }
+    # <image>, [SEG], [REJ] appended after the 8 words
+    assert (m.image_token_id, m.seg_token_id, m.rej_token_id) == (8, 9, 10)
+    # an AutoTokenizer dict without a source loads name_or_path's
+    cfg = LlavaMLLM._resolve_tokenizer_cfg(
+        dict(type='AutoTokenizer', legacy=True), 'llava-dir'
+    )
+    assert cfg == dict(
+        type='AutoTokenizer', legacy=True, name_or_path='llava-dir'
+    )
+    with pytest.raises(ValueError, match='needs name_or_path'):
+        LlavaMLLM(model_cfg=tiny_llava_cfg(), pretrained=False)
+    with pytest.raises(TypeError, match='TOKENIZER config dict'):
+        LlavaMLLM(
+            model_cfg=tiny_llava_cfg(), pretrained=False, tokenizer='dir'
+        )

@@ -3,7 +3,7 @@ import torch
 
 from mmgres.models.segmentors import KNOWN_SAM_ARCHS, HFSamSegmentor
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import tiny_sam_cfg
 
 
 @pytest.fixture(scope='module')

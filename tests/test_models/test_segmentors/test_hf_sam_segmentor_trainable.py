@@ -4,7 +4,7 @@ random position features of a random SAM."""
 import torch
 
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_sam import tiny_sam_cfg
+from mmgres.testing import tiny_sam_cfg
 
 
 def _sam(**kwargs):

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from mmgres.models.mllm import build_word_tokenizer
+from mmgres.models.tokenizers import build_word_tokenizer
 from mmgres.models.utils import (
     APPENDIX_QUESTIONS,
     IGNORE_INDEX,

@@ -58,9 +58,9 @@ def _base_dirs(root):
     )
 
     from mmgres.datasets.synthetic import SYNTHETIC_VOCAB
-    from mmgres.models.mllm.word_tokenizer import build_word_tokenizer
+    from mmgres.models.tokenizers import build_word_tokenizer
     from mmgres.models.utils import GSVAConversationBuilder
-    from mmgres.testing.tiny_sam import tiny_sam_cfg
+    from mmgres.testing import tiny_sam_cfg
 
     tok = build_word_tokenizer(
         [*GSVAConversationBuilder().words(), *SYNTHETIC_VOCAB]

@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmgres.registry import MODELS
-from mmgres.testing.tiny_beit3 import tiny_beit3_cfg
+from mmgres.testing import tiny_beit3_cfg
 from mmgres.utils import register_all_modules
 
 REPO = osp.dirname(
@@ -52,9 +52,7 @@ from tools.model_converters.instancevg2mmgres import (  # noqa: E402
 def tiny_model_cfg():
     """The release config's model, shrunk (random init, 64 px)."""
     cfg = Config.fromfile(LEAF).model
-    cfg.backbone = tiny_beit3_cfg(
-        vocab='synthetic', img_size=SIZE, out_channels=C, max_length=12
-    )
+    cfg.backbone = tiny_beit3_cfg(img_size=SIZE, out_channels=C, max_length=12)
     cfg.neck.update(in_channels=C, out_channels=C)
     head = cfg.head
     head.update(embed_dims=C, num_queries=NQ)
