@@ -1,11 +1,14 @@
-"""Every code example of the README (its ``python`` blocks) and of the
-docstrings under ``mmgres/`` (doctest's ``>>>``) runs here.
+"""Every code example of the README and of the user guides (their
+``python`` blocks) and of the docstrings under ``mmgres/`` (doctest's
+``>>>``) runs here.
 
 The examples name files that only exist after training (checkpoints) or
 with real data; a workspace provides them: a random-weight checkpoint of the
 quickstart's model, generated images and a small synthetic gRefCOCO. The
-README's placeholders ``CONFIG`` and ``CHECKPOINT`` are bound to the
-quickstart's config and that checkpoint. The code that runs is the
+docs' placeholders ``CONFIG`` and ``CHECKPOINT`` are bound to the
+quickstart's config and that checkpoint. The blocks of one page run in
+order in one namespace, as a reader runs them. A block that a CPU cannot run
+is preceded by ``<!-- skip-test: REASON -->``. The code that runs is the
 examples' own, ``+SKIP`` lines included.
 """
 
@@ -36,9 +39,31 @@ def _doctest_modules():
     return modules
 
 
+DOC_PAGES = ['README.md'] + sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / 'docs' / 'en' / 'user_guides').glob('*.md')
+)
+# a python fence, and the comment right before it (blank lines between)
+BLOCK = re.compile(
+    r'(?:^<!--\s*skip-test:(?P<skip>.*?)-->\s*\n(?:[ \t]*\n)*)?'
+    r'^```python\n(?P<code>.*?)^```',
+    re.M | re.S,
+)
+
+
+def _python_blocks(page):
+    """(line, code, skip reason or None) of each python block of a page."""
+    text = (ROOT / page).read_text(encoding='utf-8')
+    blocks = []
+    for m in BLOCK.finditer(text):
+        line = text.count('\n', 0, m.start('code')) + 1
+        skip = m.group('skip')
+        blocks.append((line, m.group('code'), skip and skip.strip()))
+    return blocks
+
+
 def _readme_blocks():
-    text = (ROOT / 'README.md').read_text(encoding='utf-8')
-    return re.findall(r'^```python\n(.*?)^```', text, re.M | re.S)
+    return [code for _, code, _ in _python_blocks('README.md')]
 
 
 def _scene(path: Path):
@@ -84,6 +109,18 @@ def test_examples_are_found():
     assert 'mmgres.apis.inferencer' in modules
     assert len(modules) >= 10
     assert any('GroundingInferencer' in b for b in _readme_blocks())
+    assert 'docs/en/user_guides/inference.md' in DOC_PAGES
+    inference = _python_blocks('docs/en/user_guides/inference.md')
+    assert any('DetInferencer' in code for _, code, _ in inference)
+
+
+def test_skip_marker_is_recognised():
+    text = (
+        'a\n<!-- skip-test: needs CUDA -->\n\n```python\nx = 1\n```\n'
+        '```python\ny = 2\n```\n'
+    )
+    found = [(m.group('skip'), m.group('code')) for m in BLOCK.finditer(text)]
+    assert found == [(' needs CUDA ', 'x = 1\n'), (None, 'y = 2\n')]
 
 
 @pytest.mark.parametrize('module', _doctest_modules())
@@ -103,11 +140,19 @@ def test_docstring_examples(module, workspace, monkeypatch):
     assert runner.failures == 0, ''.join(report)
 
 
-@pytest.mark.parametrize('index', range(len(_readme_blocks())))
-def test_readme_python_blocks(index, workspace, monkeypatch):
+@pytest.mark.parametrize('page', [p for p in DOC_PAGES if _python_blocks(p)])
+def test_doc_python_blocks(page, workspace, monkeypatch):
     monkeypatch.chdir(workspace['root'])
-    code = _readme_blocks()[index]
     namespace = dict(
         CONFIG=workspace['CONFIG'], CHECKPOINT=workspace['CHECKPOINT']
     )
-    exec(compile(code, f'README.md python block {index}', 'exec'), namespace)
+    ran = 0
+    for line, code, skip in _python_blocks(page):
+        if skip is not None:
+            assert skip, f'{page}:{line}: skip-test needs a reason'
+            continue
+        # compiled with the page's line numbers, so a traceback points there
+        padded = '\n' * (line - 1) + code
+        exec(compile(padded, page, 'exec'), namespace)
+        ran += 1
+    assert ran, f'{page}: every python block is skipped'

@@ -81,9 +81,10 @@ _mmgres_setup() {
     # is_installed import pkg_resources.
     local constraints="$venv/.mmgres-constraints.txt"
     echo "setuptools>=64,<70" >"$constraints"
+    # docs.txt: tests/test_docs_build.py builds docs/en with Sphinx
     PIP_CONSTRAINT="$constraints" python -m pip install -q \
         -r "$repo/requirements/runtime.txt" -r "$repo/requirements/tests.txt" \
-        -r "$repo/requirements/mim.txt"
+        -r "$repo/requirements/docs.txt" -r "$repo/requirements/mim.txt"
     # openmim, torchscale, fairscale, peft and accelerate: --no-deps, see
     # nodeps.txt.
     python -m pip install -q --no-deps -r "$repo/requirements/nodeps.txt"

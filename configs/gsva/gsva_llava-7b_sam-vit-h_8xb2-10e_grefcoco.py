@@ -29,14 +29,14 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # ours: --tta
 # The paper's batch of 2 per GPU counts dialogues (images, each with up to
 # k = 5 expressions, appendix E); an mmgres sample is one expression, so a
 # batch is 2 x 5 = 10 expressions, kept together per image by
 # ImageGroupedSampler (ours).
 train_dataloader = dict(
     batch_size=10,
-    num_workers=4,
+    num_workers=4,  # ours
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
@@ -50,6 +50,6 @@ train_dataloader = dict(
 val_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-default_hooks = dict(
+default_hooks = dict(  # ours
     checkpoint=dict(save_best='gres/gIoU', rule='greater', max_keep_ckpts=2)
 )

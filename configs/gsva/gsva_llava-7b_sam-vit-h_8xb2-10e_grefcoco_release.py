@@ -1,34 +1,10 @@
-# GSVA-Vicuna-7B on gRefCOCO as the GSVA release (LeapLabTHU/GSVA) runs it:
-# the setting for its published weights (gsva-7b-ft-gres.bin, converted by
-# tools/model_converters/gsva2mmgres.py) and its published numbers. The
-# model, schedule and data are those of the paper config
-# (gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py); where the release differs
-# from the paper's text:
-# - 3 expressions per dialogue in training (num_classes_per_sample=3; the
-#   paper's appendix E says 5), so a batch of 2 dialogues is 6 samples;
-# - prompt: the image is wrapped as <im_start><image><im_end>
-#   (use_mm_start_end=True); the test question and answer are written as
-#   data/dataset.py writes them: "<image>\n What are e1, e2in this image?
-#   Please output segmentation masks." and "Sure,e1:[SEG], e2:[REJ].", the
-#   expressions lower-cased and stripped of leading/trailing periods;
-# - tokenizer: the slow LLaMA tokenizer's (legacy) sentencepiece behaviour,
-#   a leading '▁' on every piece between added tokens (legacy=True);
-# - CLIP input: CLIPImageProcessor on the original image (short side 224,
-#   PIL bicubic, centre crop 224), not a crop of the SAM frame;
-# - SAM input: ResizeLongestSide(1024), i.e. PIL bilinear (mmcv's Resize
-#   with backend='pillow'), padded to 1024 after SAM's normalisation;
-# - evaluation (test_cfg.protocol='release', solver.py: eval_gres): all of
-#   an image's expressions in the batch in one teacher-forced dialogue, each
-#   slot decided by an argmax over the whole vocabulary against the fed
-#   token, and the mask of a slot decided [REJ] still decoded and kept as
-#   pred_sem_seg_raw (the release scores it on target samples);
-# - evaluation batches (ValDataset): one image with all its expressions
-#   (ImageShardSampler + ImageBatchSampler), its refs in file order, each
-#   ref's sentences in order; with several GPUs whole images go to the
-#   ranks in turn, without the release's padding (its DistributedSampler
-#   repeats a few images to even the ranks out and counts them twice).
-# Not yet reproduced here: the release's training answers are drawn from
-# several templates (ANSWER_LIST_MODE4_*), ours use "Sure, e:[SEG]".
+# GSVA-Vicuna-7B on gRefCOCO as the release (LeapLabTHU/GSVA) runs it: the
+# setting of its published weights (gsva-7b-ft-gres.bin, converted by
+# tools/model_converters/gsva2mmgres.py) and of its published numbers. The
+# model, schedule and data are the paper config's; each value below is the
+# release's where its code differs from the paper's text. Not reproduced:
+# the release draws its training answers from several templates
+# (ANSWER_LIST_MODE4_*); ours are "Sure, e:[SEG]".
 _base_ = ['./gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py']
 
 model = dict(
@@ -44,13 +20,17 @@ model = dict(
         test_question=(
             ' What are {objs}in this image? Please output segmentation masks.'
         ),
-        prefix_separator='',
+        prefix_separator='',  # release: "Sure,e1:[SEG], e2:[REJ]."
         image_start='<im_start>',
         image_end='<im_end>',
+        # expressions lower-cased, leading/trailing periods stripped
         expression_style='release',
     ),
-    # max_expressions: unused by the release protocol, which asks about all
-    # of an image's expressions at once
+    # release (solver.py: eval_gres): all of an image's expressions in one
+    # teacher-forced dialogue; a slot keeps its fed token only when that
+    # token is the argmax over the whole vocabulary; the mask of a slot
+    # decided [REJ] is still decoded and kept as pred_sem_seg_raw.
+    # max_expressions: unused by this protocol
     test_cfg=dict(protocol='release', max_expressions=3),
 )
 
@@ -58,12 +38,14 @@ sam_resize = dict(
     type='Resize',
     scale=(1024, 1024),
     keep_ratio=True,
-    backend='pillow',  # ResizeLongestSide resizes with PIL
+    backend='pillow',  # release: ResizeLongestSide(1024) resizes with PIL
     interpolation='bilinear',
 )
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='CLIPImageInput'),  # before any resize: the original image
+    # release: CLIPImageProcessor on the original image (short side 224,
+    # PIL bicubic, centre crop 224), before any resize
+    dict(type='CLIPImageInput'),
     dict(type='LoadReferringAnnotations'),
     sam_resize,
     dict(type='PackReferringInputs'),
@@ -81,7 +63,9 @@ train_dataloader = dict(
     dataset=dict(pipeline=train_pipeline),
 )
 # one batch per image, of all its expressions (data/dataset.py ValDataset):
-# the release protocol asks about them in one dialogue
+# its refs in file order, each ref's sentences in order. With several GPUs
+# whole images go to the ranks in turn, without the release's padding (its
+# DistributedSampler repeats a few images to even the ranks out).
 val_dataloader = dict(
     batch_size=1,  # unused by ImageBatchSampler; the Runner passes it on
     sampler=dict(_delete_=True, type='ImageShardSampler'),

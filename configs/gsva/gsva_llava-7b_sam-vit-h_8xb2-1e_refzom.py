@@ -41,10 +41,10 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # ours: --tta
 train_dataloader = dict(
-    batch_size=10,  # 2 dialogues x 5 expressions (see the gRefCOCO config)
-    num_workers=4,
+    batch_size=10,  # ours: 2 dialogues x 5 expressions (see the gRefCOCO one)
+    num_workers=4,  # ours
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
@@ -56,6 +56,6 @@ train_dataloader = dict(
 val_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-default_hooks = dict(
+default_hooks = dict(  # ours
     checkpoint=dict(save_best='refzom/oIoU', rule='greater', max_keep_ckpts=2)
 )

@@ -20,7 +20,7 @@ train_cfg = dict(
     _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=max_iters,
-    val_interval=5000,
+    val_interval=5000,  # ours
 )
 param_scheduler = [
     dict(
@@ -49,7 +49,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # ours: --tta
 
 refcoco_train = dict(
     type='RefCOCODataset',
@@ -63,8 +63,8 @@ refcoco_train = dict(
 )
 
 train_dataloader = dict(
-    batch_size=10,  # 2 dialogues x 5 expressions (see the gRefCOCO config)
-    num_workers=4,
+    batch_size=10,  # ours: 2 dialogues x 5 expressions (see the gRefCOCO one)
+    num_workers=4,  # ours
     sampler=dict(
         _delete_=True,
         type='ImageGroupedSampler',
@@ -96,7 +96,7 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-default_hooks = dict(
+default_hooks = dict(  # ours
     checkpoint=dict(
         by_epoch=False,
         interval=5000,

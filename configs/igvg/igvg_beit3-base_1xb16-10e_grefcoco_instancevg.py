@@ -2,7 +2,8 @@
 # InstanceVG (configs/gres/InstanceVG-grefcoco.py) builds it, so that the
 # released checkpoint InstanceVG-grefcoco.pth, converted with
 # tools/model_converters/instancevg2mmgres.py, loads with every weight
-# matched. Data, schedule and evaluation are those of the paper config.
+# matched. Data, schedule and evaluation are those of the paper config
+# igvg_beit3-base_1xb16-10e_grefcoco.py (repeated here).
 #
 # Where the release differs from the paper (each a switch of ours; the
 # paper's choice stays the default of the modules):
@@ -27,9 +28,48 @@
 #    upsampled with align_corners=True.
 # 7. UNet decoder upsampling with align_corners=True; SimpleFPN's channel
 #    LayerNorm with eps 1e-6 (InstanceVG's LN2d).
-_base_ = ['./igvg_beit3-base_1xb16-10e_grefcoco.py']
+_base_ = [
+    '../_base_/models/igvg_beit3-base.py',
+    '../_base_/datasets/grefcoco_gres.py',
+    '../_base_/schedules/schedule_igvg_10e.py',
+    '../_base_/default_runtime.py',
+]
 
-embed_dims = 256
+img_scale = (320, 320)  # BEiT-3 needs exactly img_size x img_size
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferringAnnotations'),  # masks, merged mask and boxes
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='PackReferringInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    # after Resize: ground truth (boxes too) in the original frame
+    dict(type='LoadReferringAnnotations'),
+    dict(type='PackReferringInputs'),
+]
+tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# scored as InstanceVG scores (see the paper config)
+val_evaluator = [
+    dict(type='GRESMetric', resolution='resized'),
+    dict(type='GRECMetric', iou_thrs=(0.5, 0.7)),
+    dict(type='CoverAcc', points_key='pred_points'),
+]
+test_evaluator = val_evaluator
+
+default_hooks = dict(
+    checkpoint=dict(
+        interval=1, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
+    )
+)
+
+tta_model = dict(nt_vote=1.0)  # as the paper config
+
 model = dict(
     neck=dict(norm_cfg=dict(type='LN2d', eps=1e-6)),  # 7
     head=dict(
@@ -48,5 +88,10 @@ model = dict(
         with_ref_offset=True,  # 5
         ref_inverse_sigmoid_eps=1e-3,  # 5
     ),
-    test_cfg=dict(nt_score='sigmoid', mask_align_corners=True),  # 6
+    test_cfg=dict(
+        rescale=False,  # as the paper config
+        rescale_boxes=True,  # ours, as the paper config
+        nt_score='sigmoid',  # 6
+        mask_align_corners=True,  # 6
+    ),
 )

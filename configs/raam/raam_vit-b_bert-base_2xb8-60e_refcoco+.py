@@ -1,7 +1,19 @@
-# Joint REC+RES on RefCOCO+ (unc splits val / testA / testB).
-_base_ = ['./raam_vit-b_bert-base_2xb8-60e_refcoco.py']
+# RaAM-RVG, joint REC+RES (Eq. 14) on RefCOCO+ (unc splits val / testA /
+# testB), ViT-B + BERT-base, the paper's schedule (Tables 1-2).
+# testA / testB: --cfg-options test_dataloader.dataset.split=testA
+_base_ = [
+    '../_base_/models/raam_vit-b_bert-base.py',
+    '../_base_/datasets/refcoco.py',
+    '../_base_/schedules/schedule_poly-60e.py',
+    '../_base_/default_runtime.py',
+]
 
 data_root = 'data/refcoco+/'
-train_dataloader = dict(dataset=dict(data_root=data_root))
+model = dict(head=dict(mode='rec_res'))
+# x 2 GPUs = 16 (paper)
+train_dataloader = dict(batch_size=8, dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
+default_hooks = dict(
+    checkpoint=dict(save_best='res/oIoU', rule='greater', max_keep_ckpts=3)
+)

@@ -8,14 +8,24 @@ import mmcv
 import numpy as np
 import torch
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import BaseBoxes
-from mmdet.structures.mask import BitmapMasks, PolygonMasks, bitmap_to_polygon
+from mmdet.structures.mask import bitmap_to_polygon
 from mmdet.visualization import DetLocalVisualizer
 from mmdet.visualization.palette import get_palette
 from mmengine.dist import master_only
 from mmengine.structures import InstanceData, PixelData
 
 from mmgres.registry import VISUALIZERS
+
+from .frame import (
+    as_bool_masks,
+    as_boxes,
+    check_max_draw_size,
+    check_shape,
+    draw_size,
+    fit_instances,
+    fit_sem_seg,
+    to_numpy,
+)
 
 ColorType = Union[str, Tuple[int, int, int]]
 
@@ -32,66 +42,6 @@ TAB10 = [
     (188, 189, 34),
     (23, 190, 207),
 ]
-
-
-def _to_numpy(data) -> np.ndarray:
-    if isinstance(data, torch.Tensor):
-        return data.detach().cpu().numpy()
-    return np.asarray(data)
-
-
-def _as_bool_masks(masks) -> np.ndarray:
-    """Instance masks of any mmdet/torch/numpy kind as a bool array.
-
-    Returns:
-        np.ndarray: Shape (N, H, W), dtype bool. Float masks are read as
-        probabilities and thresholded at 0.5.
-    """
-    if isinstance(masks, (BitmapMasks, PolygonMasks)):
-        masks = masks.to_ndarray()
-    masks = _to_numpy(masks)
-    if masks.dtype.kind == 'f':
-        return masks > 0.5
-    return masks.astype(bool)
-
-
-def _as_boxes(bboxes) -> np.ndarray:
-    """Boxes (HorizontalBoxes or an array) as a float (N, 4) xyxy array."""
-    if isinstance(bboxes, BaseBoxes):
-        bboxes = bboxes.tensor
-    return _to_numpy(bboxes).reshape(-1, 4).astype(np.float32)
-
-
-def _mask_shape(masks) -> Tuple[int, int]:
-    """(H, W) of masks of any kind, without converting them."""
-    if isinstance(masks, (BitmapMasks, PolygonMasks)):
-        return masks.height, masks.width
-    return tuple(int(v) for v in masks.shape[-2:])
-
-
-def _nearest_index(size_in: int, size_out: int) -> np.ndarray:
-    """The source pixel of each output pixel of a nearest-neighbour resize
-    (the pixel under the output pixel's centre)."""
-    idx = (np.arange(size_out) + 0.5) * (size_in / size_out)
-    return np.minimum(idx.astype(np.int64), size_in - 1)
-
-
-def _resize_masks_nearest(masks, size: Tuple[int, int]) -> np.ndarray:
-    """Masks (..., H, W) of any kind resized to ``size`` (h, w) by nearest
-    neighbour, as a numpy array of the same dtype (polygons are scaled
-    and rasterised at ``size``).
-
-    Only the output pixels are read, so a large mask costs no full-size
-    copy.
-    """
-    if isinstance(masks, PolygonMasks):
-        return masks.resize(size).to_ndarray()
-    if isinstance(masks, BitmapMasks):
-        masks = masks.masks
-    masks = _to_numpy(masks)
-    rows = _nearest_index(masks.shape[-2], size[0])
-    cols = _nearest_index(masks.shape[-1], size[1])
-    return masks[..., rows[:, None], cols[None, :]]
 
 
 @VISUALIZERS.register_module()
@@ -187,86 +137,14 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         self.merged_color = merged_color
         self.banner_color = banner_color
         self.caption_font_size = caption_font_size
-        self.max_draw_size = self._check_max_draw_size(max_draw_size)
+        self.max_draw_size = check_max_draw_size(max_draw_size)
+
+    # the (h, w) at which an image is drawn (:func:`frame.draw_size`)
+    draw_size = staticmethod(draw_size)
 
     # ------------------------------------------------------------------
     # drawing helpers
     # ------------------------------------------------------------------
-    @staticmethod
-    def _check_max_draw_size(max_draw_size: Optional[int]) -> int:
-        """0 (no limit) or a positive number of pixels."""
-        if max_draw_size is None:
-            return 0
-        if isinstance(max_draw_size, bool) or not isinstance(
-            max_draw_size, (int, np.integer)
-        ):
-            raise TypeError(
-                'max_draw_size must be an int (0 or None: no limit), got '
-                f'{max_draw_size!r}'
-            )
-        if max_draw_size < 0:
-            raise ValueError(
-                'max_draw_size must be >= 0 (0 or None: no limit), got '
-                f'{max_draw_size}'
-            )
-        return int(max_draw_size)
-
-    @staticmethod
-    def draw_size(
-        shape: Tuple[int, int], max_draw_size: int
-    ) -> Tuple[int, int]:
-        """The (h, w) at which an image of ``shape`` (H, W) is drawn: its
-        own size, or scaled down so that the longer side is
-        ``max_draw_size`` (0: no limit)."""
-        h, w = int(shape[0]), int(shape[1])
-        if not max_draw_size or max(h, w) <= max_draw_size:
-            return h, w
-        scale = max_draw_size / max(h, w)
-        return max(1, round(h * scale)), max(1, round(w * scale))
-
-    def _fit_instances(
-        self,
-        instances: Optional[InstanceData],
-        frame: Tuple[int, int],
-        size: Tuple[int, int],
-        img_path: str,
-    ) -> Optional[InstanceData]:
-        """Instances of the image frame ``frame`` scaled to ``size``:
-        masks by nearest neighbour, boxes and points by the scale."""
-        if instances is None or size == frame:
-            return instances
-        scale = np.array(
-            [size[1] / frame[1], size[0] / frame[0]], dtype=np.float32
-        )
-        out = InstanceData(metainfo=instances.metainfo)
-        for key, value in instances.items():
-            if key == 'masks':
-                self._check_shape(
-                    _mask_shape(value), frame, 'instance masks', img_path
-                )
-                value = _resize_masks_nearest(value, size)
-            elif key == 'bboxes':
-                value = _as_boxes(value) * np.tile(scale, 2)
-            elif key == 'points':
-                value = _to_numpy(value).reshape(-1, 2) * scale
-            out[key] = value
-        return out
-
-    def _fit_sem_seg(
-        self,
-        sem_seg: Optional[PixelData],
-        frame: Tuple[int, int],
-        size: Tuple[int, int],
-        img_path: str,
-    ) -> Optional[PixelData]:
-        """A merged mask of the frame ``frame`` resized to ``size``."""
-        if sem_seg is None or size == frame:
-            return sem_seg
-        data = sem_seg.get('data', sem_seg.get('sem_seg'))
-        if data is None:
-            return None
-        self._check_shape(_mask_shape(data), frame, 'merged mask', img_path)
-        return PixelData(data=_resize_masks_nearest(data, size))
 
     def _font_size(self, height: int, width: int) -> int:
         if self.caption_font_size is not None:
@@ -282,24 +160,6 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
             tuple(int(c) for c in palette[i % len(palette)])
             for i in range(num)
         ]
-
-    @staticmethod
-    def _check_shape(
-        shape: Tuple[int, int],
-        frame: Tuple[int, int],
-        what: str,
-        img_path: str,
-    ) -> None:
-        """Raise when a mask of ``shape`` (H, W) is not in the image's
-        ``frame`` (H, W)."""
-        if tuple(shape) != tuple(frame):
-            raise ValueError(
-                f'{what} of sample {img_path!r} has shape '
-                f'{tuple(shape)}, but the image is '
-                f'{tuple(frame)}; draw it on the image of the '
-                'same frame (test-time predictions and ground truth are in '
-                'the original frame).'
-            )
 
     def _draw_panel(
         self,
@@ -334,19 +194,19 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         masks = boxes = scores = None
         if instances is not None:
             if 'masks' in instances and len(instances) > 0:
-                masks = _as_bool_masks(instances.masks)
-                self._check_shape(
+                masks = as_bool_masks(instances.masks)
+                check_shape(
                     masks.shape[-2:],
                     image.shape[:2],
                     'instance masks',
                     img_path,
                 )
             if 'bboxes' in instances and len(instances) > 0:
-                boxes = _as_boxes(instances.bboxes)
+                boxes = as_boxes(instances.bboxes)
                 if not boxes.any():  # dummy boxes of mask-only models
                     boxes = None
             if with_scores and 'scores' in instances:
-                scores = _to_numpy(instances.scores).reshape(-1)
+                scores = to_numpy(instances.scores).reshape(-1)
         num = len(instances) if instances is not None else 0
         colors = self._colors(num)
 
@@ -363,8 +223,8 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         if sem_seg is not None:
             data = sem_seg.get('data', sem_seg.get('sem_seg'))
             if data is not None:
-                merged = _to_numpy(data).reshape(-1, *data.shape[-2:])[0] > 0
-                self._check_shape(
+                merged = to_numpy(data).reshape(-1, *data.shape[-2:])[0] > 0
+                check_shape(
                     merged.shape, image.shape[:2], 'merged mask', img_path
                 )
         if merged is not None and merged.any():
@@ -414,7 +274,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         instance colours, for the points of the drawn instances."""
         radius = max(3.0, min(image.shape[:2]) / 50)
         if points is not None and len(points):
-            pts = _to_numpy(points).reshape(-1, 2).astype(np.float32)
+            pts = to_numpy(points).reshape(-1, 2).astype(np.float32)
             self.draw_circles(
                 pts,
                 np.full(len(pts), radius),
@@ -424,7 +284,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 alpha=1.0,
             )
         if instances is not None and 'points' in instances:
-            pts = _to_numpy(instances.points).reshape(-1, 2)
+            pts = to_numpy(instances.points).reshape(-1, 2)
             if len(pts):
                 self.draw_circles(
                     pts.astype(np.float32),
@@ -525,7 +385,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
         if max_draw_size is None:
             max_draw_size = self.max_draw_size
         frame = tuple(image.shape[:2])
-        size = self.draw_size(frame, self._check_max_draw_size(max_draw_size))
+        size = self.draw_size(frame, check_max_draw_size(max_draw_size))
         if image.dtype != np.uint8:
             image = image.clip(0, 255).astype(np.uint8)
         if size != frame:
@@ -543,13 +403,13 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 panels.append(
                     self._draw_panel(
                         image,
-                        self._fit_instances(
+                        fit_instances(
                             data_sample.get('gt_instances', None),
                             frame,
                             size,
                             img_path,
                         ),
-                        self._fit_sem_seg(
+                        fit_sem_seg(
                             data_sample.get('gt_sem_seg', None),
                             frame,
                             size,
@@ -562,7 +422,7 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                     )
                 )
             if draw_pred and self._has_pred(data_sample):
-                instances = self._fit_instances(
+                instances = fit_instances(
                     data_sample.get('pred_instances', None),
                     frame,
                     size,
@@ -570,21 +430,21 @@ class GroundingLocalVisualizer(DetLocalVisualizer):
                 )
                 if instances is not None and 'scores' in instances:
                     keep = (
-                        _to_numpy(instances.scores).reshape(-1)
+                        to_numpy(instances.scores).reshape(-1)
                         >= pred_score_thr
                     )
                     instances = instances[torch.from_numpy(keep)]
                 nt_score = data_sample.get('pred_nt_score', None)
                 points = data_sample.get('pred_points', None)
                 if points is not None and size != frame:
-                    points = _to_numpy(points).reshape(-1, 2) * np.array(
+                    points = to_numpy(points).reshape(-1, 2) * np.array(
                         [size[1] / frame[1], size[0] / frame[0]]
                     )
                 panels.append(
                     self._draw_panel(
                         image,
                         instances,
-                        self._fit_sem_seg(
+                        fit_sem_seg(
                             data_sample.get('pred_sem_seg', None),
                             frame,
                             size,

@@ -254,6 +254,12 @@ def convert_state_dict(
         tuple: Our state dict, in ``model.state_dict()`` order, and a
         report: key counts, the LoRA handling, the token rows moved.
     """
+    from mmgres.models.utils.conversation import (
+        IMAGE_PLACEHOLDER,
+        REJ_TOKEN,
+        SEG_TOKEN,
+    )
+
     names = {id(m): n for n, m in model.named_modules()}
 
     def at(module) -> str:
@@ -345,9 +351,9 @@ def convert_state_dict(
     mapping, base, appended = release_token_map(
         emb.shape[0],
         mllm.tokenizer.get_vocab(),
-        mllm.seg_token,
-        mllm.rej_token,
-        mllm.image_token,
+        SEG_TOKEN,
+        REJ_TOKEN,
+        IMAGE_PLACEHOLDER,
     )
     n_ours = target[head_key].shape[0]
     out[lm_p + 'embed_tokens.weight'], mean_ids = move_rows(

@@ -1,5 +1,5 @@
 # gRefCOCO for GRES (generalized referring expression segmentation).
-# Files (see docs/en/dataset_prepare.md):
+# Files (see docs/en/user_guides/dataset_prepare.md):
 #   data/grefcoco/grefs(unc).json, data/grefcoco/instances.json,
 #   data/grefcoco/images/train2014/COCO_train2014_*.jpg
 # One sample per sentence for training and evaluation, as ReLA does.

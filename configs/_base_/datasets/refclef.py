@@ -1,6 +1,6 @@
 # RefCLEF (ReferItGame): one target per expression, SAIAPR TC-12 images;
 # the RefCOCO settings with another dataset class, root and image folder.
-# Files (see docs/en/dataset_prepare.md):
+# Files (see docs/en/user_guides/dataset_prepare.md):
 #   data/refclef/refs(unc).p, data/refclef/refs(berkeley).p,
 #   data/refclef/instances.json, data/refclef/images/saiapr_tc-12/
 # split_by='unc' (GSVA's and LISA's choice): train, val, testA, testB,

@@ -1,5 +1,5 @@
 # Classic RefCOCO (REC and RES): one target per expression.
-# Files (see docs/en/dataset_prepare.md):
+# Files (see docs/en/user_guides/dataset_prepare.md):
 #   data/refcoco/refs(unc).p, data/refcoco/instances.json,
 #   data/refcoco/images/train2014/
 # RefCOCO+: data_root='data/refcoco+/'; RefCOCOg: data_root='data/refcocog/'

@@ -1,5 +1,5 @@
 # Ref-ZOM (one-to-zero / one / many referring segmentation, DMMI).
-# Files (see docs/en/dataset_prepare.md):
+# Files (see docs/en/user_guides/dataset_prepare.md):
 #   data/ref-zom/refs(final).p, data/ref-zom/instances.json,
 #   data/ref-zom/images/trainval2014/  (COCO train2014 + val2014 merged)
 # Splits: train, test. Training draws one sentence per ref (LAVT/DMMI);

@@ -1,6 +1,6 @@
 # R-RefCOCO (RefSegformer): RefCOCO refs whose sentences carry `exist`
 # (False = a negative sentence, a no-target sample).
-# Files (see docs/en/dataset_prepare.md):
+# Files (see docs/en/user_guides/dataset_prepare.md):
 #   data/rrefcoco/refs(unc).p, data/rrefcoco/instances.json,
 #   data/rrefcoco/images/train2014/
 # R-RefCOCO+: point data_root at data/rrefcoco+/; R-RefCOCOg: data/rrefcocog/

@@ -132,13 +132,14 @@ model = dict(
         ),
         loss_poa=dict(type='POALoss', loss_weight=1.0),  # ours: λ_poa = 1
         # λ_inst : λ_mask : λ_nt = 1 : 1 : 1 (paper, Table 9.2)
-        loss_merged=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
-        ),
         # L_mask "adopted from ReLA" (Sec. 3.4): at the input resolution,
         # pixels weighted 0.9 (background) / 1.1 (target) as ReLA's
         # criterion.py
-        merged_class_weight=(0.9, 1.1),
+        loss_merged=dict(
+            type='ClassWeightedBCELoss',
+            class_weight=(0.9, 1.1),
+            loss_weight=1.0,
+        ),
         loss_nt=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0
         ),

@@ -4,8 +4,9 @@
 # beta = 1.2 (Sec. 4.2). Values marked "ours" are not given by the paper.
 # The task is the head's `mode`: 'gres' here; joint REC+RES configs set
 # 'rec_res', and the direct-interaction baseline sets
-# backbone.interaction='direct'.
-_base_ = ['./text_encoder_bert-base-uncased.py']
+# backbone.interaction='direct'. Spelled out without bases (BERT-base as
+# configs/_base_/models/text_encoder_bert-base-uncased.py), so that the
+# Swin-B and tiny models that inherit it stay three levels deep.
 
 # ours: the paper says only "pretrained vision ... models" (ViT-Base). We
 # use timm's vit_base_patch16_224.augreg_in21k: ViT-B/16 pretrained on
@@ -34,9 +35,30 @@ data_preprocessor = dict(
 model = dict(
     type='RaAMRVG',
     data_preprocessor=data_preprocessor,
-    # RaAM reads only the word features: no sentence embedding (BERT's
-    # pooler is then frozen, as nothing would train it)
-    text_encoder=dict(_base_.text_encoder, pooling=None),
+    # BERT-base-uncased, built offline with random weights; `pretrained`
+    # loads the real ones (hub name or local directory) in init_weights()
+    text_encoder=dict(
+        type='HFTextEncoder',
+        name_or_path='bert-base-uncased',
+        model_cfg=dict(
+            model_type='bert',
+            vocab_size=30522,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            hidden_act='gelu',
+            max_position_embeddings=512,
+            type_vocab_size=2,
+            layer_norm_eps=1e-12,
+            pad_token_id=0,
+        ),
+        pretrained=True,
+        max_length=20,
+        # RaAM reads only the word features: no sentence embedding (BERT's
+        # pooler is then frozen, as nothing would train it)
+        pooling=None,
+    ),
     backbone=dict(
         type='AnchoredVisionBackbone',
         vision=dict(

@@ -41,29 +41,29 @@ from torch.utils.data import Sampler
 
 from mmgres.registry import DATA_SAMPLERS
 
+#: Keys of a sample that name its image; the first one present is used.
 IMAGE_KEYS = ('img_id', 'img_path')
 
 
-def sample_image(
-    dataset, idx: int, image_keys: Sequence[str] = IMAGE_KEYS
-) -> Hashable:
+def sample_image(dataset, idx: int) -> Hashable:
     """The image of sample ``idx``, read from its annotation (no image is
-    loaded; a serialized dataset is read the same way).
+    loaded; a serialized dataset is read the same way): the value of the
+    first of :data:`IMAGE_KEYS` that the sample has. An entry holding
+    ``samples`` (a ref in ``text_mode='random'``) is keyed by its first
+    sample's image.
 
     Args:
         dataset (Sized): An mmengine ``BaseDataset`` (also a
             ``ConcatDataset`` of them, whose dataset index becomes part of
             the key) or any dataset with ``get_data_info``.
         idx (int): The sample index.
-        image_keys (Sequence[str]): Keys naming the image; the first one
-            present is used.
 
     Returns:
         Hashable: The value of that key, ``(dataset index, value)`` for a
         ``ConcatDataset``.
 
     Raises:
-        KeyError: The sample has none of ``image_keys``.
+        KeyError: The sample has none of :data:`IMAGE_KEYS`.
     """
     part, local = None, idx
     if isinstance(dataset, ConcatDataset):
@@ -77,11 +77,11 @@ def sample_image(
         info = dataset.get_data_info(local)
     if info.get('samples'):  # a ref of text_mode='random': one image
         info = info['samples'][0]
-    for key in image_keys:
+    for key in IMAGE_KEYS:
         if key in info:
             return info[key] if part is None else (part, info[key])
     raise KeyError(
-        f'Sample {idx} has none of the image keys {tuple(image_keys)}; '
+        f'Sample {idx} has none of the image keys {IMAGE_KEYS}; '
         f'its keys are {sorted(info)}.'
     )
 
@@ -125,27 +125,21 @@ class ImageShardSampler(Sampler):
         seed (int, optional): Unused: the order is fixed. Accepted because
             mmengine's ``Runner.build_dataloader`` passes one to every
             sampler.
-        image_keys (Sequence[str]): Keys of a sample that name its image,
-            the first one present is used. Defaults to
-            ``('img_id', 'img_path')``.
     """
 
     def __init__(
         self,
         dataset,
         seed: Optional[int] = None,
-        image_keys: Sequence[str] = IMAGE_KEYS,
     ) -> None:
         del seed  # see the docstring
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
-        self.image_keys = tuple(image_keys)
         if isinstance(dataset, BaseDataset):
             dataset.full_init()
         #: the image of every sample, by index
         self.images: Dict[int, Hashable] = {
-            i: sample_image(dataset, i, self.image_keys)
-            for i in range(len(dataset))
+            i: sample_image(dataset, i) for i in range(len(dataset))
         }
         #: every image's samples, all ranks
         self.groups = group_by_image(range(len(dataset)), self.images)
@@ -187,9 +181,6 @@ class ImageBatchSampler(Sampler):
             samples, however many. Accepted because mmengine's
             ``Runner.build_dataloader`` passes the dataloader's
             ``batch_size`` to every batch sampler.
-        image_keys (Sequence[str]): Keys of a sample that name its image
-            (ignored when the sampler is an :class:`ImageShardSampler`,
-            whose keys are used). Defaults to ``('img_id', 'img_path')``.
 
     Raises:
         ValueError: Several ranks and a sampler that is not an
@@ -200,7 +191,6 @@ class ImageBatchSampler(Sampler):
         self,
         sampler: Sampler,
         batch_size: Optional[int] = None,
-        image_keys: Sequence[str] = IMAGE_KEYS,
     ) -> None:
         del batch_size  # see the docstring
         _, world_size = get_dist_info()
@@ -223,9 +213,8 @@ class ImageBatchSampler(Sampler):
         else:
             if isinstance(dataset, BaseDataset):
                 dataset.full_init()
-            keys = tuple(image_keys)
             self.images = {
-                i: sample_image(dataset, i, keys) for i in range(len(dataset))
+                i: sample_image(dataset, i) for i in range(len(dataset))
             }
 
     def batches(self) -> List[List[int]]:

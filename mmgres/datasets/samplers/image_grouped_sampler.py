@@ -2,15 +2,17 @@
 """A sampler that keeps the expressions of one image in one batch."""
 
 import math
-from collections import OrderedDict, deque
-from typing import Dict, Hashable, Iterator, List, Optional, Sequence
+from collections import deque
+from typing import Dict, Iterator, List, Optional
 
 import torch
-from mmengine.dataset import BaseDataset, ConcatDataset
+from mmengine.dataset import BaseDataset
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmgres.registry import DATA_SAMPLERS
+
+from .image_batch_sampler import group_by_image, sample_image
 
 
 @DATA_SAMPLERS.register_module()
@@ -22,7 +24,8 @@ class ImageGroupedSampler(Sampler):
     dialogue (:meth:`mmgres.models.GSVA.group_dialogues` groups the samples
     of a batch that share an image). This sampler makes such batches:
 
-    1. the samples are grouped by image (``img_id``, else ``img_path``);
+    1. the samples are grouped by image (``img_id``, else ``img_path``;
+       see :func:`~mmgres.datasets.samplers.image_batch_sampler.sample_image`);
     2. each epoch, with a generator seeded by ``seed + epoch`` (the same on
        every rank), the images are shuffled, each image's samples are
        shuffled and cut into *chunks* of at most ``max_per_image``, and the
@@ -47,10 +50,7 @@ class ImageGroupedSampler(Sampler):
     2 ranks, rank 0 gets batch 1 and rank 1 batch 2.
 
     Args:
-        dataset (Sized): The dataset; samples are read with
-            ``get_data_info`` (mmengine ``BaseDataset``, also a
-            ``ConcatDataset`` of them). An entry holding ``samples`` (a ref
-            in ``text_mode='random'``) is keyed by its first sample's image.
+        dataset (Sized): The dataset; see :func:`sample_image`.
         batch_size (int): Samples per batch on one rank (the dataloader's
             ``batch_size``).
         max_per_image (int, optional): Most samples of one image in one
@@ -60,9 +60,6 @@ class ImageGroupedSampler(Sampler):
             Defaults to True.
         seed (int, optional): Shuffle seed, the same on all ranks; None
             draws one and broadcasts it (``sync_random_seed``).
-        image_keys (Sequence[str]): Keys of a sample that name its image,
-            the first one present is used. Defaults to
-            ``('img_id', 'img_path')``.
     """
 
     def __init__(
@@ -72,7 +69,6 @@ class ImageGroupedSampler(Sampler):
         max_per_image: Optional[int] = None,
         shuffle: bool = True,
         seed: Optional[int] = None,
-        image_keys: Sequence[str] = ('img_id', 'img_path'),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
@@ -88,7 +84,6 @@ class ImageGroupedSampler(Sampler):
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else int(seed)
         self.epoch = 0
-        self.image_keys = tuple(image_keys)
         self.groups = self._group_by_image()
         self.num_samples_total = sum(len(g) for g in self.groups)
         num_batches = math.ceil(self.num_samples_total / self.batch_size)
@@ -97,42 +92,13 @@ class ImageGroupedSampler(Sampler):
         )
 
     # ------------------------------------------------------------- grouping
-    def _raw_info(self, idx: int) -> dict:
-        """A sample's annotation without ``text_mode='random'`` drawing."""
-        dataset = self.dataset
-        if isinstance(dataset, ConcatDataset):
-            d, local = dataset._get_ori_dataset_idx(idx)
-            dataset, idx = dataset.datasets[d], local
-        if isinstance(dataset, BaseDataset):
-            info = BaseDataset.get_data_info(dataset, idx)
-        else:
-            info = dataset.get_data_info(idx)
-        if 'samples' in info and info['samples']:
-            info = info['samples'][0]
-        return info
-
-    def image_key(self, idx: int) -> Hashable:
-        """The image of sample ``idx`` (a dataset of a ``ConcatDataset``
-        counts as part of the key)."""
-        info = self._raw_info(idx)
-        for key in self.image_keys:
-            if key in info:
-                value = info[key]
-                if isinstance(self.dataset, ConcatDataset):
-                    d, _ = self.dataset._get_ori_dataset_idx(idx)
-                    return (d, value)
-                return value
-        raise KeyError(
-            f'Sample {idx} has none of the image keys {self.image_keys}.'
-        )
-
     def _group_by_image(self) -> List[List[int]]:
         if isinstance(self.dataset, BaseDataset):
             self.dataset.full_init()
-        groups: Dict[Hashable, List[int]] = OrderedDict()
-        for idx in range(len(self.dataset)):
-            groups.setdefault(self.image_key(idx), []).append(idx)
-        return list(groups.values())
+        images = {
+            i: sample_image(self.dataset, i) for i in range(len(self.dataset))
+        }
+        return group_by_image(range(len(self.dataset)), images)
 
     # -------------------------------------------------------------- packing
     def _chunks(self, g: Optional[torch.Generator]) -> List[List[int]]:

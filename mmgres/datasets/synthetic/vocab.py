@@ -103,7 +103,7 @@ def synthetic_wordpiece_tokenizer(**kwargs):
 
     Args:
         **kwargs: Other arguments of ``'WordPieceTokenizer'``
-            (``lowercase``, ``model_max_length``).
+            (``lowercase``).
     """
     return TOKENIZER.build(
         dict(type='WordPieceTokenizer', vocab=list(SYNTHETIC_VOCAB), **kwargs)

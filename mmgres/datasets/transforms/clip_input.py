@@ -38,22 +38,21 @@ class CLIPImageInput(BaseTransform):
     the SAM frame: resize the short side to ``size`` with PIL bicubic on
     the uint8 image (long side truncated), centre-crop ``crop_size``
     (offsets ``(h - crop) // 2``), scale by 1/255 and normalise with CLIP's
-    mean and std, in float32. This transform does exactly that, so it must
-    run right after loading, before any resize, and stores the result as
-    ``results['clip_img']`` (3, crop, crop) float32 RGB; add ``'clip_img'``
-    to :class:`PackReferringInputs`' ``meta_keys`` so that the model
-    (:meth:`mmgres.models.GSVA._encode_images`) reads it instead of making
-    its own CLIP input from the resized image.
+    mean and std, in float32. This transform does exactly that on the BGR
+    image of mmcv's loading (turned into RGB first), so it must run right
+    after loading, before any resize, and stores the result as
+    ``results['clip_img']`` (3, crop, crop) float32 RGB.
+    :class:`PackReferringInputs` packs ``clip_img`` (one of its default
+    ``meta_keys``) and the model (:meth:`mmgres.models.GSVA._encode_images`)
+    reads it instead of making its own CLIP input from the resized image.
 
-    Required keys: ``img`` (H, W, 3) uint8. Added keys: ``clip_img``.
+    Required keys: ``img`` (H, W, 3) uint8 BGR. Added keys: ``clip_img``.
 
     Args:
         size (int): Short side after resizing. Defaults to 224.
         crop_size (int): Side of the centre crop. Defaults to 224.
         mean (Sequence[float]): RGB mean in 0-1. Defaults to OpenAI CLIP's.
         std (Sequence[float]): RGB std in 0-1. Defaults to OpenAI CLIP's.
-        to_rgb (bool): The loaded image is BGR (mmcv's loading) and is
-            turned into RGB first. Defaults to True.
     """
 
     def __init__(
@@ -62,7 +61,6 @@ class CLIPImageInput(BaseTransform):
         crop_size: int = 224,
         mean: Sequence[float] = OPENAI_CLIP_MEAN,
         std: Sequence[float] = OPENAI_CLIP_STD,
-        to_rgb: bool = True,
     ) -> None:
         if crop_size > size:
             raise ValueError(
@@ -75,7 +73,6 @@ class CLIPImageInput(BaseTransform):
         self.crop_size = int(crop_size)
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
-        self.to_rgb = to_rgb
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -85,8 +82,7 @@ class CLIPImageInput(BaseTransform):
                 f'got shape {img.shape} and dtype {img.dtype}; put it right '
                 'after LoadImageFromFile.'
             )
-        if self.to_rgb:
-            img = img[..., ::-1]
+        img = img[..., ::-1]  # BGR (mmcv's loading) to RGB
         h, w = img.shape[:2]
         nh, nw = clip_resize_shape(h, w, self.size)
         pil = Image.fromarray(np.ascontiguousarray(img))
@@ -101,5 +97,5 @@ class CLIPImageInput(BaseTransform):
     def __repr__(self) -> str:
         return (
             f'{self.__class__.__name__}(size={self.size}, '
-            f'crop_size={self.crop_size}, to_rgb={self.to_rgb})'
+            f'crop_size={self.crop_size})'
         )

@@ -67,33 +67,18 @@ class RandomFlip(MMDetRandomFlip):
     ``rightmost`` are swapped in ``results['text']``; after a vertical flip,
     ``top``/``bottom``, ``topmost``/``bottommost``, ``upper``/``lower`` and
     ``above``/``below``; after a diagonal flip, both. Registered as
-    ``RandomFlip`` in scope ``mmgres``, so it replaces mmdet's there.
-
-    Args:
-        horizontal_pairs (Sequence[tuple[str, str]]): Word pairs swapped by
-            a horizontal flip. Defaults to :data:`HORIZONTAL_PAIRS`.
-        vertical_pairs (Sequence[tuple[str, str]]): Word pairs swapped by a
-            vertical flip. Defaults to :data:`VERTICAL_PAIRS`.
-        **kwargs: ``prob`` and ``direction``, see mmdet's ``RandomFlip``.
+    ``RandomFlip`` in scope ``mmgres``, so it replaces mmdet's there. The
+    word pairs are :data:`HORIZONTAL_PAIRS` and :data:`VERTICAL_PAIRS`;
+    the arguments (``prob``, ``direction``) are mmdet's.
     """
-
-    def __init__(
-        self,
-        horizontal_pairs: Sequence[Tuple[str, str]] = HORIZONTAL_PAIRS,
-        vertical_pairs: Sequence[Tuple[str, str]] = VERTICAL_PAIRS,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.horizontal_pairs = tuple(tuple(p) for p in horizontal_pairs)
-        self.vertical_pairs = tuple(tuple(p) for p in vertical_pairs)
 
     def _flip(self, results: dict) -> None:
         super()._flip(results)
         direction = results['flip_direction']
         pairs = ()
         if direction in ('horizontal', 'diagonal'):
-            pairs += self.horizontal_pairs
+            pairs += HORIZONTAL_PAIRS
         if direction in ('vertical', 'diagonal'):
-            pairs += self.vertical_pairs
+            pairs += VERTICAL_PAIRS
         if pairs and isinstance(results.get('text'), str):
             results['text'] = swap_words(results['text'], pairs)

@@ -5,8 +5,7 @@ Three rules are in use in the literature; a metric names one with its
 ``nt_source`` argument:
 
 - ``'classifier'`` (ReLA, the official GRES evaluator): the model's
-  no-target head decides (``pred_no_target``; if only the probability
-  ``pred_nt_score`` is given, it is compared with ``nt_score_thr``).
+  no-target head decides (``pred_no_target``, which every grounder sets).
 - ``'score'`` (InstanceVG): no predicted instance has a score above
   ``score_thr`` (0.7).
 - ``'empty_mask'`` (LISA with ``min_pixels=50``; DMMI and RefSegformer with
@@ -35,20 +34,17 @@ def check_nt_source(nt_source: str) -> str:
 def decide_no_target(
     nt_source: str,
     pred_no_target: Optional[Any] = None,
-    nt_score: Optional[float] = None,
     scores: Optional[Any] = None,
     pred_pixels: Optional[int] = None,
     score_thr: float = 0.7,
     min_pixels: int = 50,
-    nt_score_thr: float = 0.5,
 ) -> bool:
     """Decide whether a prediction says "no target".
 
     Args:
         nt_source (str): ``'classifier'``, ``'score'`` or ``'empty_mask'``.
-        pred_no_target (bool, optional): The classifier's decision.
-        nt_score (float, optional): The classifier's no-target probability;
-            used by ``'classifier'`` only when ``pred_no_target`` is None.
+        pred_no_target (bool, optional): The classifier's decision; needed
+            by ``'classifier'``.
         scores (array-like, optional): Instance scores, shape (N,); needed by
             ``'score'``.
         pred_pixels (int, optional): Foreground pixels of the predicted mask;
@@ -57,7 +53,6 @@ def decide_no_target(
             above this. Defaults to 0.7 (InstanceVG).
         min_pixels (int): Fewer predicted pixels than this means no target.
             Defaults to 50 (LISA).
-        nt_score_thr (float): ``nt_score >= nt_score_thr`` means no target.
 
     Returns:
         bool: True when the prediction is "no target".
@@ -73,13 +68,12 @@ def decide_no_target(
     """
     check_nt_source(nt_source)
     if nt_source == 'classifier':
-        if pred_no_target is not None:
-            return bool(to_numpy(pred_no_target).any())
-        if nt_score is not None:
-            return float(to_numpy(nt_score).reshape(-1)[0]) >= nt_score_thr
-        raise ValueError(
-            "nt_source='classifier' needs `pred_no_target` or `pred_nt_score`"
-        )
+        if pred_no_target is None:
+            raise ValueError(
+                "nt_source='classifier' needs the prediction's "
+                '`pred_no_target`'
+            )
+        return bool(to_numpy(pred_no_target).any())
     if nt_source == 'score':
         if scores is None:
             raise ValueError(

@@ -29,14 +29,13 @@ class BaseMaskMetric(BaseMetric):
 
     Args:
         nt_source (str | None): Where the no-target decision comes from:
-            ``'classifier'`` (ReLA, official: ``pred_no_target``, else
-            ``pred_nt_score >= nt_score_thr``), ``'score'`` (InstanceVG: no
+            ``'classifier'`` (ReLA, official: ``pred_no_target``, which
+            must be present), ``'score'`` (InstanceVG: no
             ``pred_instances.scores`` above ``score_thr``) or
             ``'empty_mask'`` (LISA: fewer than ``min_pixels`` predicted
             pixels). None for metrics without a no-target notion.
         score_thr (float): See ``'score'``. Defaults to 0.7.
         min_pixels (int): See ``'empty_mask'``. Defaults to 50.
-        nt_score_thr (float): See ``'classifier'``. Defaults to 0.5.
         resolution (str): The frame the masks are compared in.
             ``'original'`` (default; GSVA's release): the original image,
             where the model resizes its prediction back and the test
@@ -59,7 +58,6 @@ class BaseMaskMetric(BaseMetric):
         nt_source: Optional[str] = 'classifier',
         score_thr: float = 0.7,
         min_pixels: int = 50,
-        nt_score_thr: float = 0.5,
         resolution: str = 'original',
         collect_device: str = 'cpu',
         prefix: Optional[str] = None,
@@ -79,7 +77,6 @@ class BaseMaskMetric(BaseMetric):
         self.nt_source = nt_source
         self.score_thr = score_thr
         self.min_pixels = min_pixels
-        self.nt_score_thr = nt_score_thr
         self.resolution = resolution
 
     @property
@@ -130,16 +127,12 @@ class BaseMaskMetric(BaseMetric):
                 pred_no_target=get_field(sample, 'pred_no_target')
                 if source == 'classifier'
                 else None,
-                nt_score=get_field(sample, 'pred_nt_score')
-                if source == 'classifier'
-                else None,
                 scores=get_field(sample, 'pred_instances.scores')
                 if source == 'score'
                 else None,
                 pred_pixels=pred_pixels,
                 score_thr=self.score_thr,
                 min_pixels=self.min_pixels,
-                nt_score_thr=self.nt_score_thr,
             )
         except ValueError as err:
             raise ValueError(

@@ -50,8 +50,6 @@ class GRESMetric(BaseMaskMetric):
         score_thr (float): Score threshold of ``'score'``. Defaults to 0.7.
         min_pixels (int): Pixel threshold of ``'empty_mask'``. Defaults
             to 50.
-        nt_score_thr (float): Threshold on ``pred_nt_score`` when
-            ``pred_no_target`` is absent. Defaults to 0.5.
         resolution (str): ``'original'`` (default) or ``'resized'`` (the
             network input frame ``img_shape``, as ReLA and InstanceVG
             score); see :class:`BaseMaskMetric` for how the ground truth
@@ -82,7 +80,6 @@ class GRESMetric(BaseMaskMetric):
         nt_source: str = 'classifier',
         score_thr: float = 0.7,
         min_pixels: int = 50,
-        nt_score_thr: float = 0.5,
         resolution: str = 'original',
         nt_rule: str = 'rela',
         fn_union: bool = True,
@@ -94,7 +91,6 @@ class GRESMetric(BaseMaskMetric):
             nt_source=nt_source,
             score_thr=score_thr,
             min_pixels=min_pixels,
-            nt_score_thr=nt_score_thr,
             resolution=resolution,
             collect_device=collect_device,
             prefix=prefix,

@@ -36,7 +36,6 @@ class RRefCOCOMetric(BaseMaskMetric):
         nt_source (str): Defaults to ``'empty_mask'`` (RefSegformer).
         score_thr (float): For ``'score'``. Defaults to 0.7.
         min_pixels (int): For ``'empty_mask'``. Defaults to 1.
-        nt_score_thr (float): For ``'classifier'``. Defaults to 0.5.
         resolution (str): ``'original'`` (default) or ``'resized'``.
         collect_device (str): See ``BaseMetric``.
         prefix (str, optional): Defaults to ``'rrefcoco'``.
@@ -50,7 +49,6 @@ class RRefCOCOMetric(BaseMaskMetric):
         nt_source: str = 'empty_mask',
         score_thr: float = 0.7,
         min_pixels: int = 1,
-        nt_score_thr: float = 0.5,
         resolution: str = 'original',
         collect_device: str = 'cpu',
         prefix: Optional[str] = None,
@@ -60,7 +58,6 @@ class RRefCOCOMetric(BaseMaskMetric):
             nt_source=nt_source,
             score_thr=score_thr,
             min_pixels=min_pixels,
-            nt_score_thr=nt_score_thr,
             resolution=resolution,
             collect_device=collect_device,
             prefix=prefix,

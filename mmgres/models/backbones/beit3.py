@@ -101,11 +101,10 @@ class BEiT3(BaseModule):
             (InstanceVG's setting).
         patch_size (int): Defaults to 16.
         in_channels (int): Image channels. Defaults to 3.
-        out_channels (int, optional): Width C of the projections IP and TP.
-            None: no projection, the outputs keep the encoder width.
-            Defaults to 256.
-        proj_bias (bool): Bias in the projections. Defaults to False, as
-            InstanceVG's 1x1 image / linear text embeddings.
+        out_channels (int, optional): Width C of the projections IP and TP,
+            linear layers without bias, as InstanceVG's 1x1 image / linear
+            text embeddings. None: no projection, the outputs keep the
+            encoder width. Defaults to 256.
         drop_path_rate (float): Stochastic depth, linearly increasing over
             layers (torchscale's schedule). Defaults to 0.
         with_cp (bool): Activation checkpointing of every layer (torchscale's
@@ -131,7 +130,6 @@ class BEiT3(BaseModule):
         patch_size: int = 16,
         in_channels: int = 3,
         out_channels: Optional[int] = 256,
-        proj_bias: bool = False,
         drop_path_rate: float = 0.0,
         with_cp: bool = False,
         pretrained: Optional[str] = None,
@@ -213,10 +211,10 @@ class BEiT3(BaseModule):
         self.out_channels = out_channels or self.embed_dims
         if out_channels:
             self.img_proj = nn.Linear(
-                self.embed_dims, out_channels, bias=proj_bias
+                self.embed_dims, out_channels, bias=False
             )
             self.text_proj = nn.Linear(
-                self.embed_dims, out_channels, bias=proj_bias
+                self.embed_dims, out_channels, bias=False
             )
         else:
             self.img_proj = nn.Identity()

@@ -22,6 +22,12 @@ from .base_grounder import (
 
 _FLIP_DIMS = {'horizontal': (-1,), 'vertical': (-2,), 'diagonal': (-2, -1)}
 
+#: IoU above which the NMS that merges the views' instances drops the
+#: lower-scoring one (mask IoU; box IoU for box-only instances). Ours: no
+#: paper of the four models tests with augmentation; 0.5 as the ``nms`` of
+#: mmdet's ``DetTTAModel`` configs.
+NMS_IOU_THR = 0.5
+
 
 def _unflip_masks(masks: Tensor, direction: Optional[str]) -> Tensor:
     """Undo a flip of (..., H, W) masks; ``direction`` None: no flip."""
@@ -77,7 +83,8 @@ class GroundingTTAModel(BaseTTAModel):
       mean score above ``nt_thr``, for models whose rule is that
       threshold on that score (InstAlign, GSVA);
     - the instances of all views are flipped back (masks and boxes) and
-      merged by mask NMS (box NMS for box-only instances), ``nms_iou_thr``;
+      merged by mask NMS (box NMS for box-only instances) at IoU
+      :data:`NMS_IOU_THR`;
     - everything else (ground truth, metainfo, GSVA's answer) comes from
       the view without a flip, or the first view when all are flipped.
 
@@ -100,8 +107,6 @@ class GroundingTTAModel(BaseTTAModel):
             "no target" when ``nt_thr`` is None.
         mask_vote (float): Fraction of views, in (0, 1], that must have a
             pixel in their merged mask.
-        nms_iou_thr (float): Mask IoU above which an instance of a lower
-            score is dropped.
         data_preprocessor (dict, optional): See ``BaseTTAModel``.
     """
 
@@ -111,7 +116,6 @@ class GroundingTTAModel(BaseTTAModel):
         nt_thr: Optional[float] = None,
         nt_vote: float = 0.5,
         mask_vote: float = 0.5,
-        nms_iou_thr: float = 0.5,
         data_preprocessor=None,
     ) -> None:
         super().__init__(module=module, data_preprocessor=data_preprocessor)
@@ -124,7 +128,6 @@ class GroundingTTAModel(BaseTTAModel):
         self.nt_thr = nt_thr
         self.nt_vote = nt_vote
         self.mask_vote = mask_vote
-        self.nms_iou_thr = nms_iou_thr
 
     def _boxes_rescaled(self) -> bool:
         """Whether the grounder gives boxes in the original frame (its
@@ -218,14 +221,14 @@ class GroundingTTAModel(BaseTTAModel):
         with_masks = sum(len(m) for m in masks) == len(scores)
         if with_masks:
             masks = torch.cat(masks)
-            keep = mask_nms(masks, scores, self.nms_iou_thr)
+            keep = mask_nms(masks, scores, NMS_IOU_THR)
             return InstanceData(
                 masks=masks[keep],
                 bboxes=boxes[keep],
                 scores=scores[keep],
                 labels=labels[keep],
             )
-        _, keep = nms(boxes.float(), scores.float(), self.nms_iou_thr)
+        _, keep = nms(boxes.float(), scores.float(), NMS_IOU_THR)
         return InstanceData(
             bboxes=boxes[keep], scores=scores[keep], labels=labels[keep]
         )

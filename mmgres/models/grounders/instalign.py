@@ -21,7 +21,6 @@ class InstAlign(BaseGrounder):
         backbone (dict): Vision backbone config.
         text_encoder (dict): Text encoder config.
         head (dict): :class:`InstAlignHead` config.
-        neck (dict, optional): Neck between backbone and head.
         train_cfg (dict, optional): Passed to the head (matching, points).
         test_cfg (dict, optional): Passed to the head (thresholds);
             ``rescale`` and ``rescale_boxes`` set the output frame (see
@@ -35,7 +34,6 @@ class InstAlign(BaseGrounder):
         backbone: ConfigType,
         text_encoder: ConfigType,
         head: ConfigType,
-        neck: OptConfigType = None,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
@@ -47,8 +45,6 @@ class InstAlign(BaseGrounder):
             init_cfg=init_cfg,
         )
         self.backbone = MODELS.build(backbone)
-        if neck is not None:
-            self.neck = MODELS.build(neck)
         head = dict(head)
         head.update(train_cfg=train_cfg, test_cfg=test_cfg)
         head.setdefault('text_channels', self.text_encoder.embed_dims)
@@ -57,10 +53,7 @@ class InstAlign(BaseGrounder):
         self.test_cfg = test_cfg
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
-        x = self.backbone(batch_inputs)
-        if self.with_neck:
-            x = self.neck(x)
-        return x
+        return self.backbone(batch_inputs)
 
     def loss(
         self, batch_inputs: Tensor, batch_data_samples: SampleList

@@ -94,8 +94,6 @@ class HFTextEncoder(BaseModule):
             ``'pooler'``.
         frozen (bool): Freeze all weights and keep the model in eval mode.
             Defaults to False.
-        gradient_checkpointing (bool): Turn on activation checkpointing of
-            the HF model. Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -109,7 +107,6 @@ class HFTextEncoder(BaseModule):
         pad_to_max_length: bool = False,
         pooling: Optional[str] = 'pooler',
         frozen: bool = False,
-        gradient_checkpointing: bool = False,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -173,8 +170,6 @@ class HFTextEncoder(BaseModule):
             # so HF checkpoints and mmgres checkpoints (with their optimizer
             # states) load as before; it costs one C x C layer per batch.
             pooler.requires_grad_(False)
-        if gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
         self._tokenizer = None
         if frozen:
             self._freeze()

@@ -14,6 +14,7 @@ from torch import Tensor
 from mmgres.registry import MODELS, TOKENIZER
 from mmgres.utils import OptMultiConfig
 
+from ..utils.conversation import IMAGE_PLACEHOLDER, REJ_TOKEN, SEG_TOKEN
 from .llava_archs import KNOWN_LLAVA_ARCHS
 
 __all__ = ['KNOWN_LLAVA_ARCHS', 'LlavaMLLM']
@@ -39,8 +40,10 @@ class LlavaMLLM(BaseModule):
        :data:`KNOWN_LLAVA_ARCHS`);
     2. builds the tokenizer from ``tokenizer`` (``TOKENIZER``), sets
        padding to ``<unk>`` when there is none (as GSVA does), adds
-       ``[SEG]`` and ``[REJ]`` (and the image token if missing) and resizes
-       the embeddings and ``lm_head`` when the vocabulary grew;
+       ``[SEG]`` and ``[REJ]`` (and the image token ``<image>`` if missing;
+       the strings of :mod:`mmgres.models.utils.conversation`, which builds
+       the dialogue) and resizes the embeddings and ``lm_head`` when the
+       vocabulary grew;
     3. with ``projector='linear'`` gives it LLaVA v1's projector, one
        ``nn.Linear`` (see :meth:`_make_linear_projector`);
     4. freezes everything, puts LoRA adapters (``peft``) on the language
@@ -79,10 +82,6 @@ class LlavaMLLM(BaseModule):
             gets the words of the GSVA dialogue templates put first
             (:func:`~mmgres.models.tokenizers.with_leading_words`), so that
             the dialogue has no unknown word.
-        seg_token (str): Defaults to ``'[SEG]'``.
-        rej_token (str): Defaults to ``'[REJ]'``.
-        image_token (str): The image placeholder token. Defaults to
-            ``'<image>'``.
         image_start_end (bool): The prompt wraps the image as
             ``<im_start><image><im_end>`` (LLaVA v1's
             ``mm_use_im_start_end``, on in the GSVA release). The two tokens
@@ -126,9 +125,6 @@ class LlavaMLLM(BaseModule):
         model_cfg: Union[dict, str, None] = None,
         pretrained: bool = True,
         tokenizer: Optional[dict] = None,
-        seg_token: str = '[SEG]',
-        rej_token: str = '[REJ]',
-        image_token: str = '<image>',
         image_start_end: bool = False,
         lora_cfg: Optional[dict] = dict(
             r=8,
@@ -156,9 +152,6 @@ class LlavaMLLM(BaseModule):
         if isinstance(torch_dtype, str):
             torch_dtype = getattr(torch, torch_dtype)
         self.name_or_path = name_or_path
-        self.seg_token = seg_token
-        self.rej_token = rej_token
-        self.image_token = image_token
         self.clip_resize = clip_resize
         self.image_start_end = image_start_end
         self.tokenizer_cfg = self._resolve_tokenizer_cfg(
@@ -176,7 +169,7 @@ class LlavaMLLM(BaseModule):
         else:
             cfg = self._resolve_cfg(model_cfg, name_or_path)
             cfg['image_token_index'] = self.tokenizer.convert_tokens_to_ids(
-                image_token
+                IMAGE_PLACEHOLDER
             )
             vision = cfg['vision_config']
             if 'image_seq_length' not in cfg:
@@ -300,14 +293,18 @@ class LlavaMLLM(BaseModule):
         if tok.pad_token is None:
             tok.pad_token = tok.unk_token  # as GSVA / LISA
         vocab_now = tok.get_vocab()
-        if self.image_token not in vocab_now:
+        if IMAGE_PLACEHOLDER not in vocab_now:
             tok.add_tokens(
-                [AddedToken(self.image_token, normalized=False, special=True)],
+                [
+                    AddedToken(
+                        IMAGE_PLACEHOLDER, normalized=False, special=True
+                    )
+                ],
                 special_tokens=True,
             )
         new = [
             AddedToken(t, normalized=False, special=False)
-            for t in (self.seg_token, self.rej_token)
+            for t in (SEG_TOKEN, REJ_TOKEN)
             if t not in vocab_now
         ]
         if new:
@@ -331,7 +328,7 @@ class LlavaMLLM(BaseModule):
             self.model.resize_token_embeddings(
                 n, mean_resizing=mean_resizing and not on_meta
             )
-        image_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+        image_id = self.tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
         if self.model.config.image_token_id != image_id:
             print_log(
                 f'LlavaMLLM: image token id {image_id} of the tokenizer '
@@ -425,15 +422,15 @@ class LlavaMLLM(BaseModule):
 
     @property
     def seg_token_id(self) -> int:
-        return self.token_id(self.seg_token)
+        return self.token_id(SEG_TOKEN)
 
     @property
     def rej_token_id(self) -> int:
-        return self.token_id(self.rej_token)
+        return self.token_id(REJ_TOKEN)
 
     @property
     def image_token_id(self) -> int:
-        return self.token_id(self.image_token)
+        return self.token_id(IMAGE_PLACEHOLDER)
 
     @property
     def pad_token_id(self) -> int:

@@ -51,7 +51,7 @@ class SimFPN(BaseModule):
     ``norm_cfg`` and ``act_cfg``, to ``out_channels``.
 
     With a stride-16 input and the default scales the outputs have strides
-    (4, 8, 16, 32), see :attr:`strides`.
+    (4, 8, 16, 32).
 
     Args:
         in_channels (int): Channels C of the input map. Defaults to 256
@@ -59,8 +59,6 @@ class SimFPN(BaseModule):
         out_channels (int): Channels of every output level. Defaults to 256.
         scale_factors (Sequence[float]): Resize factor of each output level,
             in output order. Defaults to (4.0, 2.0, 1.0, 0.5).
-        in_stride (int): Stride of the input map, used for :attr:`strides`.
-            Defaults to 16.
         norm_cfg (dict, optional): Norm of the deconv stacks and the convs.
             ``'LN2d'`` is a channel LayerNorm (ViTDet). Defaults to
             ``dict(type='LN2d')``.
@@ -74,7 +72,6 @@ class SimFPN(BaseModule):
         in_channels: int = 256,
         out_channels: int = 256,
         scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
-        in_stride: int = 16,
         norm_cfg: OptConfigType = dict(type='LN2d'),
         act_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -85,7 +82,6 @@ class SimFPN(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale_factors = tuple(float(s) for s in scale_factors)
-        self.in_stride = in_stride
         norm_cfg = resolve_norm_cfg(norm_cfg)
 
         self.stages = nn.ModuleList()
@@ -148,11 +144,6 @@ class SimFPN(BaseModule):
             )
             channels //= 2
         return nn.Sequential(*layers), channels
-
-    @property
-    def strides(self) -> Tuple[float, ...]:
-        """Stride of each output level (``in_stride / scale``)."""
-        return tuple(self.in_stride / s for s in self.scale_factors)
 
     def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tuple[Tensor]:
         """Build the pyramid.

@@ -5,9 +5,14 @@ import os.path as osp
 
 from mmgres.registry import TOKENIZER
 
+#: ``model_max_length`` of the BEiT-3 tokenizer. Ours: the length of BEiT-3's
+#: text position table (``max_source_positions``); the official code's
+#: ``XLMRobertaTokenizer(vocab_file)`` sets no limit.
+BEIT3_MAX_LENGTH = 1024
+
 
 @TOKENIZER.register_module('BEiT3Tokenizer')
-def build_beit3_tokenizer(vocab_file: str, model_max_length: int = 1024):
+def build_beit3_tokenizer(vocab_file: str):
     """Load BEiT-3's sentencepiece tokenizer (``beit3.spm``) from a file.
 
     Registered in ``TOKENIZER`` as ``'BEiT3Tokenizer'``.
@@ -20,11 +25,11 @@ def build_beit3_tokenizer(vocab_file: str, model_max_length: int = 1024):
     a 5-token vocabulary), so the sentencepiece proto is converted with
     transformers' own ``SentencePieceExtractor`` and ``XLMRobertaConverter``
     (needs ``sentencepiece`` and ``protobuf``). The file name may end in
-    ``.spm`` or ``.model``.
+    ``.spm`` or ``.model``. The longest sequence it allows is
+    :data:`BEIT3_MAX_LENGTH`.
 
     Args:
         vocab_file (str): Path of the sentencepiece model.
-        model_max_length (int): Longest sequence the tokenizer allows.
 
     Returns:
         transformers.XLMRobertaTokenizer: the tokenizer.
@@ -48,12 +53,12 @@ def build_beit3_tokenizer(vocab_file: str, model_max_length: int = 1024):
             kwargs = XLMRobertaConverter.convert_from_spm(**kwargs)
             tok = XLMRobertaTokenizer(
                 vocab_file=vocab_file,
-                model_max_length=model_max_length,
+                model_max_length=BEIT3_MAX_LENGTH,
                 **kwargs,
             )
         else:  # transformers 4.x: the sentencepiece-backed slow tokenizer
             tok = XLMRobertaTokenizer(
-                vocab_file=vocab_file, model_max_length=model_max_length
+                vocab_file=vocab_file, model_max_length=BEIT3_MAX_LENGTH
             )
     except ImportError:  # sentencepiece / protobuf missing: say so as is
         raise

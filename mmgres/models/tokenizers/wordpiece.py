@@ -10,9 +10,7 @@ WORDPIECE_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 
 
 @TOKENIZER.register_module('WordPieceTokenizer')
-def build_wordpiece_tokenizer(
-    vocab: Sequence[str], lowercase: bool = True, model_max_length: int = 512
-):
+def build_wordpiece_tokenizer(vocab: Sequence[str], lowercase: bool = True):
     """Build a BERT-style WordPiece tokenizer from a word list, in memory.
 
     Registered in ``TOKENIZER`` as ``'WordPieceTokenizer'``.
@@ -23,7 +21,8 @@ def build_wordpiece_tokenizer(
     split as by ``BertTokenizerFast`` (lower-casing, accents stripped,
     punctuation split off), so on a ``vocab.txt`` holding the same tokens
     in the same order both give the same ids. A word outside ``vocab``
-    becomes ``[UNK]``, and a warning names it, once per text.
+    becomes ``[UNK]``, and a warning names it, once per text. The longest
+    sequence it allows is 512 tokens (BERT's).
 
     Example:
         With ``vocab=['the', 'red', 'circle']`` (ids 5, 6, 7),
@@ -33,8 +32,6 @@ def build_wordpiece_tokenizer(
     Args:
         vocab (Sequence[str]): Words of the vocabulary.
         lowercase (bool): Lower-case the text first. Defaults to True.
-        model_max_length (int): Longest sequence the tokenizer allows.
-            Defaults to 512 (BERT's).
 
     Returns:
         WordListTokenizerFast: the tokenizer (a
@@ -68,5 +65,5 @@ def build_wordpiece_tokenizer(
         cls_token='[CLS]',
         sep_token='[SEP]',
         mask_token='[MASK]',
-        model_max_length=model_max_length,
+        model_max_length=512,
     )

@@ -9,10 +9,16 @@
 #   (SpanMeanGSVA);
 # - the text-aware horizontal flip. An image's flipped and unflipped
 #   samples are different images, so they go into different dialogues.
-_base_ = ['./gsva_tiny_1xb8-16e_synthetic-grefcoco_rej-weighted.py']
+_base_ = ['../../../configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py']
+
+custom_imports = dict(
+    imports=['projects.gsva_extensions.gsva_extensions'],
+    allow_failed_imports=False,
+)
 
 model = dict(
-    type='SpanMeanGSVA',
+    type='SpanMeanGSVA',  # a RejWeightedGSVA
+    rej_token_weight=4.0,
     mllm=dict(
         trainable_modules=(
             'lm_head',
@@ -34,3 +40,18 @@ train_pipeline = [
     dict(type='PackReferringInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+max_epochs = 16
+train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.0,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
+]

@@ -3,7 +3,6 @@
 instances, words for the classifier and the decoder, a mask embedding and
 coarse mask losses."""
 
-import copy
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +20,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmgres.models.heads import IGVGHead
+from mmgres.models.heads.igvg.matching import assign_layer, with_ref_points
 from mmgres.models.layers import build_word_attention
 from mmgres.models.task_modules import ContextFocalLossCost
 from mmgres.models.utils.referring_targets import referring_targets
@@ -145,12 +145,6 @@ class IGVGExtendedHead(IGVGHead):
     def _init_layers(self) -> None:
         super()._init_layers()
         dims = self.embed_dims
-        if self.decoder_text_attn_cfg is not None:
-            decoder = ConfigDict(copy.deepcopy(self._layer_cfgs['decoder']))
-            decoder.setdefault('post_norm_cfg', None)
-            self.decoder = TextDeformableDetrTransformerDecoder(
-                text_attn_cfg=self.decoder_text_attn_cfg, **decoder
-            )
         self.cls_text_attn = self.cls_text_norm = None
         if self.cls_text_attn_cfg is not None:
             self.cls_text_attn, self.cls_text_norm = build_word_attention(
@@ -163,6 +157,15 @@ class IGVGExtendedHead(IGVGHead):
         if self.num_context_classes:
             self.context_cls_embed = nn.Linear(dims, self.num_context_classes)
 
+    def build_decoder(self, cfg: ConfigDict) -> nn.Module:
+        """With ``decoder_text_attn_cfg``, a
+        :class:`TextDeformableDetrTransformerDecoder`; else IGVG's."""
+        if self.decoder_text_attn_cfg is None:
+            return super().build_decoder(cfg)
+        return TextDeformableDetrTransformerDecoder(
+            text_attn_cfg=self.decoder_text_attn_cfg, **cfg
+        )
+
     # ------------------------------------------------------------------ #
     # forward
     # ------------------------------------------------------------------ #
@@ -174,64 +177,47 @@ class IGVGExtendedHead(IGVGHead):
         decoder layers pass them on to attentions that ignore them."""
         return dict(text_feats=text_feats, text_padding_mask=text_padding_mask)
 
-    def forward(
+    def classify(
         self,
-        feats: Sequence[Tensor],
-        img_feats: Tensor,
+        layer: int,
+        queries: Tensor,
         text_feats: Tensor,
-        text_padding_mask: Optional[Tensor] = None,
-        batch_img_metas: Optional[Sequence[dict]] = None,
-    ) -> Dict[str, Tensor]:
-        """:meth:`IGVGHead.forward`, then the class scores of the
-        text-aware classifier and the masks of the mask embedding (when
-        configured), recomputed from the decoder queries."""
-        outs = super().forward(
-            feats, img_feats, text_feats, text_padding_mask, batch_img_metas
-        )
-        queries = outs['queries']
+        text_padding_mask: Optional[Tensor],
+    ) -> Tensor:
+        """With ``cls_text_attn_cfg``, the class branch reads the queries
+        after one attention to the words (residual + LayerNorm)."""
         if self.cls_text_attn is not None:
-            cls_scores = []
-            for lvl in range(queries.shape[0]):
-                attended = self.cls_text_attn(
-                    query=queries[lvl],
+            queries = self.cls_text_norm(
+                self.cls_text_attn(
+                    query=queries,
                     key=text_feats,
                     value=text_feats,
                     key_padding_mask=text_padding_mask,
                 )
-                cls_scores.append(
-                    self.cls_branches[lvl](self.cls_text_norm(attended))
-                )
-            outs['cls_scores'] = torch.stack(cls_scores)
-        if self.mask_embed is not None:
-            embed = self.mask_embed(queries[-1])
-            outs['mask_preds'] = torch.einsum(
-                'bqc,bchw->bqhw', embed, outs['s_global']
             )
-        return outs
+        return super().classify(layer, queries, text_feats, text_padding_mask)
+
+    def mask_embedding(self, queries: Tensor) -> Tensor:
+        """With ``num_mask_embed_layers``, ``MLP(Q_d)``; else Q_d."""
+        if self.mask_embed is None:
+            return queries
+        return self.mask_embed(queries)
 
     # ------------------------------------------------------------------ #
     # losses
     # ------------------------------------------------------------------ #
-    def loss(
-        self,
-        feats: Sequence[Tensor],
-        img_feats: Tensor,
-        text_feats: Tensor,
-        text_padding_mask: Optional[Tensor],
-        batch_data_samples: SampleList,
-    ) -> Dict[str, Tensor]:
-        """:meth:`IGVGHead.loss`, the ground truth of the matching being
-        every object of the image with ``context_instances``."""
-        metas = [s.metainfo for s in batch_data_samples]
-        pad_shape = tuple(metas[0]['batch_input_shape'][:2])
+    def loss_targets(
+        self, batch_data_samples: SampleList, pad_shape: Tuple[int, int]
+    ) -> List[InstanceData]:
+        """With ``context_instances``, every object of the image
+        (``gt_context_instances``); else IGVG's targets."""
         gts = [
             referring_targets(s, pad_shape, context=self.context_instances)
             for s in batch_data_samples
         ]
         if self.context_cls_embed is not None:
             self._check_categories(gts)
-        outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
-        return self.loss_by_feat(outs, gts, metas, batch_data_samples)
+        return gts
 
     def loss_by_feat(
         self,
@@ -247,22 +233,12 @@ class IGVGExtendedHead(IGVGHead):
         )
         if self.context_cls_embed is None:
             return losses
-        metas = [
-            dict(meta, ref_points=outs['points'][i].detach())
-            for i, meta in enumerate(batch_img_metas)
-        ]
+        metas = with_ref_points(batch_img_metas, outs['points'])
         num_layers = outs['cls_scores'].shape[0]
         for lvl in range(num_layers):
-            with torch.no_grad():
-                assignments = [
-                    self.assign(
-                        outs['cls_scores'][lvl, i].detach(),
-                        outs['bbox_preds'][lvl, i].detach(),
-                        batch_gt_instances[i],
-                        metas[i],
-                    )
-                    for i in range(len(metas))
-                ]
+            assignments = assign_layer(
+                self.assign, outs, lvl, batch_gt_instances, metas
+            )
             prefix = '' if lvl == num_layers - 1 else f'd{lvl}.'
             losses[f'{prefix}loss_context_cls'] = self.loss_categories(
                 outs['queries'][lvl], assignments, batch_gt_instances

@@ -1,17 +1,16 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Deformable-DETR decoder whose queries also attend to the words."""
 
-from typing import Optional
+from typing import Optional, Tuple
 
-from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmdet.models.layers.transformer import (
     DeformableDetrTransformerDecoder,
     DeformableDetrTransformerDecoderLayer,
 )
 from mmengine.model import ModuleList
-from torch import Tensor
+from torch import nn
 
+from mmgres.models.layers import build_word_attention
 from mmgres.utils import ConfigType
 
 
@@ -20,8 +19,11 @@ class TextDeformableDetrDecoderLayer(DeformableDetrTransformerDecoderLayer):
 
     In order: self-attention among the queries, cross-attention from the
     queries to the words (new), multi-scale deformable cross-attention to
-    the image, FFN; each post-normalised. Without ``text_feats`` the word
-    step is skipped and the layer is mmdet's.
+    the image, FFN; each post-normalised. The forward is mmdet's: it passes
+    ``text_feats`` and ``text_padding_mask`` on to its attentions, and a
+    forward pre-hook of the deformable attention runs the word step on the
+    query it receives. Without ``text_feats`` the word step is skipped and
+    the layer is mmdet's.
 
     Not IGVG's: in the paper the BEiT-3 encoder has already fused the words
     into the visual tokens the decoder reads. The tiny random BEiT-3 of the
@@ -43,70 +45,34 @@ class TextDeformableDetrDecoderLayer(DeformableDetrTransformerDecoderLayer):
 
     def _init_layers(self) -> None:
         super()._init_layers()
-        cfg = dict(self.text_attn_cfg)
-        cfg.setdefault('embed_dims', self.embed_dims)
-        cfg['batch_first'] = True
-        self.text_attn = MultiheadAttention(**cfg)
-        self.text_norm = build_norm_layer(self.norm_cfg, self.embed_dims)[1]
-
-    def forward(
-        self,
-        query: Tensor,
-        key: Optional[Tensor] = None,
-        value: Optional[Tensor] = None,
-        query_pos: Optional[Tensor] = None,
-        key_pos: Optional[Tensor] = None,
-        self_attn_mask: Optional[Tensor] = None,
-        cross_attn_mask: Optional[Tensor] = None,
-        key_padding_mask: Optional[Tensor] = None,
-        text_feats: Optional[Tensor] = None,
-        text_padding_mask: Optional[Tensor] = None,
-        **kwargs,
-    ) -> Tensor:
-        """Forward one layer.
-
-        Args:
-            query (Tensor): (B, Q, C).
-            text_feats (Tensor, optional): The words, (B, L, C).
-            text_padding_mask (Tensor, optional): (B, L), True at padding.
-            Others: as mmdet's ``DetrTransformerDecoderLayer.forward``
-            (``spatial_shapes``, ``level_start_index``, ``valid_ratios``
-            and ``reference_points`` in ``kwargs``).
-
-        Returns:
-            Tensor: (B, Q, C).
-        """
-        query = self.self_attn(
-            query=query,
-            key=query,
-            value=query,
-            query_pos=query_pos,
-            key_pos=query_pos,
-            attn_mask=self_attn_mask,
+        self.text_attn, self.text_norm = build_word_attention(
+            self.text_attn_cfg, self.embed_dims
         )
-        query = self.norms[0](query)
-        if text_feats is not None:
-            query = self.text_attn(
-                query=query,
-                key=text_feats,
-                value=text_feats,
-                query_pos=query_pos,
-                key_padding_mask=text_padding_mask,
-            )
-            query = self.text_norm(query)
-        query = self.cross_attn(
-            query=query,
-            key=key,
-            value=value,
-            query_pos=query_pos,
-            key_pos=key_pos,
-            attn_mask=cross_attn_mask,
-            key_padding_mask=key_padding_mask,
-            **kwargs,
+        self.cross_attn.register_forward_pre_hook(
+            self._attend_to_words, with_kwargs=True
         )
-        query = self.norms[1](query)
-        query = self.ffn(query)
-        return self.norms[2](query)
+
+    def _attend_to_words(
+        self, cross_attn: nn.Module, args: tuple, kwargs: dict
+    ) -> Optional[Tuple[tuple, dict]]:
+        """Before the deformable attention: the (B, Q, C) ``query`` attends
+        to ``text_feats`` (B, L, C), not to the words where
+        ``text_padding_mask`` (B, L) is True, with ``query_pos`` added to
+        it (residual, then LayerNorm). Nothing without ``text_feats``."""
+        text_feats = kwargs.get('text_feats')
+        if text_feats is None:
+            return None
+        query, query_pos = kwargs['query'], kwargs.get('query_pos')
+        # words carry no positional encoding: add the queries' own here
+        # (mmcv would otherwise warn that the key's is missing)
+        query = self.text_attn(
+            query=query if query_pos is None else query + query_pos,
+            key=text_feats,
+            value=text_feats,
+            identity=query,
+            key_padding_mask=kwargs.get('text_padding_mask'),
+        )
+        return args, dict(kwargs, query=self.text_norm(query))
 
 
 class TextDeformableDetrTransformerDecoder(DeformableDetrTransformerDecoder):
@@ -129,6 +95,7 @@ class TextDeformableDetrTransformerDecoder(DeformableDetrTransformerDecoder):
         super().__init__(**kwargs)
 
     def _init_layers(self) -> None:
+        # mmdet's, with this project's layer
         self.layers = ModuleList(
             [
                 TextDeformableDetrDecoderLayer(

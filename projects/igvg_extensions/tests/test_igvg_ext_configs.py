@@ -6,9 +6,9 @@ import glob
 
 import pytest
 import torch
-from igvg_ext_utils import add_context_instances
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from test_models.igvg_utils import add_context_instances
 
 from mmgres.registry import MODELS
 from mmgres.testing import demo_grounding_inputs

@@ -7,22 +7,22 @@ import math
 
 import pytest
 import torch
-from igvg_ext_utils import (
-    BOX_A,
-    BOX_B,
-    DEFAULT_ARGS,
-    SIZE,
-    Q,
-    add_context_instances,
-    build_head,
-    feats,
-    sample,
-)
+from igvg_ext_utils import DEFAULT_ARGS, build_head
 from mmdet.models.task_modules.assigners.match_cost import FocalLossCost
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from mmdet.structures.mask import BitmapMasks
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
+from test_models.igvg_utils import (
+    BOX_A,
+    BOX_B,
+    SIZE,
+    Q,
+    add_context_instances,
+    focal_head_args,
+    head_inputs,
+    head_sample,
+)
 
 from mmgres.models.heads import IGVGHead
 from mmgres.models.task_modules import ContextFocalLossCost
@@ -32,22 +32,7 @@ from projects.igvg_extensions.igvg_extensions import (
     TextDeformableDetrDecoderLayer,
 )
 
-FOCAL = dict(
-    loss_cls=dict(
-        type='FocalLoss', use_sigmoid=True, alpha=0.25, loss_weight=1.0
-    ),
-    train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ContextFocalLossCost', weight=1.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0),
-                dict(type='PointL1Cost', weight=2.0),
-            ],
-        )
-    ),
-)
+FOCAL = focal_head_args('ContextFocalLossCost')
 
 
 @pytest.fixture(autouse=True)
@@ -58,12 +43,12 @@ def _scope():
 
 def _target_and_other():
     """Target A (label 0) and another object B (label 1)."""
-    (s,) = add_context_instances([sample(boxes=(BOX_A,))], (BOX_B,))
+    (s,) = add_context_instances([head_sample(boxes=(BOX_A,))], (BOX_B,))
     return s
 
 
 def _losses_and_grads(head, samples, seed=5):
-    levels, img, text, pad = feats(bsz=len(samples))
+    levels, img, text, pad = head_inputs(bsz=len(samples))
     torch.manual_seed(seed)
     losses = head.loss(levels, img, text, pad, copy.deepcopy(samples))
     sum(v.sum() for v in losses.values()).backward()
@@ -230,8 +215,8 @@ def _context_batch():
     other = (40.0, 30.0, 60.0, 46.0)
     nt, padded = add_context_instances(
         [
-            sample(no_target=True),
-            sample(boxes=(BOX_A,), img_shape=(48, SIZE)),
+            head_sample(no_target=True),
+            head_sample(boxes=(BOX_A,), img_shape=(48, SIZE)),
         ],
         (other,),
     )
@@ -279,7 +264,7 @@ def test_focal_classification_with_context_runs():
 
 
 def test_context_of_the_targets_alone_is_the_plain_matching():
-    samples = [sample(no_target=True), sample()]
+    samples = [head_sample(no_target=True), head_sample()]
     ref, ref_grads = _losses_and_grads(build_head(), samples)
     only_targets = add_context_instances(copy.deepcopy(samples), ())
     same, same_grads = _losses_and_grads(
@@ -296,17 +281,14 @@ def test_context_of_the_targets_alone_is_the_plain_matching():
 
 def test_context_errors():
     head = build_head(context_instances=True)
-    levels, img, text, pad = feats()
+    levels, img, text, pad = head_inputs()
     with pytest.raises(KeyError, match='with_context=True'):
-        head.loss(levels, img, text, pad, [sample(), sample()])
+        head.loss(levels, img, text, pad, [head_sample(), head_sample()])
     with pytest.raises(ValueError, match='context_instances=True'):
         build_head(num_context_classes=3)
     with pytest.raises(ValueError, match='num_context_classes'):
         build_head(context_instances=True, num_context_classes=-1)
-    plain_focal = copy.deepcopy(FOCAL)
-    plain_focal['train_cfg']['assigner']['match_costs'][0]['type'] = (
-        'FocalLossCost'
-    )
+    plain_focal = focal_head_args('FocalLossCost')
     with pytest.raises(ValueError, match='ContextFocalLossCost'):
         build_head(context_instances=True, **plain_focal)
     build_head(**plain_focal)  # fine without context instances
@@ -323,7 +305,7 @@ def test_context_errors():
 
 def test_cls_text_attn_only_touches_the_classification():
     head = build_head(cls_text_attn_cfg=dict(num_heads=2)).eval()
-    levels, img, text, pad = feats()
+    levels, img, text, pad = head_inputs()
     outs = head(levels, img, text, pad)
     outs['cls_scores'].sum().backward()
     grads = [p.grad for p in head.cls_text_attn.parameters()]
@@ -350,8 +332,8 @@ def test_decoder_text_attn_puts_the_words_in_every_decoder_layer():
         isinstance(layer, TextDeformableDetrDecoderLayer)
         for layer in head.decoder.layers
     )
-    levels, img, text, pad = feats()
-    losses = head.loss(levels, img, text, pad, [sample(), sample()])
+    levels, img, text, pad = head_inputs()
+    losses = head.loss(levels, img, text, pad, [head_sample(), head_sample()])
     assert all(torch.isfinite(v).all() for v in losses.values())
     sum(v.sum() for v in losses.values()).backward()
     for layer in head.decoder.layers:
@@ -367,7 +349,7 @@ def test_decoder_text_attn_puts_the_words_in_every_decoder_layer():
 def test_mask_embedding():
     head = build_head(num_mask_embed_layers=3).eval()
     assert len(head.mask_embed.layers) == 3
-    levels, img, text, pad = feats()
+    levels, img, text, pad = head_inputs()
     with torch.no_grad():
         outs = head(levels, img, text, pad)
     expected = torch.einsum(
@@ -384,7 +366,7 @@ def test_mask_loss_stride_compares_at_coarse_size():
     targets' cover fractions. A = x [4, 20), y [4, 28) covers the 4 x 6
     cells of columns 1-4 and rows 1-6 fully, nothing else."""
     head = build_head(mask_loss_stride=4)
-    gt = referring_targets(sample(boxes=(BOX_A,)), (SIZE, SIZE))
+    gt = referring_targets(head_sample(boxes=(BOX_A,)), (SIZE, SIZE))
     coarse = head.coarse_targets(gt.masks)
     assert coarse.shape == (1, 16, 16)
     assert coarse[0, 1, 1] == 1 and coarse[0, 0, 0] == 0

@@ -50,7 +50,14 @@ model = dict(
             eps=1.0,
             loss_weight=1.0,
         ),
-        nt_pos_weight=4.0,
+        # no-target samples weighted 4 (target samples 1) in the no-target
+        # BCE, over the sum of the weights
+        loss_nt=dict(
+            _delete_=True,
+            type='ClassWeightedBCELoss',
+            class_weight=(1.0, 4.0),
+            loss_weight=1.0,
+        ),
         pixel_text_attn_cfg=dict(num_heads=4),
         mask_feature_pos=True,
         context_instances=True,

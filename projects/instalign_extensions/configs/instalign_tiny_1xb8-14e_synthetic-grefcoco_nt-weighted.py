@@ -25,7 +25,14 @@ model = dict(
             eps=1.0,
             loss_weight=1.0,
         ),
-        nt_pos_weight=4.0,
+        # no-target samples weighted 4 (target samples 1) in the no-target
+        # BCE, over the sum of the weights
+        loss_nt=dict(
+            _delete_=True,
+            type='ClassWeightedBCELoss',
+            class_weight=(1.0, 4.0),
+            loss_weight=1.0,
+        ),
     )
 )
 train_cfg = dict(max_epochs=epochs, val_interval=2)

@@ -11,7 +11,6 @@ from torch import Tensor
 
 from mmgres.models.heads import InstAlignHead
 from mmgres.models.layers import build_word_attention
-from mmgres.models.utils.output_frame import mask_logits_to_frame
 from mmgres.models.utils.referring_targets import referring_targets
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType
@@ -24,8 +23,10 @@ class InstAlignExtHead(InstAlignHead):
     Every option works through one of the core head's hooks
     (:meth:`condition_pixels`, :meth:`_ground_truth`,
     :meth:`_loss_matched`, :meth:`loss_merged_mask`,
-    :meth:`loss_no_target`, :meth:`masks_to_frame`); with all of them off
-    the head is :class:`InstAlignHead`.
+    :meth:`merged_output`); with all of them off the head is
+    :class:`InstAlignHead`. The no-target samples are weighted in the
+    no-target BCE by ``loss_nt=dict(type='ClassWeightedBCELoss',
+    class_weight=(1.0, w))``, a loss config of the core head.
 
     Args:
         context_instances (bool): Every object of the image is a ground
@@ -46,9 +47,6 @@ class InstAlignExtHead(InstAlignHead):
             matched queries, normalised as the mask losses).
         loss_merged_dice (dict, optional): A dice loss on IA's merged mask
             (at the input resolution, per sample), added to its BCE.
-        nt_pos_weight (float): Weight of the no-target samples in the
-            no-target BCE (target samples weigh 1), normalised by the sum
-            of the weights.
         pixel_text_attn_cfg (dict, optional): If given (kwargs of mmcv's
             ``MultiheadAttention``, e.g. ``dict(num_heads=4)``), the pixel
             features (the decoder's visual inputs and the mask features)
@@ -73,7 +71,6 @@ class InstAlignExtHead(InstAlignHead):
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0
         ),
         loss_merged_dice: OptConfigType = None,
-        nt_pos_weight: float = 1.0,
         pixel_text_attn_cfg: OptConfigType = None,
         mask_feature_pos: bool = False,
         **kwargs,
@@ -83,8 +80,6 @@ class InstAlignExtHead(InstAlignHead):
             raise ValueError(
                 f"test_cfg.merge_mode must be 'ia' or 'union', got {merge!r}"
             )
-        if nt_pos_weight <= 0:
-            raise ValueError(f'nt_pos_weight must be > 0, got {nt_pos_weight}')
         if num_context_classes < 0:
             raise ValueError(
                 f'num_context_classes must be >= 0, got {num_context_classes}'
@@ -108,7 +103,6 @@ class InstAlignExtHead(InstAlignHead):
         self.loss_merged_dice = (
             MODELS.build(loss_merged_dice) if loss_merged_dice else None
         )
-        self.nt_pos_weight = float(nt_pos_weight)
         self.pixel_text_attn = None
         if pixel_text_attn_cfg is not None:
             self.pixel_text_attn, self.pixel_text_norm = build_word_attention(
@@ -166,8 +160,7 @@ class InstAlignExtHead(InstAlignHead):
         return self.pixel_text_norm(out)
 
     # ------------------------------------------------------------------ #
-    # losses: context instances and their categories, merged dice,
-    # weighted no-target samples
+    # losses: context instances and their categories, merged dice
     # ------------------------------------------------------------------ #
     def _ground_truth(
         self, data_sample, pad_shape: Sequence[int]
@@ -179,30 +172,24 @@ class InstAlignExtHead(InstAlignHead):
         return referring_targets(data_sample, pad_shape, context=True)
 
     def _loss_matched(
-        self,
-        queries: Tensor,
-        batch_idx: Tensor,
-        pos_idx: Tensor,
-        matched: InstanceData,
-        num_total: float,
+        self, queries: Tensor, matched: InstanceData, avg_factor: float
     ) -> Dict[str, Tensor]:
         """``loss_context_cls``: the category of every matched query."""
         if self.context_cls_embed is None:
             return dict()
-        if len(pos_idx) == 0:
+        logits = self.context_cls_embed(queries)
+        if len(queries) == 0:
             # keep a gradient path (DDP needs one for every parameter)
-            zero = self.context_cls_embed(queries).sum() * 0.0
-            return dict(loss_context_cls=zero)
+            return dict(loss_context_cls=logits.sum() * 0.0)
         if 'categories' not in matched:
             raise KeyError(
                 'num_context_classes needs "categories" in '
                 'gt_context_instances (LoadReferringAnnotations with '
                 'with_context=True gives them)'
             )
-        logits = self.context_cls_embed(queries[batch_idx, pos_idx])
         return dict(
             loss_context_cls=self.loss_context_cls(
-                logits, matched.categories, avg_factor=num_total
+                logits, matched.categories, avg_factor=avg_factor
             )
         )
 
@@ -219,35 +206,10 @@ class InstAlignExtHead(InstAlignHead):
             )
         return losses
 
-    def loss_no_target(self, nt_logit: Tensor, nt_gt: Tensor) -> Tensor:
-        """The no-target BCE with the no-target samples weighted
-        ``nt_pos_weight``, over the sum of the weights."""
-        weight = torch.where(
-            nt_gt,
-            nt_logit.new_tensor(self.nt_pos_weight),
-            nt_logit.new_tensor(1.0),
-        )
-        return self.loss_nt(
-            nt_logit, nt_gt.float(), weight=weight, avg_factor=weight.sum()
-        )
-
     # ------------------------------------------------------------------ #
     # predict: the union of the output instances as the merged mask
     # ------------------------------------------------------------------ #
-    def masks_to_frame(
-        self,
-        inst_logits: Tensor,
-        merged_logit: Tensor,
-        meta: dict,
-        pad_shape: Sequence[int],
-        rescale: bool,
-        mask_thr: float,
-    ) -> Tuple[Tensor, Tensor]:
+    def merged_output(self, inst_masks: Tensor, ia_mask: Tensor) -> Tensor:
         if self.test_cfg.get('merge_mode', 'ia') != 'union':
-            return super().masks_to_frame(
-                inst_logits, merged_logit, meta, pad_shape, rescale, mask_thr
-            )
-        inst_masks = mask_logits_to_frame(
-            inst_logits, meta, pad_shape, rescale, mask_thr
-        )
-        return inst_masks, inst_masks.any(0)
+            return ia_mask
+        return inst_masks.any(0)

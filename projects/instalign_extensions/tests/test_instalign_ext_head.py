@@ -30,7 +30,6 @@ OPTIONS_OFF = dict(
     context_instances=False,
     num_context_classes=0,
     loss_merged_dice=None,
-    nt_pos_weight=1.0,
     pixel_text_attn_cfg=None,
     mask_feature_pos=False,
 )
@@ -118,7 +117,6 @@ def test_options_add_their_parts_only():
 
 def test_invalid_options_raise():
     for head, match in (
-        (dict(nt_pos_weight=0.0), 'nt_pos_weight'),
         (dict(context_instances=False), 'context_instances=True'),
         (dict(num_context_classes=-1), 'num_context_classes'),
     ):
@@ -168,8 +166,8 @@ def test_merged_dice_and_no_target_weight_hand_computed():
         loss_merged_dice=dict(
             type='DiceLoss', use_sigmoid=True, naive_dice=True, eps=1.0
         ),
-        nt_pos_weight=3.0,
     )
+    cfg.head.loss_nt = dict(type='ClassWeightedBCELoss', class_weight=(1, 3))
     model = _build(cfg)
     data = _data(model, context=True)
     c = 0.4

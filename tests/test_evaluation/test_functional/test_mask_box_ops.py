@@ -87,8 +87,6 @@ def test_mask_to_box_and_points():
             dict(nt_source='classifier', pred_no_target=torch.tensor(False)),
             False,
         ),
-        (dict(nt_source='classifier', nt_score=0.5), True),
-        (dict(nt_source='classifier', nt_score=0.49), False),
         (dict(nt_source='score', scores=[0.7, 0.1]), True),
         (dict(nt_source='score', scores=torch.tensor([0.71])), False),
         (dict(nt_source='score', scores=[]), True),

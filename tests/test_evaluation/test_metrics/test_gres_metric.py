@@ -171,15 +171,15 @@ def test_nt_source_empty_mask(make_sample, cells, evaluate):
     assert custom['gres/N_acc'] == 100.0
 
 
-def test_nt_source_classifier_score_fallback(make_sample, cells, evaluate):
+def test_nt_source_classifier_reads_only_pred_no_target(make_sample, cells):
+    # The no-target probability is no stand-in for the decision: every
+    # grounder sets ``pred_no_target``, a prediction without it is an error.
     gt = cells(SHAPE, [])
-    yes = make_sample(
-        gt_mask=gt, no_target=True, pred_mask=gt, pred_nt_score=0.9
+    only_score = make_sample(
+        gt_mask=gt, no_target=True, pred_mask=gt, pred_nt_score=0.9, img_id=3
     )
-    no = make_sample(
-        gt_mask=gt, no_target=True, pred_mask=gt, pred_nt_score=0.1
-    )
-    assert evaluate(GRESMetric(), [yes, no])['gres/N_acc'] == 50.0
+    with pytest.raises(ValueError, match=r'img_id=3.*`pred_no_target`'):
+        GRESMetric().process({}, [only_score])
 
 
 def test_resolution_resized(make_sample, cells, evaluate):

@@ -43,6 +43,7 @@ FULL_PATTERNS = (
     'configs/instalign/*swin-b*.py',
     'configs/raam/*swin-b*.py',
     'configs/raam/*vit-b*.py',
+    'configs/raam/ablations/*vit-b*.py',
     'configs/igvg/*beit3-base*.py',
     'configs/gsva/*llava*.py',
 )

@@ -25,6 +25,7 @@ TINY = sorted(glob.glob('configs/gsva/gsva_tiny_*.py'))
 GREFCOCO_7B = 'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py'
 GREFCOCO_13B = 'configs/gsva/gsva_llava-13b_sam-vit-h_8xb2-10e_grefcoco.py'
 FSDP_7B = 'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco_fsdp.py'
+TINY_DEFAULT = 'configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py'
 
 
 @pytest.fixture(scope='module')
@@ -212,3 +213,47 @@ def test_classic_res_mixture_has_refclef():
         ('RefCOCODataset', 'data/refcocog/', 'umd', 'train'),
     ]
     assert parts[0].data_prefix.img_path == 'images/saiapr_tc-12/'
+
+
+def test_tiny_config_keeps_the_papers_dialogue_and_losses():
+    """configs/_base_/models/gsva_tiny.py restates, at toy size, what the
+    paper fixes in the full model base: k = 5 expressions and the [REJ]
+    token (appendix E, Sec. 3.4), the loss 1.0 LM CE + 2.0 BCE + 0.5 Dice
+    (Eq. 7) and the teacher-forced test protocol."""
+    full = Config.fromfile(GREFCOCO_7B).model
+    tiny = Config.fromfile(TINY_DEFAULT).model
+    for key in ('type', 'data_preprocessor', 'loss_lm', 'test_cfg'):
+        assert tiny[key] == full[key], key
+    for key in ('type', 'loss_mask', 'loss_dice'):
+        assert tiny.mask_head[key] == full.mask_head[key], key
+    conversation = dict(tiny.conversation)
+    assert conversation.pop('system') == 'A chat.'  # ours: short sequences
+    assert conversation == full.conversation
+
+
+@pytest.mark.parametrize(
+    'name, conversation, test_cfg',
+    [
+        # paper Table 4, row 2: no [REJ]
+        ('no-rej', dict(use_rej=False), dict()),
+        # row 3: no [REJ] and one [SEG], i.e. one expression, per dialogue
+        (
+            'single-seg',
+            dict(use_rej=False, max_expressions=1),
+            dict(max_expressions=1),
+        ),
+    ],
+)
+def test_table_4_ablations_change_only_the_dialogue(
+    name, conversation, test_cfg
+):
+    tiny = Config.fromfile(TINY_DEFAULT)
+    path = (
+        'configs/gsva/ablations/'
+        f'gsva_tiny_1xb8-8e_synthetic-grefcoco_{name}.py'
+    )
+    ablation = Config.fromfile(path)
+    expected = tiny.to_dict()
+    expected['model']['conversation'].update(conversation)
+    expected['model']['test_cfg'].update(test_cfg)
+    assert ablation.to_dict() == expected

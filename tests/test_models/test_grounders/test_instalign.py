@@ -155,9 +155,9 @@ def test_merged_loss_equals_relas_weighted_cross_entropy():
     torch.testing.assert_close(
         head.loss_merged_mask(logits, gt)['loss_merged'], relas
     )
-    with pytest.raises(ValueError, match='merged_class_weight'):
+    with pytest.raises(ValueError, match='class_weight'):
         cfg = tiny_instalign_cfg()
-        cfg.head.merged_class_weight = (1.0,)
+        cfg.head.loss_merged.class_weight = (1.0,)
         MODELS.build(cfg)
 
 

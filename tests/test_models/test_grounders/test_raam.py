@@ -205,7 +205,8 @@ def test_empty_text_is_an_error():
 
 
 EQ8_VISUAL = (
-    'configs/raam/raam_vit-b_bert-base_2xb8-60e_grefcoco_eq8-visual.py'
+    'configs/raam/ablations/'
+    'raam_vit-b_bert-base_2xb8-60e_grefcoco_eq8-visual.py'
 )
 
 

@@ -7,57 +7,29 @@ import math
 import pytest
 import torch
 from mmdet.models.dense_heads import DeformableDETRHead
-from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
-from mmdet.structures.mask import BitmapMasks
 from mmengine.registry import DefaultScope
-from mmengine.structures import InstanceData, PixelData
+from mmengine.structures import InstanceData
 
 from mmgres.models.heads import IGVGHead
 from mmgres.models.utils.referring_targets import referring_targets
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
 
-register_all_modules(init_default_scope=False)
-
-C = 16
-Q = 4
-DEFAULT_ARGS = dict(
-    type='IGVGHead',
-    embed_dims=C,
-    num_queries=Q,
-    num_levels=4,
-    mask_decoder=dict(type='UNetMaskDecoder', num_convs=1),
-    nt_branch=dict(type='NoTargetBranch', feat_channels=C),
-    aqg=dict(
-        type='AdaptiveQueryGenerator',
-        cross_attention=dict(
-            type='ScoreMapCrossAttention',
-            num_heads=2,
-            ffn_cfg=dict(feedforward_channels=2 * C, ffn_drop=0.0),
-        ),
-        query_injector=dict(type='InjectTextQuery', num_layers=2),
-    ),
-    decoder=dict(
-        num_layers=2,
-        return_intermediate=True,
-        layer_cfg=dict(
-            self_attn_cfg=dict(
-                embed_dims=C, num_heads=2, dropout=0.0, batch_first=True
-            ),
-            cross_attn_cfg=dict(
-                embed_dims=C,
-                num_levels=4,
-                num_heads=2,
-                num_points=2,
-                dropout=0.0,
-                batch_first=True,
-            ),
-            ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C),
-        ),
-    ),
+from ..igvg_utils import (
+    BOX_A,
+    BOX_B,
+    SIZE,
+    TINY_HEAD,
+    C,
+    Q,
+    build_head,
+    focal_head_args,
+    head_inputs,
+    head_sample,
 )
-SIZE = 64  # input side; stride-16 map 4x4, levels 16, 8, 4, 2
+
+register_all_modules(init_default_scope=False)
 
 
 @pytest.fixture(autouse=True)
@@ -66,62 +38,9 @@ def _scope():
         yield
 
 
-def _head(**kwargs):
-    torch.manual_seed(0)
-    cfg = copy.deepcopy(DEFAULT_ARGS)
-    cfg.update(kwargs)
-    head = MODELS.build(cfg)
-    head.init_weights()
-    return head
-
-
-def _feats(bsz=2, length=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    levels = [
-        torch.randn(bsz, C, SIZE // s, SIZE // s, generator=g)
-        for s in (4, 8, 16, 32)
-    ]
-    img = torch.randn(bsz, C, SIZE // 16, SIZE // 16, generator=g)
-    text = torch.randn(bsz, length, C, generator=g)
-    pad = torch.zeros(bsz, length, dtype=torch.bool)
-    pad[0, 4:] = True
-    return levels, img, text, pad
-
-
-# two objects: A top-left, B bottom-right; masks exactly fill their boxes
-BOX_A = [4.0, 4.0, 20.0, 28.0]
-BOX_B = [36.0, 32.0, 60.0, 56.0]
-
-
-def _sample(boxes=(BOX_A, BOX_B), no_target=False, img_shape=(SIZE, SIZE)):
-    n = 0 if no_target else len(boxes)
-    masks = torch.zeros(n, SIZE, SIZE, dtype=torch.uint8)
-    for k in range(n):
-        x0, y0, x1, y1 = (int(v) for v in boxes[k])
-        masks[k, y0:y1, x0:x1] = 1
-    s = DetDataSample(
-        metainfo=dict(
-            img_shape=img_shape,
-            ori_shape=img_shape,
-            batch_input_shape=(SIZE, SIZE),
-            pad_shape=(SIZE, SIZE),
-            scale_factor=(1.0, 1.0),
-            no_target=no_target,
-            text='the two shapes',
-        )
-    )
-    s.gt_instances = InstanceData(
-        bboxes=torch.tensor(boxes[:n], dtype=torch.float32).reshape(-1, 4),
-        labels=torch.zeros(n, dtype=torch.long),
-        masks=BitmapMasks(masks.numpy(), SIZE, SIZE),
-    )
-    s.gt_sem_seg = PixelData(data=masks.any(0, keepdim=True).to(torch.uint8))
-    return s
-
-
 def test_forward_shapes():
-    head = _head().eval()
-    levels, img, text, pad = _feats()
+    head = build_head().eval()
+    levels, img, text, pad = head_inputs()
     with torch.no_grad():
         outs = head(levels, img, text, pad)
     assert outs['cls_scores'].shape == (2, 2, Q, 2)
@@ -149,7 +68,7 @@ def test_forward_shapes():
 
 
 def test_head_is_mmdet_deformable_detr_head():
-    head = _head()
+    head = build_head()
     assert isinstance(head, DeformableDETRHead)
     # Deformable DETR's branches, shared by all layers as InstanceVG's
     assert head.cls_branches[0] is head.cls_branches[1]
@@ -164,10 +83,10 @@ def test_no_target_branch_reads_s_global_only():
     InstanceVG: nt_embed(pred_mask.flatten(2).transpose(1, 2)).mean(1),
     no text. The words reach only AQG: changing a real word moves the
     queries but neither S_global, the global mask nor the NT logits."""
-    head = _head().eval()
+    head = build_head().eval()
     assert head.text_inputs(None, None) == {}
     assert not any('text' in n for n, _ in head.nt_branch.named_parameters())
-    levels, img, text, pad = _feats()
+    levels, img, text, pad = head_inputs()
     text2 = text.clone()
     text2[:, 0] += 3.0
     with torch.no_grad():
@@ -179,9 +98,9 @@ def test_no_target_branch_reads_s_global_only():
 
 
 def test_loss_all_terms_and_backward():
-    head = _head()
-    levels, img, text, pad = _feats()
-    samples = [_sample(no_target=True), _sample()]
+    head = build_head()
+    levels, img, text, pad = head_inputs()
+    samples = [head_sample(no_target=True), head_sample()]
     losses = head.loss(levels, img, text, pad, samples)
     expected = {
         'd0.loss_cls',
@@ -218,26 +137,26 @@ def test_loss_all_terms_and_backward():
 
 
 def test_loss_no_target_only_batch_and_switches():
-    head = _head(neg_weight=0.0)
-    levels, img, text, pad = _feats(bsz=1)
-    losses = head.loss(levels, img, text, pad, [_sample(no_target=True)])
+    head = build_head(neg_weight=0.0)
+    levels, img, text, pad = head_inputs(bsz=1)
+    losses = head.loss(levels, img, text, pad, [head_sample(no_target=True)])
     assert 'loss_neg_mask' not in losses
     for k in ('loss_bbox', 'loss_iou', 'loss_mask', 'loss_dice'):
         assert losses[k] == 0, k
     assert losses['loss_cls'] > 0 and losses['loss_nt'] > 0
     with pytest.raises(ValueError, match='neg_weight'):
-        _head(neg_weight=-1.0)
+        build_head(neg_weight=-1.0)
     with pytest.raises(ValueError, match='nt_rule'):
-        _head(test_cfg=dict(nt_rule='vote'))
+        build_head(test_cfg=dict(nt_rule='vote'))
 
 
 def test_negative_term_is_averaged_over_unmatched_queries():
     """Hand check: unmatched masks at logit -x everywhere against empty
     targets cost BCE softplus(-x) per pixel and dice 1 - 1 / (n σ(-x) + 1)
     per mask (n pixels, naive dice, eps 1), times λ_neg = 0.2."""
-    head = _head()
+    head = build_head()
     assignment = [(torch.tensor([0]), torch.tensor([0]))]
-    gts = [referring_targets(_sample(boxes=(BOX_A,)), (SIZE, SIZE))]
+    gts = [referring_targets(head_sample(boxes=(BOX_A,)), (SIZE, SIZE))]
     mask_preds = torch.full((1, Q, 16, 16), -2.0)
     mask_preds[0, 0] = 3.0
     losses = head.loss_instance_masks(mask_preds, assignment, gts)
@@ -270,8 +189,8 @@ def _crafted_predictions(head):
 def test_box_and_mask_of_a_query_refer_to_one_object():
     """The last layer's box assignment picks each matched query's mask
     target: the query whose box is B is trained towards B's mask."""
-    head = _head()
-    sample = _sample()
+    head = build_head()
+    sample = head_sample()
     gt = referring_targets(sample, (SIZE, SIZE))
     cls_scores, bbox_preds, points = _crafted_predictions(head)
     meta = dict(sample.metainfo, ref_points=points)
@@ -319,8 +238,8 @@ def test_box_and_mask_of_a_query_refer_to_one_object():
 def test_loss_by_feat_masks_use_the_last_layers_box_assignment():
     """Through loss_by_feat: layer 0 predicts the boxes swapped, the last
     layer right; the instance-mask loss follows the last layer."""
-    head = _head()
-    sample = _sample()
+    head = build_head()
+    sample = head_sample()
     gt = referring_targets(sample, (SIZE, SIZE))
     cls, boxes, points = _crafted_predictions(head)
     swapped = boxes[[0, 2, 1, 3]]
@@ -347,8 +266,8 @@ def test_detr_class_loss_is_averaged_as_detr():
     """mmdet's loss_by_feat_single with DETR's background weight: the CE
     (class weights [1, 0.1], weight 0.1) of 2 matched queries at logits
     [0, 0] and 2 unmatched at [2, 0] is averaged over 2 + 0.1 * 2 = 2.2."""
-    head = _head()
-    sample = _sample()
+    head = build_head()
+    sample = head_sample()
     gt = referring_targets(sample, (SIZE, SIZE))
     cls, boxes, points = _crafted_predictions(head)
     cls[[0, 3], 0] = 2.0  # unmatched: high "target" logit
@@ -381,12 +300,12 @@ def test_head_passes_reference_points_to_the_assigner():
         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
         dict(type='IoUCost', iou_mode='giou', weight=2.0),
     ]
-    plain = _head(
+    plain = build_head(
         train_cfg=dict(
             assigner=dict(type='HungarianAssigner', match_costs=detr_costs)
         )
     )
-    guided = _head()  # the default: + PointL1Cost(weight=2)
+    guided = build_head()  # the default: + PointL1Cost(weight=2)
     assert [type(c).__name__ for c in guided.assigner.match_costs] == [
         'ClassificationCost',
         'BBoxL1Cost',
@@ -422,7 +341,7 @@ def _outs(head, target_logit=(3.0, -3.0, 0.5, -5.0), nt_logits=(2.0, 0.0)):
 
 
 def test_predict_by_feat_hand_computed():
-    head = _head()
+    head = build_head()
     outs = _outs(head)
     meta = dict(
         img_shape=(SIZE, SIZE),
@@ -466,7 +385,7 @@ def test_predict_by_feat_hand_computed():
 
 
 def test_predict_no_target_rules():
-    head = _head()
+    head = build_head()
     # NT probability 0.88: no query reaches 0.7
     outs = _outs(head, nt_logits=(0.0, 2.0))
     meta = dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE))
@@ -487,24 +406,9 @@ def test_predict_no_target_rules():
 def test_padding_and_focal_classification():
     """A padded sample (image 48x64 in a 64x64 batch): points stay inside
     the image; sigmoid focal classification runs too."""
-    head = _head(
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, alpha=0.25, loss_weight=1.0
-        ),
-        train_cfg=dict(
-            assigner=dict(
-                type='HungarianAssigner',
-                match_costs=[
-                    dict(type='FocalLossCost', weight=1.0),
-                    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                    dict(type='IoUCost', iou_mode='giou', weight=2.0),
-                    dict(type='PointL1Cost', weight=2.0),
-                ],
-            )
-        ),
-    )
-    levels, img, text, pad = _feats()
-    samples = [_sample(img_shape=(48, SIZE)), _sample()]
+    head = build_head(**focal_head_args())
+    levels, img, text, pad = head_inputs()
+    samples = [head_sample(img_shape=(48, SIZE)), head_sample()]
     losses = head.loss(levels, img, text, pad, samples)
     assert all(torch.isfinite(v) for v in losses.values())
     metas = [s.metainfo for s in samples]
@@ -519,9 +423,9 @@ def test_padding_and_focal_classification():
 
 def test_registered_and_invalid_configs():
     assert MODELS.get('IGVGHead') is IGVGHead
-    bad = copy.deepcopy(DEFAULT_ARGS)
+    bad = copy.deepcopy(TINY_HEAD)
     bad['decoder']['layer_cfg']['cross_attn_cfg']['num_levels'] = 3
     with pytest.raises(ValueError, match='num_levels'):
         MODELS.build(bad)
     with pytest.raises(ValueError, match='S_global'):
-        _head(mask_decoder=dict(type='UNetMaskDecoder', feat_channels=8))
+        build_head(mask_decoder=dict(type='UNetMaskDecoder', feat_channels=8))

@@ -58,11 +58,8 @@ def test_build_beit3_tokenizer_errors(tmp_path):
         build_beit3_tokenizer(str(bad))
 
 
-def test_model_max_length(tmp_path):
+def test_model_max_length_is_the_text_position_table(tmp_path):
     path = tmp_path / 'beit3.spm'
     train_spm(path)
-    tok = TOKENIZER.build(
-        dict(type='BEiT3Tokenizer', vocab_file=str(path), model_max_length=64)
-    )
-    assert tok.model_max_length == 64
-    assert build_beit3_tokenizer(str(path)).model_max_length == 1024
+    tok = TOKENIZER.build(dict(type='BEiT3Tokenizer', vocab_file=str(path)))
+    assert tok.model_max_length == 1024  # max_source_positions of BEiT-3

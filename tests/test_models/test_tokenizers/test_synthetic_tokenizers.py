@@ -16,12 +16,6 @@ def test_wordpiece_over_the_benchmark_words():
     assert ids == [2, 5, 5 + 22, 5 + 27, 3]
     sentence = ' '.join(SYNTHETIC_VOCAB)
     assert tok.unk_token_id not in tok(sentence)['input_ids']
-    assert (
-        TOKENIZER.build(
-            dict(type='SyntheticWordPieceTokenizer', model_max_length=64)
-        ).model_max_length
-        == 64
-    )
 
 
 def test_word_level_over_the_benchmark_words():

@@ -15,7 +15,6 @@ from mmdet.models.layers.transformer import (
     DeformableDetrTransformerDecoder,
     inverse_sigmoid,
 )
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.config import ConfigDict
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -32,8 +31,15 @@ from mmgres.models.utils.referring_targets import (
 from mmgres.registry import MODELS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
-from .mask_losses import global_mask_losses, instance_mask_losses
-from .post_processing import check_test_cfg, post_process
+from .mask_losses import BCE, DICE, global_mask_losses, instance_mask_losses
+from .matching import (
+    DEFAULT_ASSIGNER,
+    assign_layer,
+    detr_targets,
+    point_guided_assign,
+    with_ref_points,
+)
+from .post_processing import check_test_cfg, post_process, target_probs
 
 DEFAULT_DECODER = dict(
     num_layers=3,  # InstanceVG
@@ -53,27 +59,6 @@ DEFAULT_DECODER = dict(
         ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, ffn_drop=0.1),
     ),
 )
-
-# IGVG Eq. 4: class 1, L1 box 5, GIoU 2, point 2 (InstanceVG's matcher)
-DEFAULT_ASSIGNER = dict(
-    type='HungarianAssigner',
-    match_costs=[
-        dict(type='ClassificationCost', weight=1.0),
-        dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-        dict(type='IoUCost', iou_mode='giou', weight=2.0),
-        dict(type='PointL1Cost', weight=2.0),
-    ],
-)
-
-DICE = dict(
-    type='DiceLoss',
-    use_sigmoid=True,
-    activate=True,
-    naive_dice=True,
-    eps=1.0,
-    loss_weight=1.0,
-)
-BCE = dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)
 
 
 @MODELS.register_module()
@@ -113,6 +98,11 @@ class IGVGHead(DeformableDETRHead):
     - **Prediction** (:func:`post_process`). ``score = p_target ×
       (1 − p_NT)``, queries above 0.7 kept, masks at 0.5, merged mask =
       global OR kept instances, "no target" when no query is kept.
+
+    A subclass changes one step by overriding its method:
+    :meth:`text_inputs`, :meth:`build_decoder`, :meth:`classify`,
+    :meth:`mask_embedding`, :meth:`loss_targets`,
+    :meth:`loss_instance_masks` or :meth:`loss_global`.
 
     Args:
         embed_dims (int): Width C of every input. Defaults to 256.
@@ -262,7 +252,7 @@ class IGVGHead(DeformableDETRHead):
 
         decoder = ConfigDict(copy.deepcopy(cfgs['decoder']))
         decoder.setdefault('post_norm_cfg', None)  # Deformable DETR has none
-        self.decoder = DeformableDetrTransformerDecoder(**decoder)
+        self.decoder = self.build_decoder(decoder)
         layer = self.decoder.layers[0]
         if (layer.embed_dims, layer.cross_attn.num_levels) != (
             embed_dims,
@@ -281,6 +271,12 @@ class IGVGHead(DeformableDETRHead):
         reg_branch = MLP(embed_dims, embed_dims, 4, self.num_reg_fcs + 1)
         self.cls_branches = nn.ModuleList([cls_branch] * self.num_pred_layer)
         self.reg_branches = nn.ModuleList([reg_branch] * self.num_pred_layer)
+
+    def build_decoder(self, cfg: ConfigDict) -> nn.Module:
+        """The deformable decoder from the ``decoder`` config (with
+        ``post_norm_cfg``): mmdet's ``DeformableDetrTransformerDecoder``. A
+        subclass with other decoder layers builds them here."""
+        return DeformableDetrTransformerDecoder(**cfg)
 
     def init_weights(self) -> None:
         """Children first; then Deformable DETR's initialisation of the
@@ -389,12 +385,15 @@ class IGVGHead(DeformableDETRHead):
         origin = inverse_sigmoid(reference, eps=self.ref_inverse_sigmoid_eps)
         cls_scores, bbox_preds = [], []
         for lvl in range(hidden.shape[0]):
-            cls_scores.append(self.cls_branches[lvl](hidden[lvl]))
+            cls_scores.append(
+                self.classify(lvl, hidden[lvl], text_feats, text_padding_mask)
+            )
             tmp = self.reg_branches[lvl](hidden[lvl])
             tmp = torch.cat([tmp[..., :2] + origin, tmp[..., 2:]], -1)
             bbox_preds.append(tmp.sigmoid())
 
-        mask_preds = torch.einsum('bqc,bchw->bqhw', hidden[-1], s_global)
+        embed = self.mask_embedding(hidden[-1])
+        mask_preds = torch.einsum('bqc,bchw->bqhw', embed, s_global)
         return dict(
             cls_scores=torch.stack(cls_scores),
             bbox_preds=torch.stack(bbox_preds),
@@ -408,6 +407,23 @@ class IGVGHead(DeformableDETRHead):
             point_indices=aqg_out['point_indices'],
         )
 
+    def classify(
+        self,
+        layer: int,
+        queries: Tensor,
+        text_feats: Tensor,
+        text_padding_mask: Optional[Tensor],
+    ) -> Tensor:
+        """(B, Q, K) class logits of decoder layer ``layer``'s (B, Q, C)
+        queries: Deformable DETR's class branch (IGVG's does not read the
+        words, which a subclass's may)."""
+        return self.cls_branches[layer](queries)
+
+    def mask_embedding(self, queries: Tensor) -> Tensor:
+        """The (B, Q, C) mask embeddings of the last layer's queries Q_d,
+        dotted with S_global: Q_d itself (Sec. 3.1.2)."""
+        return queries
+
     # ------------------------------------------------------------------ #
     # matching and losses
     # ------------------------------------------------------------------ #
@@ -418,35 +434,12 @@ class IGVGHead(DeformableDETRHead):
         gt_instances: InstanceData,
         img_meta: dict,
     ) -> Tuple[Tensor, Tensor]:
-        """The point-guided Hungarian assignment of one image's queries.
-
-        Args:
-            cls_score (Tensor): (Q, K) logits.
-            bbox_pred (Tensor): (Q, 4) normalised cxcywh.
-            gt_instances (InstanceData): ``labels`` and ``bboxes`` (xyxy).
-            img_meta (dict): ``img_shape`` and ``ref_points`` (Q, 2), the
-                queries' normalised reference points, which
-                :class:`PointL1Cost` compares with the box centres.
-
-        Returns:
-            tuple[Tensor, Tensor]: ``pos_inds`` (P,), the matched queries,
-            and ``pos_gt_inds`` (P,), their ground-truth indices.
-        """
-        img_h, img_w = img_meta['img_shape'][:2]
-        factor = bbox_pred.new_tensor([img_w, img_h, img_w, img_h])
-        pred_instances = InstanceData(
-            scores=cls_score,
-            bboxes=bbox_cxcywh_to_xyxy(bbox_pred) * factor,
-            points=img_meta['ref_points'],
+        """:func:`point_guided_assign` of one image's queries with the
+        head's assigner: ``(pos_inds, pos_gt_inds)``; ``img_meta`` holds
+        the queries' ``ref_points``."""
+        return point_guided_assign(
+            self.assigner, cls_score, bbox_pred, gt_instances, img_meta
         )
-        gt = InstanceData(
-            labels=gt_instances.labels, bboxes=gt_instances.bboxes
-        )
-        result = self.assigner.assign(
-            pred_instances=pred_instances, gt_instances=gt, img_meta=img_meta
-        )
-        pos_inds = torch.nonzero(result.gt_inds > 0).squeeze(-1).unique()
-        return pos_inds, result.gt_inds[pos_inds] - 1
 
     def _get_targets_single(
         self,
@@ -455,27 +448,19 @@ class IGVGHead(DeformableDETRHead):
         gt_instances: InstanceData,
         img_meta: dict,
     ) -> tuple:
-        """DETR's targets of one image (mmdet's layout) from the
-        point-guided assignment (:meth:`assign`)."""
-        img_h, img_w = img_meta['img_shape'][:2]
-        factor = bbox_pred.new_tensor([img_w, img_h, img_w, img_h])
-        num_queries = bbox_pred.size(0)
+        """DETR's targets of one image (mmdet's layout,
+        :func:`detr_targets`) from :meth:`assign`."""
         pos_inds, pos_gt_inds = self.assign(
             cls_score, bbox_pred, gt_instances, img_meta
         )
-        matched = torch.zeros(num_queries, dtype=torch.bool)
-        matched[pos_inds.cpu()] = True
-        neg_inds = torch.nonzero(~matched).squeeze(-1).to(pos_inds.device)
-        labels = pos_inds.new_full((num_queries,), self.num_classes)
-        labels[pos_inds] = gt_instances.labels[pos_gt_inds]
-        bbox_targets = bbox_pred.new_zeros(num_queries, 4)
-        bbox_weights = bbox_pred.new_zeros(num_queries, 4)
-        bbox_weights[pos_inds] = 1.0
-        bbox_targets[pos_inds] = bbox_xyxy_to_cxcywh(
-            gt_instances.bboxes[pos_gt_inds].to(bbox_pred) / factor
+        return detr_targets(
+            bbox_pred,
+            gt_instances,
+            img_meta,
+            pos_inds,
+            pos_gt_inds,
+            self.num_classes,
         )
-        weights = bbox_pred.new_ones(num_queries)
-        return labels, weights, bbox_targets, bbox_weights, pos_inds, neg_inds
 
     def loss(
         self,
@@ -491,9 +476,16 @@ class IGVGHead(DeformableDETRHead):
         :meth:`forward`'s."""
         metas = [s.metainfo for s in batch_data_samples]
         pad_shape = tuple(metas[0]['batch_input_shape'][:2])
-        gts = [referring_targets(s, pad_shape) for s in batch_data_samples]
+        gts = self.loss_targets(batch_data_samples, pad_shape)
         outs = self(feats, img_feats, text_feats, text_padding_mask, metas)
         return self.loss_by_feat(outs, gts, metas, batch_data_samples)
+
+    def loss_targets(
+        self, batch_data_samples: SampleList, pad_shape: Tuple[int, int]
+    ) -> List[InstanceData]:
+        """The ground truth of the matching, per sample: its referred
+        objects (:func:`referring_targets`, masks at ``pad_shape``)."""
+        return [referring_targets(s, pad_shape) for s in batch_data_samples]
 
     def loss_by_feat(
         self,
@@ -507,12 +499,7 @@ class IGVGHead(DeformableDETRHead):
         :func:`referring_targets`), then the instance masks (the last
         layer's assignment), the global mask, the no-target branch and the
         minimap (from ``batch_data_samples``)."""
-        # the reference points reach PointL1Cost through the metas (mmdet's
-        # _get_targets_single has no other input for them)
-        metas = [
-            dict(meta, ref_points=outs['points'][i].detach())
-            for i, meta in enumerate(batch_img_metas)
-        ]
+        metas = with_ref_points(batch_img_metas, outs['points'])
         losses = super().loss_by_feat(
             outs['cls_scores'],
             outs['bbox_preds'],
@@ -523,16 +510,9 @@ class IGVGHead(DeformableDETRHead):
         )
         # query-instance matching: the last layer's assignment, as the one
         # of its DETR loss (the Hungarian assignment is deterministic)
-        with torch.no_grad():
-            assignments = [
-                self.assign(
-                    outs['cls_scores'][-1, i].detach(),
-                    outs['bbox_preds'][-1, i].detach(),
-                    batch_gt_instances[i],
-                    metas[i],
-                )
-                for i in range(len(metas))
-            ]
+        assignments = assign_layer(
+            self.assign, outs, -1, batch_gt_instances, metas
+        )
         losses.update(
             self.loss_instance_masks(
                 outs['mask_preds'], assignments, batch_gt_instances
@@ -579,12 +559,6 @@ class IGVGHead(DeformableDETRHead):
     # ------------------------------------------------------------------ #
     # predict
     # ------------------------------------------------------------------ #
-    def target_probs(self, cls_scores: Tensor) -> Tensor:
-        """p_target from (..., K) logits: softmax class 0, or sigmoid."""
-        if self.use_sigmoid:
-            return cls_scores[..., 0].sigmoid()
-        return cls_scores.softmax(-1)[..., 0]
-
     def predict(
         self,
         feats: Sequence[Tensor],
@@ -612,7 +586,7 @@ class IGVGHead(DeformableDETRHead):
         ``rescale_boxes`` (None: as ``rescale``)."""
         return post_process(
             outs,
-            self.target_probs(outs['cls_scores'][-1]),
+            target_probs(outs['cls_scores'][-1], self.use_sigmoid),
             batch_img_metas,
             self.test_cfg,
             rescale,

@@ -9,6 +9,17 @@ import torch.nn.functional as F
 from mmdet.utils import reduce_mean
 from torch import Tensor
 
+# the instance and global mask losses of IGVG (InstanceVG)
+DICE = dict(
+    type='DiceLoss',
+    use_sigmoid=True,
+    activate=True,
+    naive_dice=True,
+    eps=1.0,
+    loss_weight=1.0,
+)
+BCE = dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)
+
 
 def fit_logits(logits: Tensor, size: Sequence[int]) -> Tensor:
     """(B, N, h, w) logits upsampled bilinearly to ``size`` (InstanceVG

@@ -30,6 +30,15 @@ def check_test_cfg(test_cfg: dict) -> dict:
     return test_cfg
 
 
+def target_probs(cls_scores: Tensor, use_sigmoid: bool) -> Tensor:
+    """p_target from (..., K) class logits: the sigmoid of the one logit,
+    or the softmax probability of class 0 (class 1 is DETR's
+    background)."""
+    if use_sigmoid:
+        return cls_scores[..., 0].sigmoid()
+    return cls_scores.softmax(-1)[..., 0]
+
+
 def no_target_probs(nt_logits: Tensor, nt_score: str = 'softmax') -> Tensor:
     """p_NT (B,) from the no-target logits (B, 2): ``'softmax'`` (index 1
     of the softmax) or ``'sigmoid'`` (InstanceVG's released code:
