@@ -26,3 +26,11 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
+
+# tools/test.py --tta: the model wrapped in GroundingTTAModel, which merges
+# the views of the dataset config's tta_pipeline (FlipTestTimeAug: as is
+# and mirrored, "left"/"right" swapped in the expression). Ours: none of
+# the four papers tests with augmentation.
+tta_model = dict(
+    type='GroundingTTAModel', nt_thr=None, nt_vote=0.5, mask_vote=0.5
+)

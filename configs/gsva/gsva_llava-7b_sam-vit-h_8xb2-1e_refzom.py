@@ -41,7 +41,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # ours: --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # ours: --tta
 train_dataloader = dict(
     batch_size=10,  # ours: 2 dialogues x 5 expressions (see the gRefCOCO one)
     num_workers=4,  # ours

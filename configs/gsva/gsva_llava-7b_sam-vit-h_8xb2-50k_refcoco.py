@@ -49,7 +49,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # ours: --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # ours: --tta
 
 refcoco_train = dict(
     type='RefCOCODataset',

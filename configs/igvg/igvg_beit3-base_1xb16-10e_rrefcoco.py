@@ -1,7 +1,9 @@
 # IGVG (BEiT-3 base) on R-RefCOCO (RefSegformer's robust referring
 # segmentation). InstanceVG's configs/rrefcoco/InstanceVG-rrefcoco.py uses
-# the same model and schedule as on gRefCOCO. R-RefCOCO+ / R-RefCOCOg:
-#   --cfg-options train_dataloader.dataset.data_root=data/rrefcoco+/ ...
+# the same model and schedule as on gRefCOCO. InstanceVG reports
+# R-RefCOCO+ and R-RefCOCOg with its one R-RefCOCO checkpoint:
+#   --cfg-options test_dataloader.dataset.data_root=data/rrefcoco+/
+#   (R-RefCOCOg: data/rrefcocog/ and test_dataloader.dataset.split_by=umd)
 _base_ = [
     '../_base_/models/igvg_beit3-base.py',
     '../_base_/datasets/rrefcoco.py',
@@ -22,7 +24,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # --tta
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -18,7 +18,7 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # --tta
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

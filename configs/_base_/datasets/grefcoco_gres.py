@@ -8,7 +8,6 @@
 # network frame as ReLA does, load it with
 # LoadReferringAnnotations(mask_frame='resized') (polygons re-rasterised at
 # img_shape) and set GRESMetric(resolution='resized').
-_base_ = ['../tta_flip.py']
 dataset_type = 'GRefCOCODataset'
 data_root = 'data/grefcoco/'
 backend_args = None
@@ -70,5 +69,5 @@ val_evaluator = dict(type='GRESMetric')
 test_evaluator = val_evaluator
 
 # tools/test.py --tta: this test pipeline, each sample also mirrored with
-# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
+# "left"/"right" swapped in its expression (FlipTestTimeAug)
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]

@@ -4,7 +4,6 @@
 #   data/refcoco/images/train2014/
 # RefCOCO+: data_root='data/refcoco+/'; RefCOCOg: data_root='data/refcocog/'
 # with split_by='umd' (splits train/val/test) or 'google' (train/val).
-_base_ = ['../tta_flip.py']
 dataset_type = 'RefCOCODataset'
 data_root = 'data/refcoco/'
 backend_args = None
@@ -68,5 +67,5 @@ val_evaluator = [dict(type='RESMetric'), dict(type='RECMetric')]
 test_evaluator = val_evaluator
 
 # tools/test.py --tta: this test pipeline, each sample also mirrored with
-# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
+# "left"/"right" swapped in its expression (FlipTestTimeAug)
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]

@@ -4,7 +4,6 @@
 #   data/ref-zom/images/trainval2014/  (COCO train2014 + val2014 merged)
 # Splits: train, test. Training draws one sentence per ref (LAVT/DMMI);
 # evaluation uses every sentence.
-_base_ = ['../tta_flip.py']
 dataset_type = 'RefZOMDataset'
 data_root = 'data/ref-zom/'
 backend_args = None
@@ -65,5 +64,5 @@ val_evaluator = dict(type='RefZOMMetric')
 test_evaluator = val_evaluator
 
 # tools/test.py --tta: this test pipeline, each sample also mirrored with
-# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
+# "left"/"right" swapped in its expression (FlipTestTimeAug)
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]

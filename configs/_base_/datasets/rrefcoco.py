@@ -5,7 +5,6 @@
 #   data/rrefcoco/images/train2014/
 # R-RefCOCO+: point data_root at data/rrefcoco+/; R-RefCOCOg: data/rrefcocog/
 # with split_by='umd'.
-_base_ = ['../tta_flip.py']
 dataset_type = 'RRefCOCODataset'
 data_root = 'data/rrefcoco/'
 backend_args = None
@@ -68,5 +67,5 @@ val_evaluator = dict(type='RRefCOCOMetric')
 test_evaluator = val_evaluator
 
 # tools/test.py --tta: this test pipeline, each sample also mirrored with
-# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
+# "left"/"right" swapped in its expression (FlipTestTimeAug)
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]

@@ -6,7 +6,6 @@
 # Small images for tiny CPU models: everything is resized to 128x128.
 # Training draws one sentence per ref and flips with the text-aware
 # RandomFlip (left <-> right is swapped in the expression).
-_base_ = ['../tta_flip.py']
 dataset_type = 'GRefCOCODataset'
 data_root = 'data/synthetic_grefcoco/'
 backend_args = None
@@ -93,5 +92,5 @@ val_evaluator = dict(type='GRESMetric')
 test_evaluator = val_evaluator
 
 # tools/test.py --tta: this test pipeline, each sample also mirrored with
-# "left"/"right" swapped in its expression (configs/_base_/tta_flip.py)
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]
+# "left"/"right" swapped in its expression (FlipTestTimeAug)
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]

@@ -1,7 +1,32 @@
 # InstAlign (Swin-B + BERT-base-uncased), the paper's model.
 # Values marked "ours" are not given by the paper; the rest follow the paper
 # (Sec. 4.1 and supp. 8) or Mask2Former, which the paper says it follows.
-_base_ = ['./text_encoder_bert-base-uncased.py']
+
+# BERT-base-uncased, spelled out so that the model builds offline with random
+# weights; `pretrained` loads the real weights (hub name or local directory)
+# with transformers' from_pretrained in init_weights() (the paper: BERT).
+# Written out here, not inherited, so that the configs built on this one
+# stay within 3 levels of inheritance.
+text_encoder = dict(
+    type='HFTextEncoder',
+    name_or_path='bert-base-uncased',
+    model_cfg=dict(
+        model_type='bert',
+        vocab_size=30522,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        hidden_act='gelu',
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+    ),
+    pretrained=True,
+    max_length=20,
+    pooling='pooler',
+)
 
 pretrained = (
     'https://github.com/SwinTransformer/storage/releases/download/v1.0.0/'
@@ -44,7 +69,7 @@ model = dict(
         frozen_stages=-1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     ),
-    text_encoder={{_base_.text_encoder}},
+    text_encoder=text_encoder,
     head=dict(
         type='InstAlignHead',
         in_channels=[128, 256, 512, 1024],

@@ -24,7 +24,7 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations', mask_frame='resized'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [{{_base_.tta_flip}}]  # --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # --tta
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='GRESMetric', resolution='resized')

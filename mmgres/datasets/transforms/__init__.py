@@ -2,9 +2,10 @@
 from .clip_input import CLIPImageInput
 from .formatting import PackReferringInputs
 from .loading import LoadImageFromFile, LoadReferringAnnotations
-from .text_flip import RandomFlip, swap_words
+from .text_flip import FlipTestTimeAug, RandomFlip, swap_words
 
 __all__ = [
+    'FlipTestTimeAug',
     'CLIPImageInput',
     'LoadImageFromFile',
     'LoadReferringAnnotations',

@@ -4,6 +4,7 @@
 import re
 from typing import Dict, Sequence, Tuple
 
+from mmcv.transforms import TestTimeAug
 from mmdet.datasets.transforms import RandomFlip as MMDetRandomFlip
 
 from mmgres.registry import TRANSFORMS
@@ -82,3 +83,34 @@ class RandomFlip(MMDetRandomFlip):
             pairs += VERTICAL_PAIRS
         if pairs and isinstance(results.get('text'), str):
             results['text'] = swap_words(results['text'], pairs)
+
+
+@TRANSFORMS.register_module()
+class FlipTestTimeAug(TestTimeAug):
+    """Flip test-time augmentation of a referring sample (``tools/test.py
+    --tta``): two views, as is and mirrored left-right by :class:`RandomFlip`
+    (which also swaps "left" and "right" in the expression), each packed.
+
+    A dataset config ends its ``tta_pipeline`` with it, in place of the
+    test pipeline's packing::
+
+        tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]
+
+    and :class:`GroundingTTAModel` (the runtime's ``tta_model``) merges the
+    views.
+
+    Args:
+        pack (dict): The packing transform. Defaults to
+            ``PackReferringInputs``.
+    """
+
+    def __init__(self, pack: dict = dict(type='PackReferringInputs')) -> None:
+        super().__init__(
+            transforms=[
+                [
+                    dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                    dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+                ],
+                [pack],
+            ]
+        )

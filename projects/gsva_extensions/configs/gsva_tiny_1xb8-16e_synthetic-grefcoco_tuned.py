@@ -9,7 +9,12 @@
 #   (SpanMeanGSVA);
 # - the text-aware horizontal flip. An image's flipped and unflipped
 #   samples are different images, so they go into different dialogues.
-_base_ = ['../../../configs/gsva/gsva_tiny_1xb8-8e_synthetic-grefcoco.py']
+_base_ = [
+    '../../../configs/_base_/models/gsva_tiny.py',
+    '../../../configs/_base_/datasets/synthetic_grefcoco.py',
+    '../../../configs/_base_/schedules/gsva_tiny_cpu.py',
+    '../../../configs/_base_/default_runtime.py',
+]
 
 custom_imports = dict(
     imports=['projects.gsva_extensions.gsva_extensions'],
@@ -20,12 +25,14 @@ model = dict(
     type='SpanMeanGSVA',  # a RejWeightedGSVA
     rej_token_weight=4.0,
     mllm=dict(
+        # the benchmark's word-level tokenizer (from the dataset base)
+        tokenizer={{_base_.synthetic_word_level}},
         trainable_modules=(
             'lm_head',
             'embed_tokens',
             'multi_modal_projector',
             'language_model',
-        )
+        ),
     ),
     mask_head=dict(
         type='DensePromptMaskHead',
@@ -39,7 +46,18 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackReferringInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# An image's expressions stay together in a batch, so that they share one
+# dialogue.
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(
+        _delete_=True,
+        type='ImageGroupedSampler',
+        batch_size=8,  # = train_dataloader.batch_size
+        max_per_image=5,  # = model.conversation.max_expressions
+    ),
+    dataset=dict(pipeline=train_pipeline),
+)
 
 max_epochs = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=4)
@@ -55,3 +73,9 @@ param_scheduler = [
         convert_to_iter_based=True,
     ),
 ]
+
+default_hooks = dict(
+    checkpoint=dict(
+        interval=2, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
+    ),
+)

@@ -17,7 +17,10 @@
 # base one (128x128 squares, as BEiT-3 needs) with the annotations loaded
 # with_context.
 _base_ = [
-    '../../conv_stem/configs/igvg_tiny-convstem_1xb8-8e_synthetic-grefcoco.py'
+    '../../../configs/_base_/models/igvg_tiny.py',
+    '../../../configs/_base_/datasets/synthetic_grefcoco.py',
+    '../../../configs/_base_/schedules/igvg_tiny_cpu.py',
+    '../../../configs/_base_/default_runtime.py',
 ]
 
 custom_imports = dict(
@@ -29,6 +32,7 @@ custom_imports = dict(
 )
 
 model = dict(
+    backbone=dict(type='ConvStemBEiT3'),
     head=dict(
         type='IGVGExtendedHead',
         mask_decoder=dict(type='TextGatedUNetMaskDecoder', text_channels=64),
@@ -37,7 +41,7 @@ model = dict(
         mask_loss_stride=4,
         context_instances=True,
         num_context_classes=4,
-    )
+    ),
 )
 
 train_dataloader = dict(
@@ -52,3 +56,39 @@ train_dataloader = dict(
         ],
     )
 )
+
+# GRES, GREC and the CoverAcc of the reference points in one test run
+val_evaluator = [
+    dict(type='GRESMetric'),
+    dict(type='GRECMetric', iou_thrs=(0.5, 0.7)),
+    dict(type='CoverAcc', points_key='pred_points'),
+]
+test_evaluator = val_evaluator
+
+# 8 epochs (as the conv-stem config), validated every 2 (ours)
+max_epochs = 8
+train_cfg = dict(max_epochs=max_epochs, val_interval=2)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
+    dict(
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.05,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
+]
+
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(
+        interval=1, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
+    ),
+)
+log_processor = dict(by_epoch=True)
+
+# --tta: IGVG's "no target" is "no query kept", so the merged views say
+# "no target" only when every view keeps no query
+tta_model = dict(nt_vote=1.0)

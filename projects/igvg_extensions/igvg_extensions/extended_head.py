@@ -37,23 +37,28 @@ class IGVGExtendedHead(IGVGHead):
     """:class:`~mmgres.models.heads.IGVGHead` with options for models
     trained from scratch on the synthetic benchmark, none of them IGVG's.
 
+    Each option overrides one of :class:`IGVGHead`'s hooks (named in
+    brackets):
+
     - **The words** reach the global branch and, with
-      ``decoder_text_attn_cfg``, the decoder (the :meth:`text_inputs`
-      hook): the mask decoder must be a :class:`TextGatedUNetMaskDecoder`
-      and the no-target branch a :class:`SentenceNoTargetBranch`.
+      ``decoder_text_attn_cfg``, the decoder (:meth:`text_inputs`): the
+      mask decoder must be a :class:`TextGatedUNetMaskDecoder` and the
+      no-target branch a :class:`SentenceNoTargetBranch`.
     - ``cls_text_attn_cfg``: the class branch reads each layer's queries
       after one cross-attention to the words (residual + LayerNorm); the
-      box and mask branches read the plain queries.
+      box and mask branches read the plain queries (:meth:`classify`).
     - ``decoder_text_attn_cfg``: every decoder layer is a
       :class:`TextDeformableDetrDecoderLayer` (a cross-attention to the
-      words between its self-attention and its deformable attention).
+      words between its self-attention and its deformable attention;
+      :meth:`build_decoder`).
     - ``num_mask_embed_layers``: ``Q_s = MLP(Q_d) · S_global`` with an
       mmdet ``MLP`` of that depth (Mask2Former's mask embedding) instead of
-      ``Q_d · S_global``.
+      ``Q_d · S_global`` (:meth:`mask_embedding`).
     - ``mask_loss_stride``: the mask losses compare the stride-4 logits
       with the targets area-downsampled to the padded input size / stride
       (soft targets, 16 times fewer pixels at 4), rather than upsampling
-      the logits to the input.
+      the logits to the input (:meth:`loss_instance_masks`,
+      :meth:`loss_global`).
     - ``context_instances``: the DETR matching of every layer runs against
       every object of the image (``gt_context_instances``, labels 0 for
       the referred objects and 1, DETR's background, for the others). A
@@ -63,10 +68,11 @@ class IGVGExtendedHead(IGVGHead):
       label 1 as is (it costs ``-p_not_target``); with a sigmoid
       classifier use :class:`ContextFocalLossCost`. The global mask, the
       no-target branch, the minimap and the prediction see the referred
-      objects only.
+      objects only (:meth:`loss_targets`).
     - ``num_context_classes``: with context instances, a linear category
       classifier on the matched queries of every layer
-      (``loss_context_cls``, softmax CE averaged over them).
+      (``loss_context_cls``, softmax CE averaged over them; added in
+      :meth:`loss_by_feat`).
 
     Args:
         context_instances (bool): See above. Defaults to False.

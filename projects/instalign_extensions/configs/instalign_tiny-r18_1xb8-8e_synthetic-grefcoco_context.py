@@ -3,26 +3,26 @@
 # - the options of the tuned config: lr 1e-3, merged-mask dice, no-target
 #   weight 4, pixel-word attention, positions in the mask features, union
 #   output;
-# - backbone: mmdet ResNet-18 with 16 base channels instead of the tiny Swin.
-#   With a shape classifier on mask-pooled features as the only loss, the
-#   tiny Swin stays at chance (25 % on val) after 400 iterations while this
-#   ResNet reaches 98 % after 300, and the shapes are what the tiny models
-#   confused most;
+# - backbone: mmdet ResNet-18 with 16 base channels instead of the tiny Swin
+#   (a shape classifier on mask-pooled features reaches 98 % with it after
+#   300 iterations, chance with the tiny Swin after 400; the shapes are what
+#   the tiny models confused most);
 # - context_instances: every object of the image is matched (relevance
 #   target 1 for the expression's targets, 0 for the others), so the queries
 #   learn to separate objects and include the distractors;
 # - num_context_classes=4: the matched queries also learn their object's
 #   category (the benchmark's shapes, from instances.json).
 _base_ = [
-    '../../../configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
+    '../../../configs/_base_/models/instalign_tiny.py',
+    '../../../configs/_base_/datasets/synthetic_grefcoco.py',
+    '../../../configs/_base_/schedules/instalign_tiny_cpu.py',
+    '../../../configs/_base_/default_runtime.py',
 ]
 
 custom_imports = dict(
     imports=['projects.instalign_extensions.instalign_extensions'],
     allow_failed_imports=False,
 )
-
-epochs = 8
 
 model = dict(
     backbone=dict(
@@ -78,17 +78,16 @@ train_dataloader = dict(
         ],
     )
 )
-train_cfg = dict(max_epochs=epochs, val_interval=2)
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
-    dict(
-        type='LinearLR',
-        start_factor=1.0,
-        end_factor=0.05,
-        by_epoch=True,
-        begin=0,
-        end=epochs,
-        convert_to_iter_based=True,
+
+optim_wrapper = dict(optimizer=dict(lr=1e-3))  # 8 epochs: the base schedule
+
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(
+        interval=2, max_keep_ckpts=2, save_best='gres/gIoU', rule='greater'
     ),
-]
+)
+
+# --tta: InstAlign's rule is p_NT > nt_thr, so the views' mean p_NT is
+# thresholded (on the synthetic benchmark this beat a vote of the views)
+tta_model = dict(nt_thr=0.5)

@@ -13,6 +13,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
+# registers the project's parts (the core configs built here do not import
+# it through custom_imports)
+import projects.instalign_extensions.instalign_extensions  # noqa: F401
 from mmgres.registry import MODELS
 from mmgres.testing import demo_grounding_inputs
 

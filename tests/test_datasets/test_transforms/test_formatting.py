@@ -248,7 +248,7 @@ def test_synthetic_tta_pipeline_gives_a_plain_and_a_mirrored_view(
             '../../../configs/_base_/datasets/synthetic_grefcoco.py',
         )
     )
-    assert base.tta_model.type == 'GroundingTTAModel'
+    assert base.tta_pipeline[-1].type == 'FlipTestTimeAug'
     ds = build(refer_root, pipeline=base.tta_pipeline, test_mode=True)
     packed = ds[2]
     plain, mirrored = packed['data_samples']

@@ -12,6 +12,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from mmgres.models.heads import IGVGHead
+from mmgres.models.heads.igvg.matching import assign_layer, with_ref_points
 from mmgres.models.utils.referring_targets import referring_targets
 from mmgres.registry import MODELS
 from mmgres.utils import register_all_modules
@@ -260,6 +261,29 @@ def test_loss_by_feat_masks_use_the_last_layers_box_assignment():
     losses = head.loss_by_feat(outs, [gt], [meta], [sample])
     assert losses['loss_dice'] < 0.01
     assert losses['loss_bbox'] < 1e-6 and losses['d0.loss_bbox'] < 1e-6
+
+
+def test_assign_layer_matches_each_layer_with_its_own_boxes():
+    """Layer 0 predicts the boxes of queries 1 and 2 swapped, layer 1
+    right: each layer's assignment (Sec. 3.1.2, per layer) follows its
+    own boxes; the reference points reach the assigner through copies of
+    the metas."""
+    head = build_head()
+    sample = head_sample()
+    gt = referring_targets(sample, (SIZE, SIZE))
+    cls, boxes, points = _crafted_predictions(head)
+    outs = dict(
+        cls_scores=torch.stack([cls, cls])[:, None],
+        bbox_preds=torch.stack([boxes[[0, 2, 1, 3]], boxes])[:, None],
+        points=points[None].requires_grad_(),
+    )
+    metas = with_ref_points([sample.metainfo], outs['points'])
+    assert 'ref_points' not in sample.metainfo
+    assert not metas[0]['ref_points'].requires_grad
+    assert torch.equal(metas[0]['ref_points'], points)
+    for layer, expected in ((0, {1: 0, 2: 1}), (1, {1: 1, 2: 0})):
+        ((pos, pos_gt),) = assign_layer(head.assign, outs, layer, [gt], metas)
+        assert dict(zip(pos.tolist(), pos_gt.tolist())) == expected
 
 
 def test_detr_class_loss_is_averaged_as_detr():
