@@ -27,6 +27,7 @@ QUICKSTART_CONFIG = ROOT / (
     'projects/instalign_extensions/configs/'
     'instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context.py'
 )
+TINY_CONFIG = 'configs/instalign/instalign_tiny_1xb8-8e_synthetic-grefcoco.py'
 
 
 def _doctest_modules():
@@ -91,6 +92,10 @@ def workspace(tmp_path_factory):
     ckpt = root / 'work_dirs' / 'quickstart' / 'epoch_10.pth'
     ckpt.parent.mkdir(parents=True)
     save_random_checkpoint(str(QUICKSTART_CONFIG), ckpt)
+    # the model-index name of the docstrings: the core tiny InstAlign
+    tiny = root / 'work_dirs' / 'instalign_tiny' / 'epoch_8.pth'
+    tiny.parent.mkdir(parents=True)
+    save_random_checkpoint(str(ROOT / TINY_CONFIG), tiny)
     for name in ('demo.jpg', 'scene.jpg'):
         _scene(root / name)
     data = root / 'data' / 'grefcoco'

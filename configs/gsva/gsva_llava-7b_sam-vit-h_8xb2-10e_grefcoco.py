@@ -29,7 +29,8 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # ours: --tta
+# ours: --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]
 # The paper's batch of 2 per GPU counts dialogues (images, each with up to
 # k = 5 expressions, appendix E); an mmgres sample is one expression, so a
 # batch is 2 x 5 = 10 expressions, kept together per image by

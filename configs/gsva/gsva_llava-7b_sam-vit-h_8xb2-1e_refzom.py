@@ -41,7 +41,8 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # ours: --tta
+# ours: --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]
 train_dataloader = dict(
     batch_size=10,  # ours: 2 dialogues x 5 expressions (see the gRefCOCO one)
     num_workers=4,  # ours

@@ -49,7 +49,8 @@ test_pipeline = [
     dict(type='LoadReferringAnnotations'),
     dict(type='PackReferringInputs'),
 ]
-tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]  # ours: --tta
+# ours: --tta
+tta_pipeline = test_pipeline[:-1] + [dict(type='FlipTestTimeAug')]
 
 refcoco_train = dict(
     type='RefCOCODataset',

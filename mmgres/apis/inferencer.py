@@ -79,9 +79,9 @@ class GroundingInferencer(DetInferencer):
     Example:
         >>> from mmgres.apis import GroundingInferencer
         >>> inferencer = GroundingInferencer(
-        ...     'instalign_tiny-r18_1xb8-10e_synthetic-grefcoco_context',
-        ...     weights='work_dirs/quickstart/epoch_10.pth')
-        Loads checkpoint by ... from path: work_dirs/quickstart/epoch_10.pth
+        ...     'instalign_tiny_1xb8-8e_synthetic-grefcoco',
+        ...     weights='work_dirs/instalign_tiny/epoch_8.pth')
+        Loads checkpoint by ... from path: work_dirs/instalign_tiny/epoch_8.pth
         >>> out = inferencer(
         ...     'demo.jpg', texts=['the red circles', 'the blue triangle'])
         >>> [p['text'] for p in out['predictions'][0]]

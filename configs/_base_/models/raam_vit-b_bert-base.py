@@ -4,8 +4,7 @@
 # beta = 1.2 (Sec. 4.2). Values marked "ours" are not given by the paper.
 # The task is the head's `mode`: 'gres' here; joint REC+RES configs set
 # 'rec_res', and the direct-interaction baseline sets
-# backbone.interaction='direct'. Spelled out without bases (BERT-base as
-# configs/_base_/models/text_encoder_bert-base-uncased.py), so that the
+# backbone.interaction='direct'. Spelled out without bases, so that the
 # Swin-B and tiny models that inherit it stay three levels deep.
 
 # ours: the paper says only "pretrained vision ... models" (ViT-Base). We
