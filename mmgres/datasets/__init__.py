@@ -1,5 +1,6 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .grefcoco import GRefCOCODataset
+from .reason_seg import ReasonSegDataset
 from .refclef import RefCLEFDataset
 from .refcoco import RefCOCODataset
 from .refer_base import BaseReferDataset, ReferDataError
@@ -10,6 +11,7 @@ from .samplers import (
     ImageGroupedSampler,
     ImageShardSampler,
 )
+from .sem_seg_refer import SemSegReferDataset
 from .synthetic import SYNTHETIC_VOCAB, generate_synthetic_grefcoco
 from .transforms import *  # noqa: F401,F403
 from .utils import ReferFormatError, find_dataset_problems
@@ -17,10 +19,12 @@ from .utils import ReferFormatError, find_dataset_problems
 __all__ = [
     'BaseReferDataset',
     'GRefCOCODataset',
+    'ReasonSegDataset',
     'RefCLEFDataset',
     'RefCOCODataset',
     'RefZOMDataset',
     'RRefCOCODataset',
+    'SemSegReferDataset',
     'ImageBatchSampler',
     'ImageGroupedSampler',
     'ImageShardSampler',

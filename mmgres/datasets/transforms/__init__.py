@@ -1,4 +1,5 @@
 # Copyright (c) mmgres contributors. All rights reserved.
+from .class_mask import LoadClassMask
 from .clip_input import CLIPImageInput
 from .formatting import PackReferringInputs
 from .loading import LoadImageFromFile, LoadReferringAnnotations
@@ -8,6 +9,7 @@ __all__ = [
     'FlipTestTimeAug',
     'CLIPImageInput',
     'LoadImageFromFile',
+    'LoadClassMask',
     'LoadReferringAnnotations',
     'PackReferringInputs',
     'RandomFlip',
