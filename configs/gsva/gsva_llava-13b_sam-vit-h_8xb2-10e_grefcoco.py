@@ -10,3 +10,9 @@ model = dict(
         lora_cfg=dict(r=64),  # paper Table 7: 64 for the 13B variants
     )
 )
+
+# from the GSVA-Vicuna-13B pre-training (its last DeepSpeed checkpoint)
+load_from = (
+    'work_dirs/gsva_llava-13b_sam-vit-h_8xb2-50k_pretrain-mixture/'
+    'iter_50000.pth'
+)

@@ -9,10 +9,18 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# Fine-tuning starts from the GSVA pre-training weights (paper: 50k steps on
-# LISA's mixture plus gRefCOCO): a DeepSpeed checkpoint directory of this
-# model, e.g. 'work_dirs/gsva_llava-7b_pretrain/iter_50000.pth'.
-load_from = None
+# Fine-tuning starts from the GSVA pre-training (paper: 50k steps on LISA's
+# mixture plus gRefCOCO): the DeepSpeed checkpoint (a directory) that
+#   bash tools/dist_train.sh \
+#       configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-50k_pretrain-mixture.py 8
+# writes last. Released pre-trained weights instead: convert gsva-7b-pt.bin
+# (docs/en/user_guides/model_conversion.md) and pass --cfg-options
+# load_from=checkpoints/gsva-7b-pt_mmgres.pth.
+load_from = (
+    'work_dirs/gsva_llava-7b_sam-vit-h_8xb2-50k_pretrain-mixture/'
+    'iter_50000.pth'
+)
+
 
 # SAM's frame: the long side resized to 1024 (SAM's ResizeLongestSide; the
 # model pads to 1024 x 1024); CLIP takes its own 224 crop of the same image.

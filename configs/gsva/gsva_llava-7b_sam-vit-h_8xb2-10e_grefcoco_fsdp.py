@@ -5,6 +5,12 @@
 # transformer block; gradient accumulation by the optimizer wrapper.
 _base_ = ['./gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py']
 
+# FSDPStrategy reads only its own checkpoints (here a folder of rank{i}.pth),
+# not the DeepSpeed checkpoint the pre-training config writes: give an FSDP
+# checkpoint of the pre-training (that config run with this file's
+# strategy and optim_wrapper) with --cfg-options load_from=...
+load_from = None
+
 model = dict(
     mllm=dict(torch_dtype=None),  # fp32 master weights; bf16 compute below
     mask_head=dict(segmentor=dict(torch_dtype=None)),

@@ -9,7 +9,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-load_from = None  # the GSVA pre-training checkpoint (see the gRefCOCO one)
+# the GSVA pre-training's last checkpoint (see the gRefCOCO config)
+load_from = (
+    'work_dirs/gsva_llava-7b_sam-vit-h_8xb2-50k_pretrain-mixture/'
+    'iter_50000.pth'
+)
 
 max_epochs = 1  # paper: "finetuned versions with 1 epoch"
 train_cfg = dict(max_epochs=max_epochs)

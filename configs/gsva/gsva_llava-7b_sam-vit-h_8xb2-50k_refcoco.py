@@ -11,7 +11,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-load_from = None  # the GSVA pre-training checkpoint (see the gRefCOCO one)
+# the GSVA pre-training's last checkpoint (see the gRefCOCO config)
+load_from = (
+    'work_dirs/gsva_llava-7b_sam-vit-h_8xb2-50k_pretrain-mixture/'
+    'iter_50000.pth'
+)
 
 # 50,000 iterations = 5,000 updates of 10 accumulated iterations (the
 # release counts 10 epochs x 500 updates x 10 accumulation steps).

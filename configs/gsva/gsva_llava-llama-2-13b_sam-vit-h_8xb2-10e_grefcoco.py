@@ -23,3 +23,9 @@ model = dict(
         ),
     ),
 )
+
+# from the GSVA-Llama2-13B pre-training (its last DeepSpeed checkpoint)
+load_from = (
+    'work_dirs/gsva_llava-llama-2-13b_sam-vit-h_8xb2-50k_pretrain-mixture/'
+    'iter_50000.pth'
+)

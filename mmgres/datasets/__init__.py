@@ -1,5 +1,11 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 from .grefcoco import GRefCOCODataset
+from .llava_instruct import LlavaInstructDataset
+from .part_seg_refer import (
+    PacoLvisReferDataset,
+    PartSegReferDataset,
+    PascalPartReferDataset,
+)
 from .reason_seg import ReasonSegDataset
 from .refclef import RefCLEFDataset
 from .refcoco import RefCOCODataset
@@ -19,6 +25,10 @@ from .utils import ReferFormatError, find_dataset_problems
 __all__ = [
     'BaseReferDataset',
     'GRefCOCODataset',
+    'LlavaInstructDataset',
+    'PacoLvisReferDataset',
+    'PartSegReferDataset',
+    'PascalPartReferDataset',
     'ReasonSegDataset',
     'RefCLEFDataset',
     'RefCOCODataset',

@@ -143,17 +143,21 @@ class ReasonSegDataset(BaseDataset):
     ``PackReferringInputs``)::
 
         dict(img_path, img_id=<name>, height, width, text, sent_id=<index
-             of the query>, is_sentence, no_target=False,
+             of the query>, is_sentence, task='reason', explanation,
+             no_target=False,
              instances=[dict(bbox, bbox_label=0, ignore_flag=0,
                              mask=<RLE of LISA's mask == 1>, ann_id=0)])
 
     Every query of an image becomes a sample (as the other referring
     datasets give one per sentence). LISA and GSVA train on up to 3 queries
     of a randomly drawn image per step and validate on the first query
-    only; the explanatory answers (``explanatory/train.json``) are not
-    read. Images are the ``*.jpg`` files of the split folder, in sorted
-    order; the mask needs the image size, read from each image's header
-    at load time.
+    only. ``explanation`` is the ``outputs`` of the image's entry in
+    ``explanatory/train.json`` under ``data_root`` (the release's
+    ``img_to_explanation``, keyed by the image's file name), or None when
+    the file is absent or has no entry for the image; the release reads
+    that file for every split. Images are the ``*.jpg`` files of the split
+    folder, in sorted order; the mask needs the image size, read from each
+    image's header at load time.
 
     Args:
         split (str): The split folder under ``data_root``: ``'train'``,
@@ -164,6 +168,8 @@ class ReasonSegDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=('object',), palette=[(220, 20, 60)])
+    #: the explanatory answers, relative to ``data_root`` (the release's)
+    EXPLANATORY_FILE = 'explanatory/train.json'
 
     def __init__(
         self,
@@ -184,8 +190,10 @@ class ReasonSegDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """Read every annotation; raise on the first problem."""
         data_list = self._parse(report=None)
+        explained = sum(s['explanation'] is not None for s in data_list)
         MMLogger.get_current_instance().info(
-            f'ReasonSegDataset split={self.split}: {len(data_list)} queries'
+            f'ReasonSegDataset split={self.split}: {len(data_list)} queries, '
+            f'{explained} with an explanatory answer'
         )
         return data_list
 
@@ -223,15 +231,53 @@ class ReasonSegDataset(BaseDataset):
             if report is None:
                 raise ReferDataError(msg)
             report(msg)
+        try:
+            explanations = self._explanations()
+        except ReferDataError as e:
+            if report is None:
+                raise
+            report(str(e))
+            explanations = {}
         data_list = []
         for name in names:
             try:
-                data_list.extend(self._parse_image(folder, name))
+                samples = self._parse_image(folder, name)
             except (FileNotFoundError, ReferDataError, OSError) as e:
                 if report is None:
                     raise
                 report(str(e))
+                continue
+            for sample in samples:
+                sample['explanation'] = explanations.get(name)
+            data_list.extend(samples)
         return data_list
+
+    def _explanations(self) -> dict:
+        """Image file name -> ``outputs`` of ``explanatory/train.json``;
+        empty when the file does not exist."""
+        if not self.data_root:
+            return {}
+        path = join_path(self.data_root, self.EXPLANATORY_FILE)
+        if not exists(path, backend_args=self.backend_args):
+            return {}
+        try:
+            items = json.loads(get(path, backend_args=self.backend_args))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ReferDataError(f'{path}: not valid JSON: {e}') from e
+        if not isinstance(items, list):
+            raise ReferDataError(f'{path}: expected a JSON list')
+        out = {}
+        for i, item in enumerate(items):
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get('image'), str)
+                or not isinstance(item.get('outputs'), str)
+            ):
+                raise ReferDataError(
+                    f'{path}: entry {i} needs "image" and "outputs" strings'
+                )
+            out[item['image']] = item['outputs']
+        return out
 
     def _parse_image(self, folder: str, name: str) -> List[dict]:
         stem = osp.splitext(name)[0]
@@ -274,6 +320,7 @@ class ReasonSegDataset(BaseDataset):
                 text=text,
                 sent_id=i,
                 is_sentence=is_sentence,
+                task='reason',
                 no_target=False,
                 instances=[instance],
             )

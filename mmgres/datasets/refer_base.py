@@ -25,20 +25,27 @@ The image file name comes from ``instances.json`` (the refs' own
 files: the 2023 gRefCOCO re-release renumbered some of them.
 """
 
+import gc
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
+from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.fileio import join_path
 from mmengine.logging import MMLogger
 from mmengine.utils import is_abs
 
-from .utils.annotation_io import ReferFormatError, load_coco, load_refs
+from .utils.annotation_io import (
+    ReferFormatError,
+    load_coco,
+    load_refs,
+    paused_gc,
+)
 from .utils.segmentation import (
     clean_segmentation,
     is_valid_polygon,
     segmentation_problem,
 )
+from .utils.serialization import load_shared, serialize_shared
 
 Report = Callable[[str], None]
 
@@ -184,10 +191,35 @@ class BaseReferDataset(BaseDataset):
         )
         return data_list
 
+    def _serialize_data(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Serialize ``data_list`` with what samples share stored once.
+
+        The sentences of a ref share its target list, refs share objects,
+        and context instances repeat an image's masks: see
+        :mod:`mmgres.datasets.utils.serialization`. The shared table is
+        kept in ``shared_bytes`` / ``shared_address``.
+        """
+        entries, shared = serialize_shared(self.data_list)
+        self.shared_bytes, self.shared_address = shared
+        self.data_list.clear()
+        gc.collect()
+        return entries
+
+    @force_full_init
     def get_data_info(self, idx: int) -> dict:
         """Return sample ``idx``; in ``'random'`` text mode, one sentence of
         ref ``idx`` drawn at random."""
-        info = super().get_data_info(idx)
+        if self.serialize_data:
+            if idx < 0:
+                idx += len(self)
+            info = load_shared(
+                (self.data_bytes, self.data_address),
+                (self.shared_bytes, self.shared_address),
+                idx,
+            )
+            info['sample_idx'] = idx
+        else:
+            info = super().get_data_info(idx)
         if self.text_mode == 'random':
             samples = info['samples']
             sample = samples[np.random.randint(len(samples))]
@@ -238,12 +270,21 @@ class BaseReferDataset(BaseDataset):
         self._note = report if notes else None
         self._stats = stats if stats is not None else dict(crowd=0, dropped=0)
         self._context_cache: Dict[int, List[dict]] = {}
+        # an object targeted by several refs is parsed once; the refs
+        # share its instance dict (samples are copies: get_data_info)
+        self._instance_cache: Dict[int, dict] = {}
+        self._img_paths: Dict[int, str] = {}
+        self._labelled_cache: Dict[Tuple[int, int], dict] = {}
         self._category_index: Dict[int, int] = {}
         try:
-            return self._parse_files(report, fail)
+            with paused_gc():
+                return self._parse_files(report, fail)
         finally:
             self._note = None
             self._context_cache = {}
+            self._instance_cache = {}
+            self._img_paths = {}
+            self._labelled_cache = {}
 
     def _parse_files(
         self, report: Optional[Report], fail: Report
@@ -326,7 +367,12 @@ class BaseReferDataset(BaseDataset):
             if ann.get('iscrowd', 0):
                 self._stats['crowd'] += 1
                 continue
-            instance = self._parse_instance(ann, img, fail)
+            instance = self._instance_cache.get(ann_id)
+            if instance is None:
+                instance = self._parse_instance(ann, img, fail)
+                # a scan with notes re-reports an object for every ref
+                if instance is not None and self._note is None:
+                    self._instance_cache[ann_id] = instance
             if instance is not None:
                 instances.append(instance)
         if failures:
@@ -344,10 +390,16 @@ class BaseReferDataset(BaseDataset):
         context = None
         if self.with_context:
             context = self._context_instances(coco, img)
+        # one context list per target list (the ref's, or none for a
+        # no-target sentence): the sentences of a ref share it
+        context_of: Dict[bool, List[dict]] = {}
         samples = []
-        img_path = join_path(
-            self.data_prefix.get('img_path', ''), img['file_name']
-        )
+        img_path = self._img_paths.get(img['id'])
+        if img_path is None:
+            img_path = join_path(
+                self.data_prefix.get('img_path', ''), img['file_name']
+            )
+            self._img_paths[img['id']] = img_path
         for i, sentence in enumerate(ref['sentences']):
             sample = self._parse_sentence(ref, i, sentence, no_target, fail)
             if sample is None:
@@ -361,13 +413,24 @@ class BaseReferDataset(BaseDataset):
             )
             sample['instances'] = [] if sample['no_target'] else instances
             if context is not None:
-                targets = {inst['ann_id'] for inst in sample['instances']}
-                sample['context_instances'] = [
-                    dict(inst, bbox_label=int(inst['ann_id'] not in targets))
-                    for inst in context
-                ]
+                key = sample['no_target']
+                if key not in context_of:
+                    targets = {i['ann_id'] for i in sample['instances']}
+                    context_of[key] = [
+                        self._labelled(i, int(i['ann_id'] not in targets))
+                        for i in context
+                    ]
+                sample['context_instances'] = context_of[key]
             samples.append(sample)
         return samples
+
+    def _labelled(self, instance: dict, label: int) -> dict:
+        """``dict(instance, bbox_label=label)``, one per object and label:
+        the refs of an image share them."""
+        key = (id(instance), label)
+        if key not in self._labelled_cache:
+            self._labelled_cache[key] = dict(instance, bbox_label=label)
+        return self._labelled_cache[key]
 
     def _context_instances(self, coco, img: dict) -> List[dict]:
         """Every usable object of ``img`` (parsed once per image)."""
@@ -391,10 +454,18 @@ class BaseReferDataset(BaseDataset):
                         'categories'
                     )
                     continue
-                instance = self._parse_instance(ann, img, skip, count=False)
+                # a target's instance (and mask) is shared with its context
+                instance = self._instance_cache.get(ann['id'])
+                if instance is None:
+                    instance = self._parse_instance(
+                        ann, img, skip, count=False
+                    )
+                    if instance is not None and self._note is None:
+                        self._instance_cache[ann['id']] = instance
                 if instance is not None:
-                    instance['category'] = categories[ann['category_id']]
-                    parsed.append(instance)
+                    parsed.append(
+                        dict(instance, category=categories[ann['category_id']])
+                    )
             self._context_cache[img_id] = parsed
         return self._context_cache[img_id]
 

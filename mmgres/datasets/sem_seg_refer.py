@@ -40,8 +40,9 @@ def class_text(name: str) -> str:
 
 def is_skipped_class(name: str) -> bool:
     """LISA's COCO-Stuff rule: a class whose name has a ``-`` is ignored
-    (``if "-" in c: label[label == i] = 255``). No ADE20K name has one, so
-    the rule is applied to every dataset.
+    (``if "-" in c: label[label == i] = 255``). No ADE20K name has one;
+    Mapillary Vistas' have, and LISA keeps them there
+    (``SemSegReferDataset(skip_hyphen_classes=False)``).
 
     Example:
         >>> is_skipped_class('wall-brick'), is_skipped_class('sky-other')
@@ -84,6 +85,11 @@ class SemSegReferDataset(BaseDataset):
             (``num_classes_per_sample`` of LISA's and GSVA's code; the
             GSVA paper does not say).
         seed (int): Seed of the per-image class draw. Defaults to 0 (Ours).
+        skip_hyphen_classes (bool): Apply LISA's COCO-Stuff rule
+            (:func:`is_skipped_class`). LISA applies it to COCO-Stuff only;
+            it changes nothing on ADE20K. Defaults to True; False for
+            Mapillary Vistas, whose "Lane Marking - ..." classes LISA asks
+            about.
         backend_args (dict, optional): File backend for the label maps.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``...).
@@ -94,6 +100,7 @@ class SemSegReferDataset(BaseDataset):
         dataset: Union[dict, BaseDataset],
         classes_per_image: int = 3,
         seed: int = 0,
+        skip_hyphen_classes: bool = True,
         backend_args: Optional[dict] = None,
         **kwargs,
     ) -> None:
@@ -106,6 +113,7 @@ class SemSegReferDataset(BaseDataset):
         self.dataset = dataset
         self.classes_per_image = classes_per_image
         self.seed = seed
+        self.skip_hyphen_classes = skip_hyphen_classes
         self.backend_args = backend_args
         kwargs.setdefault('metainfo', copy.deepcopy(dataset.metainfo))
         super().__init__(**kwargs)
@@ -144,7 +152,8 @@ class SemSegReferDataset(BaseDataset):
                 f'classes of {type(self.dataset).__name__} '
                 f'({len(names)} classes, {IGNORE_INDEX} ignored)'
             )
-        present = [v for v in present if not is_skipped_class(names[v])]
+        if self.skip_hyphen_classes:
+            present = [v for v in present if not is_skipped_class(names[v])]
         rng = np.random.default_rng([self.seed, info['img_index']])
         size = min(self.classes_per_image, len(present))
         return [int(v) for v in rng.choice(present, size, replace=False)]

@@ -175,3 +175,46 @@ def test_check_dataset_lists_every_problem(root):
     problems = find_dataset_problems(cfg)
     assert len(problems) == 2
     assert 'a.json' in problems[0] and 'b.json' in problems[1]
+
+
+def write_explanatory(root, items):
+    os.makedirs(osp.join(root, 'explanatory'), exist_ok=True)
+    with open(osp.join(root, 'explanatory', 'train.json'), 'w') as f:
+        json.dump(items, f)
+
+
+def test_task_and_no_explanation_without_the_file(root):
+    ds = build(root)
+    infos = [ds.get_data_info(i) for i in range(3)]
+    assert all(i['task'] == 'reason' for i in infos)
+    assert all(i['explanation'] is None for i in infos)
+
+
+def test_explanation_by_image_name(root):
+    # the release's img_to_explanation: keyed by "image", answer "outputs"
+    write_explanatory(
+        root,
+        [
+            dict(image='b.jpg', query='q', outputs='The handle, to hold.'),
+            dict(image='other.jpg', query='q', outputs='unused'),
+        ],
+    )
+    ds = build(root)
+    assert [ds.get_data_info(i)['explanation'] for i in range(3)] == [
+        None,
+        None,
+        'The handle, to hold.',
+    ]
+    sample = ds[2]['data_samples']  # packed into the metainfo
+    assert sample.task == 'reason'
+    assert sample.is_sentence is True
+    assert sample.explanation == 'The handle, to hold.'
+
+
+def test_malformed_explanatory_file(root):
+    write_explanatory(root, [dict(image='b.jpg')])
+    with pytest.raises(ReferDataError, match=r'train\.json: entry 0'):
+        build(root)
+    cfg = dict(type='ReasonSegDataset', data_root=root, split='val')
+    problems = find_dataset_problems(cfg)
+    assert len(problems) == 1 and 'entry 0' in problems[0]

@@ -168,3 +168,30 @@ def test_unknown_label_value(tmp_path):
 def test_bad_classes_per_image(tmp_path):
     with pytest.raises(ValueError, match='classes_per_image'):
         _ade(tmp_path, classes_per_image=0)
+
+
+def test_mapillary_keeps_hyphen_classes(tmp_path):
+    # LISA reads Mapillary Vistas v2.0 labels as they are: "Lane Marking -
+    # Dashed Line" is asked about (the "-" rule is COCO-Stuff's)
+    from mmseg.datasets import MapillaryDataset_v2
+
+    classes = MapillaryDataset_v2.METAINFO['classes']
+    dashed = classes.index('Lane Marking - Dashed Line')
+    bird = classes.index('Bird')
+    label = np.array([[dashed, bird], [dashed, dashed]], dtype=np.uint8)
+    _write(tmp_path, 'training/images', 'training/v2.0/labels', 'm', label)
+    inner = dict(
+        type='mmseg.MapillaryDataset_v2',
+        data_root=str(tmp_path),
+        data_prefix=dict(
+            img_path='training/images', seg_map_path='training/v2.0/labels'
+        ),
+    )
+    kept = SemSegReferDataset(
+        dataset=inner, classes_per_image=2, skip_hyphen_classes=False
+    )
+    texts = sorted(kept.get_data_info(i)['text'] for i in range(2))
+    assert texts == ['bird', 'lane marking - dashed line']
+    skipped = SemSegReferDataset(dataset=inner, classes_per_image=2)
+    assert skipped.get_data_info(0)['text'] == 'bird'
+    assert skipped.get_data_info(1)['class_id'] is None

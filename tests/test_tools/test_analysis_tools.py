@@ -238,6 +238,201 @@ def test_benchmark_compares_with_mask2former(capsys, monkeypatch):
     assert ratios and float(ratios.group(1)) > 0
 
 
+def _benchmark_module():
+    sys.path.insert(0, 'tools/analysis_tools')
+    try:
+        import benchmark
+    finally:
+        sys.path.pop(0)
+    return benchmark
+
+
+def test_benchmark_bf16_autocast_on_cpu_and_its_json(tmp_path, monkeypatch):
+    """--amp-dtype bf16 on the CPU: the linear layers of both steps run in
+    bf16 (torch.autocast), the training step uses the config's optimizer
+    in mmgres' CPUAutocastOptimWrapper
+    (instalign_tiny_cpu.py: AdamW, lr 5e-4, clipping at norm 1), and the
+    JSON holds every timing and the memory fields. The optimizer state that
+    training adds to the model's own memory is AdamW's: two fp32 moments
+    per trainable weight and a 4-byte step counter per tensor."""
+    import torch
+
+    dtypes = set()
+
+    def hook(module, args, output):
+        if isinstance(module, torch.nn.Linear) and torch.is_tensor(output):
+            dtypes.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    out_json = tmp_path / 'bench.json'
+    try:
+        _main(
+            'benchmark',
+            [
+                CONFIG,
+                '--device',
+                'cpu',
+                '--amp-dtype',
+                'bf16',
+                '--shape',
+                '64',
+                '64',
+                '--warmup',
+                '1',
+                '--iters',
+                '2',
+                '--out-json',
+                str(out_json),
+            ],
+            monkeypatch,
+        )
+    finally:
+        handle.remove()
+    assert torch.bfloat16 in dtypes
+    got = json.loads(out_json.read_text())
+    assert (got['device'], got['amp'], got['shape']) == (
+        'cpu',
+        'bf16',
+        [64, 64],
+    )
+    assert got['batch_size'] == 2 and got['ratios'] == {}
+    (model,) = got['models']
+    assert model['name'] == 'grounder'
+    assert model['optim'] == dict(
+        wrapper='CPUAutocastOptimWrapper',  # as tools/train.py --amp
+        optimizer='AdamW',
+        lr=[5e-4],
+        clip_grad=dict(max_norm=1.0, norm_type=2),
+    )
+    for phase in ('infer', 'train'):
+        m = model[phase]
+        assert len(m['times_s']) == 2
+        assert m['median_s'] == max(m['times_s'])  # the upper median of 2
+        assert m['img_per_s'] == pytest.approx(2 / m['median_s'])
+        assert m['peak_mem_mib'] is None or (
+            m['peak_mem_mib'] >= m['model_mem_mib']
+        )
+    assert model['train']['iter_per_s'] == pytest.approx(
+        1 / model['train']['median_s']
+    )
+    # the model alone: its parameters (1.52 M, fp32) and buffers
+    assert model['infer']['model_mem_mib'] >= 4 * 1_523_182 / 2**20
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmgres.registry import MODELS
+
+    with DefaultScope.overwrite_default_scope('mmgres'):
+        built = MODELS.build(Config.fromfile(CONFIG).model)
+    trainable = [p for p in built.parameters() if p.requires_grad]
+    assert model['trainable_params_m'] == pytest.approx(
+        sum(p.numel() for p in trainable) / 1e6
+    )
+    adamw = sum(2 * 4 * p.numel() + 4 for p in trainable)
+    added = model['train']['model_mem_mib'] - model['infer']['model_mem_mib']
+    assert added * 2**20 == pytest.approx(adamw, abs=1)
+
+
+def test_benchmark_without_amp_stays_fp32(tmp_path, monkeypatch):
+    import torch
+
+    dtypes = set()
+
+    def hook(module, args, output):
+        if isinstance(module, torch.nn.Linear) and torch.is_tensor(output):
+            dtypes.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        argv = [CONFIG, '--device', 'cpu', '--shape', '64', '64']
+        argv += ['--warmup', '0', '--iters', '1']
+        _main('benchmark', argv, monkeypatch)
+    finally:
+        handle.remove()
+    assert dtypes == {torch.float32}
+
+
+RAAM_TINY = 'configs/raam/raam_tiny_1xb8-8e_synthetic-grefcoco.py'
+
+
+def test_benchmark_compare_config_raam_with_direct(tmp_path, monkeypatch):
+    """--compare-config: RaAM-RVG's tiny config beside the same model with
+    the direct interaction, in one run: the second model is the other
+    config's (LAVT's pixel-word attention has fewer parameters than RaAM's
+    anchors), and the ratios are the first model's over the second's."""
+    direct = tmp_path / 'raam_tiny_direct.py'
+    direct.write_text(
+        f"_base_ = ['{osp.abspath(RAAM_TINY)}']\n"
+        "model = dict(backbone=dict(interaction='direct'))\n"
+    )
+    out_json = tmp_path / 'bench.json'
+    argv = [RAAM_TINY, '--compare-config', str(direct), '--device', 'cpu']
+    argv += ['--warmup', '0', '--iters', '1', '--out-json', str(out_json)]
+    _main('benchmark', argv, monkeypatch)
+    got = json.loads(out_json.read_text())
+    assert got['compare_config'] == str(direct)
+    raam, other = got['models']
+    assert (raam['name'], other['name']) == ('grounder', 'compared')
+    assert (raam['config'], other['config']) == (RAAM_TINY, str(direct))
+    assert raam['params_m'] > other['params_m']
+    ratio = got['ratios']['compared']
+    assert ratio['infer_time'] == pytest.approx(
+        raam['infer']['median_s'] / other['infer']['median_s']
+    )
+    assert ratio['train_time'] == pytest.approx(
+        raam['train']['median_s'] / other['train']['median_s']
+    )
+
+
+def test_benchmark_optim_wrapper_of_one_process():
+    """GSVA's 7B configs train through DeepSpeed (ZeRO-2) or FSDP with
+    gradient accumulation 10: benchmark.py steps the same optimizer once
+    per call, in a plain OptimWrapper, or in mmengine's AmpOptimWrapper with
+    --amp on CUDA."""
+    import torch
+    from mmengine.config import Config
+
+    bench = _benchmark_module()
+    deepspeed = Config.fromfile(
+        'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco.py'
+    )
+    fsdp = Config.fromfile(
+        'configs/gsva/gsva_llava-7b_sam-vit-h_8xb2-10e_grefcoco_fsdp.py'
+    )
+    cpu, cuda = torch.device('cpu'), torch.device('cuda')
+    ow = bench.optim_wrapper_cfg(deepspeed, cpu, None)
+    assert ow.type == 'OptimWrapper'
+    assert (ow.optimizer.type, ow.optimizer.lr) == ('AdamW', 1e-4)
+    ow = bench.optim_wrapper_cfg(deepspeed, cpu, 'bf16')
+    assert (ow.type, ow.dtype) == ('CPUAutocastOptimWrapper', 'bfloat16')
+    ow = bench.optim_wrapper_cfg(deepspeed, cpu, 'fp16')
+    assert ow.type == 'OptimWrapper' and 'dtype' not in ow
+    ow = bench.optim_wrapper_cfg(deepspeed, cuda, 'bf16')
+    assert (ow.type, ow.dtype) == ('AmpOptimWrapper', 'bfloat16')
+    ow = bench.optim_wrapper_cfg(fsdp, cuda, 'fp16')
+    assert (ow.type, ow.dtype) == ('AmpOptimWrapper', 'float16')
+    assert 'accumulative_counts' not in ow
+    assert ow.clip_grad.max_norm == 1.0
+    ow = bench.optim_wrapper_cfg(fsdp, cuda, None)
+    assert ow.type == 'OptimWrapper' and 'dtype' not in ow
+    # the config itself is left as it is
+    assert fsdp.optim_wrapper.accumulative_counts == 10
+
+
+def test_benchmark_rss_memory_sees_a_64_mib_tensor():
+    import torch
+
+    bench = _benchmark_module()
+    meter = bench.RssMemory()
+    if not meter.available:
+        pytest.skip('/proc/self/clear_refs cannot be written here')
+    meter.start()
+    x = torch.ones(16 * 2**20)  # 64 MiB, every page written
+    growth = meter.stop()
+    del x
+    assert 63 * 2**20 <= growth < 100 * 2**20
+
+
 # ----------------------------------------------------------------------
 # eval_predictions.py --group-by-kind
 # ----------------------------------------------------------------------

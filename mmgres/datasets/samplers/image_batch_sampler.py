@@ -35,6 +35,7 @@ with these samplers on several ranks.
 from collections import OrderedDict
 from typing import Dict, Hashable, Iterator, List, Optional, Sequence
 
+import numpy as np
 from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
@@ -69,12 +70,22 @@ def sample_image(dataset, idx: int) -> Hashable:
     if isinstance(dataset, ConcatDataset):
         part, local = dataset._get_ori_dataset_idx(idx)
         dataset = dataset.datasets[part]
-    if isinstance(dataset, BaseDataset):
-        # the base method: a subclass may draw a sentence at random
-        # (text_mode='random'), which must not change the grouping
+    if isinstance(dataset, BaseDataset) and (
+        type(dataset)._serialize_data is BaseDataset._serialize_data
+    ):
+        # the base method: a subclass may read files to complete a sample
+        # (SemSegReferDataset's label maps), which the image key needs not
         info = BaseDataset.get_data_info(dataset, local)
     else:
-        info = dataset.get_data_info(local)
+        # a dataset with its own storage (the referring datasets) reads its
+        # entries itself; in text_mode='random' it draws a sentence of the
+        # ref with numpy's global generator: all of them show the ref's
+        # image, and the draw must not move the generator
+        state = np.random.get_state()
+        try:
+            info = dataset.get_data_info(local)
+        finally:
+            np.random.set_state(state)
     if info.get('samples'):  # a ref of text_mode='random': one image
         info = info['samples'][0]
     for key in IMAGE_KEYS:

@@ -3,13 +3,16 @@
 ratios (GSVA's and LISA's pre-training mixture)."""
 
 import math
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
+from mmengine.dataset import BaseDataset
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import ConcatDataset, Sampler
 
 from mmgres.registry import DATA_SAMPLERS
+
+from .image_batch_sampler import group_by_image, sample_image
 
 # numpy's SeedSequence takes non-negative entropy words
 _SEED_MASK = 2**63 - 1
@@ -63,6 +66,21 @@ class RatioMixtureSampler(Sampler):
       already trained, walking through the same epochs, so the stream
       after the skip equals the uninterrupted one.
 
+    **Images** (``max_per_image``). The official code's draw is one
+    *image* of the task with up to ``num_classes_per_sample=3`` of its
+    classes, referring sentences or reasoning queries, which one dialogue
+    asks about together (one conversation for VQA). With
+    ``max_per_image`` set, the *units* of a source are its images' samples
+    cut, in dataset order, into chunks of at most ``max_per_image[k]``
+    (grouped by ``img_id``/``img_path``, :func:`sample_image`); a draw is
+    one unit, and the ratios are ratios of draws, as in the official code.
+    Rank ``r`` takes draws ``r, r + W, ...`` and yields their samples one
+    unit after the other, cut at ``len(self)`` samples (the rest of the
+    epoch's draws are skipped, never replayed: the chains advance by the
+    draws, so determinism and resume are as above). A unit's samples are
+    consecutive, so they land in one batch, and one GSVA dialogue, unless
+    a batch boundary splits them.
+
     Both need the same ``seed`` after resume. The runner builds the
     dataloader before it loads the checkpoint, so a seed drawn at random
     (``randomness.seed`` unset and no ``seed`` here) differs after
@@ -77,6 +95,10 @@ class RatioMixtureSampler(Sampler):
             derives it from the steps per epoch, see above).
         seed (int, optional): The same on all ranks; None draws one and
             broadcasts it (``sync_random_seed``).
+        max_per_image (int | Sequence[int], optional): Draw images, with
+            at most this many of their samples (one value, or one per
+            source; the GSVA release: 3, and 1 for VQA). Defaults to None:
+            a draw is one sample.
     """
 
     def __init__(
@@ -85,6 +107,7 @@ class RatioMixtureSampler(Sampler):
         ratios: Sequence[float],
         samples_per_epoch: Optional[int] = None,
         seed: Optional[int] = None,
+        max_per_image: Union[int, Sequence[int], None] = None,
     ) -> None:
         if not isinstance(dataset, ConcatDataset):
             raise TypeError(
@@ -116,6 +139,10 @@ class RatioMixtureSampler(Sampler):
             )
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
+        #: the units of each source (lists of local indices), or None
+        self.units = self._image_units(dataset, max_per_image)
+        if self.units is not None:
+            sizes = [len(u) for u in self.units]
         self.sizes = sizes
         self.starts = [0] + list(dataset.cumulative_sizes[:-1])
         self.probs = np.asarray(ratios) / sum(ratios)
@@ -129,6 +156,30 @@ class RatioMixtureSampler(Sampler):
         self.epoch = 0
         # draws of each source in epochs 0, 1, ... (computed on demand)
         self._counts: List[np.ndarray] = []
+
+    @staticmethod
+    def _image_units(dataset, max_per_image):
+        if max_per_image is None:
+            return None
+        n = len(dataset.datasets)
+        if isinstance(max_per_image, int):
+            max_per_image = [max_per_image] * n
+        max_per_image = [int(m) for m in max_per_image]
+        if len(max_per_image) != n or min(max_per_image) < 1:
+            raise ValueError(
+                'max_per_image must be a positive int or one positive int '
+                f'per dataset ({n}), got {max_per_image}.'
+            )
+        units = []
+        for part, m in zip(dataset.datasets, max_per_image):
+            if isinstance(part, BaseDataset):
+                part.full_init()
+            images = {i: sample_image(part, i) for i in range(len(part))}
+            groups = group_by_image(range(len(part)), images)
+            units.append(
+                [g[i : i + m] for g in groups for i in range(0, len(g), m)]
+            )
+        return units
 
     # -------------------------------------------------------------- streams
     def sources(self, epoch: int) -> np.ndarray:
@@ -160,7 +211,9 @@ class RatioMixtureSampler(Sampler):
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def global_stream(self) -> List[int]:
-        """All ranks' global indices of the current epoch, in draw order."""
+        """All ranks' draws of the current epoch, in draw order: global
+        indices, or, with ``max_per_image``, lists of global indices (one
+        unit each)."""
         src = self.sources(self.epoch)
         offsets = self._offsets(self.epoch)
         stream = np.empty(self.total_size, dtype=np.int64)
@@ -168,11 +221,20 @@ class RatioMixtureSampler(Sampler):
             where = np.flatnonzero(src == k)
             local = self.source_indices(k, int(offsets[k]), len(where))
             stream[where] = local + self.starts[k]
-        return stream.tolist()
+        if self.units is None:
+            return stream.tolist()
+        return [
+            [self.starts[k] + i for i in self.units[k][u - self.starts[k]]]
+            for k, u in zip(src.tolist(), stream.tolist())
+        ]
 
     # ------------------------------------------------------------ interface
     def __iter__(self) -> Iterator[int]:
-        return iter(self.global_stream()[self.rank :: self.world_size])
+        draws = self.global_stream()[self.rank :: self.world_size]
+        if self.units is None:
+            return iter(draws)
+        flat = [i for unit in draws for i in unit]
+        return iter(flat[: self.num_samples])
 
     def __len__(self) -> int:
         """Samples this rank yields per epoch."""

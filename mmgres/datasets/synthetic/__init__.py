@@ -24,6 +24,7 @@ from .generator import (
     format_summary,
     generate_synthetic_grefcoco,
 )
+from .mixture import COLOUR_CLASSES, SHAPE_CLASSES, write_synthetic_mixture
 from .sampler import MixBalancer, select_refs
 from .scene import (
     Scene,
@@ -38,6 +39,9 @@ from .writer import BenchmarkWriter, compressed_rle, uncompressed_rle
 
 __all__ = [
     'generate_synthetic_grefcoco',
+    'write_synthetic_mixture',
+    'SHAPE_CLASSES',
+    'COLOUR_CLASSES',
     'format_summary',
     'SYNTHETIC_VOCAB',
     'DEFAULT_NUM_IMAGES',

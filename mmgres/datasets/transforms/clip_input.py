@@ -4,6 +4,7 @@ LISA and GSVA releases make it."""
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from PIL import Image
@@ -82,16 +83,22 @@ class CLIPImageInput(BaseTransform):
                 f'got shape {img.shape} and dtype {img.dtype}; put it right '
                 'after LoadImageFromFile.'
             )
-        img = img[..., ::-1]  # BGR (mmcv's loading) to RGB
         h, w = img.shape[:2]
         nh, nw = clip_resize_shape(h, w, self.size)
-        pil = Image.fromarray(np.ascontiguousarray(img))
-        x = np.asarray(pil.resize((nw, nh), Image.BICUBIC))
+        # BGR (mmcv's loading) to RGB; OpenCV's swap is many times faster
+        # than copying numpy's reversed-channel view
+        rgb = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2RGB)
+        x = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BICUBIC))
         c = self.crop_size
         top, left = (nh - c) // 2, (nw - c) // 2
-        x = x[top : top + c, left : left + c].astype(np.float32)
-        x = (x * np.float32(1 / 255) - self.mean) / self.std
-        results['clip_img'] = np.ascontiguousarray(x.transpose(2, 0, 1))
+        # channels first on the small uint8 crop, then the same float32
+        # operations as ``(x / 255 - mean) / std``, in place
+        x = x[top : top + c, left : left + c].transpose(2, 0, 1)
+        x = x.astype(np.float32, order='C')
+        x *= np.float32(1 / 255)
+        x -= self.mean[:, None, None]
+        x /= self.std[:, None, None]
+        results['clip_img'] = x
         return results
 
     def __repr__(self) -> str:

@@ -25,6 +25,13 @@ DEFAULT_META_KEYS = (
     'source',
     # the CLIP view of the original image (CLIPImageInput), when made
     'clip_img',
+    # GSVA's pre-training mixture: the kind of sample ('refer' when
+    # absent, 'reason', 'vqa'), ReasonSeg's query form and explanatory
+    # answer, LLaVA-Instruct's dialogue
+    'task',
+    'is_sentence',
+    'explanation',
+    'conversations',
 )
 
 
@@ -41,9 +48,11 @@ class PackReferringInputs(PackDetInputs):
       False;
     - ``gt_instances``: ``bboxes`` (HorizontalBoxes, (N, 4) xyxy),
       ``labels`` ((N, ), all 0), ``masks`` (BitmapMasks, (N, H, W)); N = 0
-      for a no-target sample;
+      for a no-target sample and for a sample without mask ground truth
+      (``task='vqa'``);
     - ``gt_sem_seg``: ``PixelData(data=<(1, H, W) uint8 tensor>)``, the
-      merged mask (mmseg's field name, not mmdet's ``sem_seg``);
+      merged mask (mmseg's field name, not mmdet's ``sem_seg``); absent
+      for a ``task='vqa'`` sample;
     - ``gt_context_instances`` when ``LoadReferringAnnotations(
       with_context=True)`` loaded every object of the image: all of them,
       ``labels`` 0 for the targets and 1 for the others, ``categories``

@@ -1,7 +1,7 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """Loading images and referring annotations."""
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import LoadImageFromFile as MMCVLoadImageFromFile
@@ -32,24 +32,49 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
     """
 
     def transform(self, results: dict) -> Optional[dict]:
-        path = results['img_path']
-        ids = ', '.join(
-            f'{k}={results[k]}'
-            for k in ('img_id', 'ref_id', 'sent_id')
-            if k in results
-        )
-        where = f'{path!r}' + (f' ({ids})' if ids else '')
         try:
             out = super().transform(results)
         except FileNotFoundError as e:
-            raise FileNotFoundError(f'Image file not found: {where}') from e
+            raise FileNotFoundError(
+                f'Image file not found: {_where(results)}'
+            ) from e
         except Exception as e:
             raise OSError(
-                f'Cannot read image {where}: {type(e).__name__}: {e}'
+                f'Cannot read image {_where(results)}: {type(e).__name__}: {e}'
             ) from e
         if out is not None and out.get('img') is None:
-            raise OSError(f'Cannot decode image {where}')
+            raise OSError(f'Cannot decode image {_where(results)}')
         return out
+
+
+def _where(results: dict) -> str:
+    """``img_path`` and the sample's ids, for error messages."""
+    ids = ', '.join(
+        f'{k}={results[k]}'
+        for k in ('img_id', 'ref_id', 'sent_id')
+        if k in results
+    )
+    return f'{results["img_path"]!r}' + (f' ({ids})' if ids else '')
+
+
+def union_of_masks(masks: List[np.ndarray], shape: Tuple[int, int]):
+    """The union of 0/1 uint8 masks of ``shape`` (H, W), uint8 0/1.
+
+    A running in-place maximum over the list: no (N, H, W) stack and no
+    bool array to convert back.
+
+    Example:
+        >>> a = np.array([[1, 0, 0]], np.uint8)
+        >>> b = np.array([[1, 1, 0]], np.uint8)
+        >>> union_of_masks([a, b], (1, 3)).tolist()
+        [[1, 1, 0]]
+    """
+    if not masks:
+        return np.zeros(shape, dtype=np.uint8)
+    out = np.array(masks[0], dtype=np.uint8)
+    for mask in masks[1:]:
+        np.maximum(out, mask, out=out)
+    return out
 
 
 def _resize_boxes(boxes, scale: Tuple[float, float], shape: Tuple[int, int]):
@@ -103,7 +128,9 @@ class LoadReferringAnnotations(LoadAnnotations):
     - gt_bboxes_labels (np.int64, (N, ))
     - gt_ignore_flags (bool, (N, ))
     - gt_masks (BitmapMasks, (N, H, W))
-    - gt_seg_map (np.uint8, (H, W)): the union of the instance masks.
+    - gt_seg_map (np.uint8, (H, W)): the union of the instance masks;
+      not added for a sample without mask ground truth (``task='vqa'``,
+      e.g. LLaVA-Instruct), which gets no boxes and no masks.
     - no_target (bool)
     - with_context (bool, only with ``with_context=True``)
 
@@ -201,8 +228,9 @@ class LoadReferringAnnotations(LoadAnnotations):
 
     def _decode_masks(
         self, results: dict, h: int, w: int, out_hw: Tuple[int, int]
-    ) -> np.ndarray:
-        """Decode every instance mask. Shape (N, *out_hw), uint8.
+    ) -> List[np.ndarray]:
+        """Decode every instance mask: a list of C-ordered uint8 arrays of
+        shape ``out_hw``, left unstacked (``BitmapMasks`` stacks them).
 
         ``out_hw`` other than ``(h, w)`` rasterises in that resized frame
         (:func:`rasterize_in_frame`).
@@ -223,9 +251,7 @@ class LoadReferringAnnotations(LoadAnnotations):
                     f'{results.get("img_path")}: cannot decode the mask of '
                     f'ann_id={instance.get("ann_id")}: {e}'
                 ) from e
-        if not masks:
-            return np.zeros((0, out_h, out_w), dtype=np.uint8)
-        return np.stack(masks)
+        return masks
 
     def transform(self, results: dict) -> dict:
         """Add the ground-truth arrays to ``results``.
@@ -269,18 +295,19 @@ class LoadReferringAnnotations(LoadAnnotations):
         if self.with_mask or self.with_seg:
             masks = self._decode_masks(results, h, w, (out_h, out_w))
             if self.with_mask:
+                # the masks' one copy: BitmapMasks stacks them (it would
+                # copy an array given already stacked)
                 results['gt_masks'] = BitmapMasks(masks, out_h, out_w)
-            if self.with_seg:
+            # a VQA sample has no mask ground truth, not an empty target
+            if self.with_seg and results.get('task') != 'vqa':
                 targets = masks
                 if self.with_context:
-                    labels = [i['bbox_label'] for i in results['instances']]
-                    other = np.asarray(labels, dtype=np.int64) % 2
-                    targets = masks[other == 0]
-                results['gt_seg_map'] = (
-                    targets.any(axis=0).astype(np.uint8)
-                    if len(targets)
-                    else np.zeros((out_h, out_w), dtype=np.uint8)
-                )
+                    targets = [
+                        mask
+                        for mask, i in zip(masks, results['instances'])
+                        if i['bbox_label'] % 2 == 0
+                    ]
+                results['gt_seg_map'] = union_of_masks(targets, (out_h, out_w))
         results['no_target'] = bool(results.get('no_target', False))
         return results
 

@@ -3,11 +3,12 @@
 
 import copy
 import sys
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import mmcv
 from mmengine.config import Config, ConfigDict
 from mmengine.fileio import exists, get
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
@@ -33,7 +34,11 @@ def _flatten(cfg: dict) -> List[dict]:
 
 
 def _image_problem(
-    path: str, height: int, width: int, decode: bool, backend_args
+    path: str,
+    height: Optional[int],
+    width: Optional[int],
+    decode: bool,
+    backend_args,
 ) -> Union[str, None]:
     try:
         if not decode:
@@ -53,6 +58,8 @@ def _image_problem(
         return f'cannot decode image {path}: {type(e).__name__}: {e}'
     if img is None:
         return f'cannot decode image {path}'
+    if height is None or width is None:  # the annotation has no size
+        return None
     if tuple(img.shape[:2]) != (height, width):
         return (
             f'image {path} is {img.shape[0]}x{img.shape[1]} (h x w) but '
@@ -74,7 +81,12 @@ def find_dataset_problems(
     :meth:`~mmgres.datasets.BaseReferDataset.scan`: format errors, refs
     pointing at missing images or annotations, empty expressions, invalid
     segmentations. Then every image used is checked once: it exists, it
-    decodes, and its size matches ``instances.json``.
+    decodes, and its size matches the annotation's (when the annotation
+    gives one).
+
+    Inside a dataset wrapper, datasets that cannot be scanned (no
+    ``scan`` method, e.g. ``SemSegReferDataset``) are skipped with a
+    warning; a config with no scannable dataset raises ``TypeError``.
 
     Args:
         dataset_cfg (dict | Config): A dataset config, e.g.
@@ -91,26 +103,32 @@ def find_dataset_problems(
         list[str]: One message per problem; empty when the data is clean.
     """
     problems: List[str] = []
-    for cfg in _flatten(copy.deepcopy(dict(dataset_cfg))):
+    skipped: List[str] = []
+    cfgs = _flatten(copy.deepcopy(dict(dataset_cfg)))
+    for cfg in cfgs:
         cfg = dict(cfg)
         cfg['lazy_init'] = True
         cfg['pipeline'] = []
         with DefaultScope.overwrite_default_scope('mmgres'):
+            kind = cfg.get('type')
+            cls = kind if isinstance(kind, type) else DATASETS.get(kind)
+            if cls is not None and not hasattr(cls, 'scan'):
+                skipped.append(cls.__name__)
+                continue
             dataset = DATASETS.build(cfg)
-        if not hasattr(dataset, 'scan'):
-            raise TypeError(
-                f'{type(dataset).__name__} is not a referring '
-                'dataset (mmgres.datasets.BaseReferDataset)'
-            )
         samples, found = dataset.scan()
         problems.extend(found)
         if not check_images:
             continue
-        images: Dict[str, Tuple[int, int, object]] = {}
+        images: Dict[str, Tuple[Optional[int], Optional[int], object]] = {}
         for sample in samples:
             images.setdefault(
                 sample['img_path'],
-                (sample['height'], sample['width'], sample['img_id']),
+                (
+                    sample.get('height'),
+                    sample.get('width'),
+                    sample.get('img_id'),
+                ),
             )
         bar = None
         if progress and images and sys.stderr.isatty():
@@ -129,4 +147,13 @@ def find_dataset_problems(
                 bar.update()
         if bar is not None:
             sys.stderr.write('\n')
+    if skipped and len(skipped) == len(cfgs):
+        raise TypeError(
+            f'{", ".join(skipped)} is not a referring dataset '
+            '(mmgres.datasets.BaseReferDataset) and has no scan()'
+        )
+    if skipped:
+        MMLogger.get_current_instance().warning(
+            f'not checked (no scan()): {", ".join(skipped)}'
+        )
     return problems

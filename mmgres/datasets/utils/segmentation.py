@@ -19,6 +19,7 @@ one.
 
 from typing import List, Optional, Union
 
+import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
@@ -145,4 +146,26 @@ def decode_segmentation(
         if not polygons:
             return np.zeros((height, width), dtype=np.uint8)
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-    return np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
+    return fortran_to_c(mask_utils.decode(rle))
+
+
+def fortran_to_c(mask: np.ndarray) -> np.ndarray:
+    """The same uint8 (H, W) mask in C order.
+
+    pycocotools decodes column by column (Fortran order). numpy's copy into
+    C order walks the destination with a stride of H bytes in the source,
+    several times slower than the mask's decoding at COCO sizes; OpenCV's
+    blocked ``transpose`` of the C-ordered view ``mask.T`` gives the same
+    array in a fraction of that time.
+
+    Example:
+        >>> m = np.asfortranarray(np.arange(6, dtype=np.uint8).reshape(2, 3))
+        >>> fortran_to_c(m).flags['C_CONTIGUOUS'], fortran_to_c(m).tolist()
+        (True, [[0, 1, 2], [3, 4, 5]])
+    """
+    mask = np.asarray(mask, dtype=np.uint8)
+    if mask.flags['C_CONTIGUOUS']:
+        return mask
+    if mask.ndim == 2 and mask.size and mask.T.flags['C_CONTIGUOUS']:
+        return cv2.transpose(mask.T)
+    return np.ascontiguousarray(mask)

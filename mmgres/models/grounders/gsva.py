@@ -13,10 +13,10 @@ from mmgres.registry import MODELS, TASK_UTILS
 from mmgres.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 
 from .base_grounder import BaseGrounder
+from .gsva_dialogues import GSVADialogues, sample_task
 from .gsva_protocols import check_protocol, decide_slot, keeps_rejected_mask
 from .gsva_slots import (
     NEEDS_GROUND_TRUTH,
-    Dialogue,
     DialoguePass,
     SegSlots,
     slot_prediction,
@@ -24,7 +24,7 @@ from .gsva_slots import (
 
 
 @MODELS.register_module()
-class GSVA(BaseGrounder):
+class GSVA(GSVADialogues, BaseGrounder):
     """GSVA (Xia et al., CVPR 2024): generalized segmentation with an MLLM.
 
     LLaVA reads the image and a dialogue that asks about several expressions
@@ -47,6 +47,19 @@ class GSVA(BaseGrounder):
     together (:class:`ImageGroupedSampler`) fills them. Samples of
     different images never share one.
 
+    **The pre-training mixture** (paper appendix B: semantic segmentation,
+    referring, VQA and ReasonSeg data, as LISA). A sample's
+    ``metainfo['task']`` says its kind: ``'refer'`` (the default; semantic
+    segmentation classes are asked as referring expressions), ``'reason'``
+    (a ReasonSeg query, ``text`` and ``is_sentence``, with an optional
+    ``explanation``) or ``'vqa'`` (LLaVA-Instruct's ``conversations``).
+    ReasonSeg and VQA samples are dialogues of their own
+    (:meth:`group_dialogues`), worded as the release's
+    (:class:`~mmgres.models.utils.conversation_mixture.MixtureDialogues`):
+    a ReasonSeg dialogue has one ``[SEG]`` slot, the sample's mask (none
+    when its answer is the explanation alone), a VQA one no slot and only
+    the language loss. VQA samples are not predicted.
+
     **One pass.** Training, teacher-forced prediction and ``mode='tensor'``
     run the same sequence (:meth:`teacher_forced_pass`): group, encode the
     images, encode and collate the dialogues, run the LLM, collect the
@@ -60,17 +73,22 @@ class GSVA(BaseGrounder):
     same thing; the ``[SEG]``/``[REJ]`` decision uses the logits at that
     position. :meth:`slot_states` is the hook that chooses it.
 
-    **Loss** (paper Eq. 7): ``loss_lm`` (1.0 · CE over the answer tokens,
-    :meth:`lm_loss`) plus :class:`GSVAMaskHead`'s ``loss_mask`` (2.0 · BCE)
-    and ``loss_dice`` (0.5 · Dice) over the ``[SEG]`` slots, against each
-    expression's merged mask.
+    **Loss** (paper Eq. 7): ``loss_lm`` (1.0 · CE over the answer tokens
+    of every dialogue, averaged over the batch's answer tokens as the
+    release, :meth:`lm_loss`) plus :class:`GSVAMaskHead`'s ``loss_mask``
+    (2.0 · BCE) and ``loss_dice`` (0.5 · Dice) over the ``[SEG]`` slots,
+    against each expression's merged mask; a batch without ``[SEG]`` slot
+    (VQA, ``[REJ]`` and explanation-only answers) gives mask losses of 0
+    that still reach every trainable parameter of the mask head.
 
     **Prediction** (``test_cfg.mode``), both giving per sample
     ``pred_sem_seg`` (the expression's mask), ``pred_instances`` (that mask
     as one instance, or none), ``pred_no_target`` / ``pred_nt_score`` (the
     ``[REJ]`` probability of the 2-way softmax over the ``[SEG]``/``[REJ]``
     logits at the slot) and, in the metainfo, ``pred_answer`` (the answer
-    text):
+    text). A ReasonSeg sample is asked the release's test question (its
+    ``ValDataset``), answered ``[SEG]``, its one slot decided as a referring
+    one:
 
     - ``'teacher_forced'`` (the paper's benchmark protocol): the ground-truth
       answer is fed; each slot's decision is the argmax over the ``[SEG]`` and
@@ -170,50 +188,6 @@ class GSVA(BaseGrounder):
             return max(int(num_samples), 1)
         return self.test_cfg.get('max_expressions')
 
-    # --------------------------------------------------------------- groups
-    @staticmethod
-    def _same_image(inputs: Tensor, samples: SampleList, i: int, j: int):
-        a, b = samples[i].metainfo, samples[j].metainfo
-        for key in ('img_path', 'img_id', 'img_shape', 'flip'):
-            if key in a and key in b and a[key] != b[key]:
-                return False
-        return inputs[i].shape == inputs[j].shape and torch.equal(
-            inputs[i], inputs[j]
-        )
-
-    def group_dialogues(
-        self,
-        inputs: Tensor,
-        samples: SampleList,
-        max_expressions: Optional[int] = None,
-    ) -> Tuple[List[int], List[Dialogue]]:
-        """Group the batch's samples by image, then into dialogues.
-
-        Returns:
-            tuple: ``images``, the batch index of one sample per distinct
-            image, and the :class:`Dialogue` s, in batch order.
-
-        Example:
-            Samples 0, 1, 2, 3 where 0, 1, 3 show image A and 2 image B, with
-            ``max_expressions=2``: images ``[0, 2]``; dialogues
-            ``[Dialogue(0, [0, 1]), Dialogue(0, [3]), Dialogue(1, [2])]``.
-        """
-        images: List[int] = []
-        members: List[List[int]] = []
-        for i in range(len(samples)):
-            for j, rep in enumerate(images):
-                if self._same_image(inputs, samples, i, rep):
-                    members[j].append(i)
-                    break
-            else:
-                images.append(i)
-                members.append([i])
-        dialogues = []
-        for j, idx in enumerate(members):
-            for chunk in self.conversation.split(len(idx), max_expressions):
-                dialogues.append(Dialogue(j, [idx[c] for c in chunk]))
-        return images, dialogues
-
     # ---------------------------------------------------------------- utils
     @staticmethod
     def _img_shape(sample) -> Tuple[int, int]:
@@ -242,31 +216,6 @@ class GSVA(BaseGrounder):
         clip = None if any(c is None for c in clip) else clip
         pixels = self.mllm.preprocess_images(imgs, shapes, clip)
         return feats, pixels
-
-    def _encode_dialogues(
-        self,
-        samples: SampleList,
-        dialogues: Sequence[Dialogue],
-        no_target: Optional[Sequence[bool]],
-        with_answer: bool,
-        train: bool,
-        max_expressions: Optional[int] = None,
-    ) -> List[dict]:
-        texts = self.get_texts(samples)
-        if no_target is None:
-            no_target = [False] * len(samples)
-        return [
-            self.conversation.encode(
-                self.mllm.tokenizer,
-                [texts[i] for i in d.samples],
-                [no_target[i] for i in d.samples],
-                with_answer=with_answer,
-                train=train,
-                num_image_tokens=self.mllm.num_image_tokens,
-                max_expressions=max_expressions,
-            )
-            for d in dialogues
-        ]
 
     def _collate(self, encodings, padding_side: str, device) -> dict:
         batch = self.conversation.collate(
@@ -363,7 +312,9 @@ class GSVA(BaseGrounder):
         """LM loss on the answers plus BCE and Dice on the [SEG] masks."""
         samples = batch_data_samples
         device = batch_inputs.device
-        no_target = [self._no_target(s) for s in samples]
+        no_target = [
+            sample_task(s) != 'vqa' and self._no_target(s) for s in samples
+        ]
         run = self.teacher_forced_pass(
             batch_inputs, samples, no_target, train=True
         )
@@ -401,6 +352,7 @@ class GSVA(BaseGrounder):
         class docstring for the two modes); their frame:
         :meth:`BaseGrounder.output_frames`."""
         samples = batch_data_samples
+        self._check_predictable(samples)
         masks_rescaled, boxes_rescaled = self.output_frames(rescale)
         if self.mode == 'teacher_forced':
             feats, slots, decided, answers = self._decide_teacher_forced(
@@ -500,8 +452,8 @@ class GSVA(BaseGrounder):
         answers = [''] * len(samples)
         for b, d in enumerate(run.dialogues):
             rejected = (~decided[slots.dialogue == b]).tolist()
-            answer = self.conversation.answer(
-                [texts[i] for i in d.samples], rejected
+            answer = self._dialogue_answer(
+                d, [texts[i] for i in d.samples], rejected
             )
             for i in d.samples:
                 answers[i] = answer

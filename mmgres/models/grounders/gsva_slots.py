@@ -12,17 +12,21 @@ from torch import Tensor
 
 
 class Dialogue(NamedTuple):
-    """One dialogue of a batch: several expressions about one image.
+    """One dialogue of a batch: several expressions about one image, or
+    one ReasonSeg or VQA sample.
 
     Attributes:
         image (int): Index into the batch's distinct images
             (:meth:`GSVA.group_dialogues`).
         samples (list[int]): Batch indices of its samples, one expression
             each, in the order they are asked.
+        task (str): Its samples' ``metainfo['task']``: ``'refer'`` (the
+            default), ``'reason'`` or ``'vqa'`` (one sample each).
     """
 
     image: int
     samples: List[int]
+    task: str = 'refer'
 
 
 @dataclass

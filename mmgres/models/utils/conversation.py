@@ -1,79 +1,42 @@
 # Copyright (c) mmgres contributors. All rights reserved.
 """GSVA's dialogue: several expressions of one image, one [SEG]/[REJ] slot
-each, in the Vicuna v1 chat format that LLaVA v1 was tuned on."""
+each, in the Vicuna v1 chat format that LLaVA v1 was tuned on; and the
+dialogues of the pre-training mixture (ReasonSeg, VQA:
+:class:`~.conversation_mixture.MixtureDialogues`)."""
 
 import random
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from mmgres.registry import TASK_UTILS
 
-IGNORE_INDEX = -100
-
-# The answer's parts: "Sure, e1:[SEG], e2:[REJ]." (paper Sec. 3.3, Fig. 3).
-ANSWER_PREFIX = 'Sure,'
-SLOT_TEMPLATE = '{expr}:{token}'
-SLOT_SEPARATOR = ', '
-ANSWER_SUFFIX = '.'
-# Vicuna v1's role names (``conv_vicuna_v1`` in LLaVA).
-ROLES = ('USER', 'ASSISTANT')
-IMAGE_PLACEHOLDER = '<image>'
-SEG_TOKEN, REJ_TOKEN = '[SEG]', '[REJ]'
-
-# LLaVA v1 / Vicuna v1 system prompt (``conv_vicuna_v1`` in LLaVA).
-VICUNA_V1_SYSTEM = (
-    'A chat between a curious human and an artificial intelligence '
-    'assistant. The assistant gives helpful, detailed, and polite answers '
-    "to the human's questions."
-)
-
-# LLaVA's ``conv_llava_llama_2`` system prompt: the chat format of the
-# LLaVA-Llama-2 base (GSVA-Llama2-13B; the release's ``--conv_type
-# llava_llama_2``).
-LLAVA_LLAMA_2_SYSTEM = (
-    'You are a helpful language and vision assistant. You are able to '
-    'understand the visual content that the user provides, and assist the '
-    'user with a variety of tasks using natural language.'
-)
-
-# The GSVA release's evaluation question (``data/dataset.py: ValDataset``),
-# verbatim: a space after the image line's newline and none between the
-# last expression and "in" ("What are a cat, a dogin this image?").
-RELEASE_TEST_QUESTION = (
-    ' What are {objs}in this image? Please output segmentation masks.'
-)
-
-# The question of the paper's Sec. 3.3 / Fig. 3, used at test time.
-PAPER_QUESTION = (
-    'What are {objs} in this image? Please output segmentation masks.'
-)
-
-# Training questions: the paper's appendix A.3 says the prompt types are
-# diversified during training ("Please segment {objs} in this image", "Can
-# you segment {objs} in the image", ...); these four are the GSVA release's
-# list for several expressions.
-TRAIN_QUESTIONS = (
-    'Can you segment {objs} in this image?',
-    'Please segment {objs} in this image.',
-    'What are {objs} in this image? Please respond with segmentation masks.',
+from .conversation_mixture import MixtureDialogues
+from .conversation_templates import (  # noqa: F401  (re-exported)
+    ANSWER_PREFIX,
+    ANSWER_SUFFIX,
+    APPENDIX_QUESTIONS,
+    EXPLANATORY,
+    IGNORE_INDEX,
+    IMAGE_PLACEHOLDER,
+    LLAVA_LLAMA_2_SYSTEM,
+    MAX_LENGTH,
+    MIXTURE_WORDS,
     PAPER_QUESTION,
-)
-
-# The question types of the paper's Table 6 (appendix A.3). "Show" and
-# "Outline" are quoted by the paper; the "Where" wording is ours (the paper
-# only names it as the substitute of "What").
-APPENDIX_QUESTIONS = dict(
-    what=PAPER_QUESTION,
-    where='Where are {objs} in this image? Please output segmentation masks.',
-    show='Show me {objs} in the image with segmentation masks.',
-    outline='Outline {objs} in this image with segmentation masks.',
+    REJ_TOKEN,
+    RELEASE_TEST_QUESTION,
+    ROLES,
+    SEG_TOKEN,
+    SLOT_SEPARATOR,
+    SLOT_TEMPLATE,
+    TRAIN_QUESTIONS,
+    VICUNA_V1_SYSTEM,
 )
 
 
 @TASK_UTILS.register_module()
-class GSVAConversationBuilder:
+class GSVAConversationBuilder(MixtureDialogues):
     """Turn one image's expressions into GSVA dialogues and token ids.
 
     For expressions ``e1`` (present) and ``e2`` (absent) the dialogue is, in
@@ -126,6 +89,10 @@ class GSVAConversationBuilder:
     e2:[REJ].</s>``: the image wrapped in ``<im_start>``/``<im_end>``
     (``use_mm_start_end``), and its question and answer spacing verbatim.
 
+    The pre-training mixture's ReasonSeg and VQA dialogues, in the same
+    chat format: :meth:`encode_reason` and :meth:`encode_vqa`
+    (:class:`~.conversation_mixture.MixtureDialogues`).
+
     Args:
         max_expressions (int): Most expressions in one dialogue (k); more
             are split over several dialogues (:meth:`split`). Defaults to 5,
@@ -157,6 +124,15 @@ class GSVAConversationBuilder:
             ``s.strip().lower().strip().strip('.')``, inner whitespace kept,
             leading and trailing periods dropped). Defaults to
             ``'collapse'``.
+        explanatory (float): With a ReasonSeg explanation, the chance that
+            the training answer is the explanation alone (no ``[SEG]``);
+            else "[SEG] answer" or "[SEG] answer + explanation", 50/50.
+            Defaults to 0.1, the release's ``--explanatory``.
+        max_length (int): Longest training sequence of a ReasonSeg or VQA
+            dialogue, image tokens included; longer ones are cut (the
+            encoding's ``truncated``). The tokenizer's
+            ``model_max_length`` bounds it too. Defaults to 1024, the
+            release's ``--model_max_length``.
     """
 
     def __init__(
@@ -170,6 +146,8 @@ class GSVAConversationBuilder:
         image_end: str = '',
         prefix_separator: str = ' ',
         expression_style: str = 'collapse',
+        explanatory: float = EXPLANATORY,
+        max_length: int = MAX_LENGTH,
     ) -> None:
         if style not in ('vicuna_v1', 'llama_2'):
             raise ValueError(
@@ -184,6 +162,12 @@ class GSVAConversationBuilder:
             raise ValueError(
                 f'max_expressions must be >= 1, got {max_expressions}.'
             )
+        if not 0.0 <= explanatory <= 1.0:
+            raise ValueError(
+                f'explanatory must be in [0, 1], got {explanatory}.'
+            )
+        if max_length < 1:
+            raise ValueError(f'max_length must be >= 1, got {max_length}.')
         if '{objs}' not in test_question:
             raise ValueError(
                 f'Question {test_question!r} has no {{objs}} field.'
@@ -197,11 +181,15 @@ class GSVAConversationBuilder:
         self.image_end = image_end
         self.prefix_separator = prefix_separator
         self.expression_style = expression_style
+        self.explanatory = float(explanatory)
+        self.max_length = int(max_length)
 
     # ------------------------------------------------------------------ text
     def words(self) -> List[str]:
         """Every text of the templates, for building a closed vocabulary
-        (tiny configs): system prompt, roles, questions, answer parts."""
+        (tiny configs): system prompt, roles, questions, answer parts, then
+        the ReasonSeg templates (last, so that the earlier words keep their
+        ids)."""
         return [
             self.system,
             *ROLES,
@@ -212,6 +200,7 @@ class GSVAConversationBuilder:
             SLOT_TEMPLATE,
             SLOT_SEPARATOR,
             ANSWER_SUFFIX,
+            *MIXTURE_WORDS,
         ]
 
     def clean(self, expression: str) -> str:
@@ -251,17 +240,33 @@ class GSVAConversationBuilder:
     def prompt(self, expressions: Sequence[str], train: bool = False) -> str:
         """Text up to and including ``'ASSISTANT:'`` (``'[/INST]'`` in the
         ``llama_2`` style)."""
+        return self.chat_prompt(self.question(expressions, train))
+
+    def chat_prompt(self, question: str, first: bool = True) -> str:
+        """One round's text up to and including ``'ASSISTANT:'``
+        (``'[/INST]'``): the first round's has the system prompt and the
+        image line before the question.
+
+        Example:
+            ``chat_prompt('Hi?', first=False)`` is ``'USER: Hi? ASSISTANT:'``
+            (LLaVA's ``SeparatorStyle.TWO``; a later round follows the
+            previous answer's ``</s>``).
+        """
         user, assistant = ROLES
-        question = self.question(expressions, train)
-        image = f'{self.image_start}{IMAGE_PLACEHOLDER}{self.image_end}'
         if self.style == 'llama_2':
             # LLaVA's SeparatorStyle.LLAMA_2: the system prompt wrapped in
             # <<SYS>> inside the first [INST]; the leading '<s>' separator
             # is stripped from the text (the tokenizer's BOS takes its place)
+            if not first:
+                return f'[INST] {question} [/INST]'
+            image = f'{self.image_start}{IMAGE_PLACEHOLDER}{self.image_end}'
             return (
                 f'[INST] <<SYS>>\n{self.system}\n<</SYS>>\n\n'
                 f'{image}\n{question} [/INST]'
             )
+        if not first:
+            return f'{user}: {question} {assistant}:'
+        image = f'{self.image_start}{IMAGE_PLACEHOLDER}{self.image_end}'
         return f'{self.system} {user}: {image}\n{question} {assistant}:'
 
     def slot_tokens(self, no_target: Optional[Sequence[bool]], num: int):
@@ -336,55 +341,108 @@ class GSVAConversationBuilder:
                 f'got {len(expressions)}; use split().'
             )
         prompt = self.prompt(expressions, train)
-        text = prompt
-        if with_answer:
-            text = f'{prompt} {self.answer(expressions, no_target)}'
-        enc = tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True
+        answer = self.answer(expressions, no_target) if with_answer else None
+        out = self.encode_rounds(
+            tokenizer, [(prompt, answer)], num_image_tokens
         )
-        ids = list(enc['input_ids'])
-        starts = [s for s, _ in enc['offset_mapping']]
-        ends = [e for _, e in enc['offset_mapping']]
-        cut = len(prompt)
-        in_answer = [s >= cut for s in starts]
-        for s, e in zip(starts, ends):
-            if s < cut < e:
-                raise ValueError(
-                    'A token straddles the end of the prompt; the '
-                    'tokenizer merges across "ASSISTANT:" and the answer.'
-                )
-        image_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
-        if ids.count(image_id) != 1:
+        out['text'] = prompt if answer is None else f'{prompt} {answer}'
+        if with_answer and len(out['slot_positions']) != len(expressions):
             raise ValueError(
-                f'The prompt must hold the image token '
-                f'{IMAGE_PLACEHOLDER!r} once as one token, found '
-                f'{ids.count(image_id)}; add it to the tokenizer.'
+                f'{len(expressions)} expressions but '
+                f'{len(out["slot_positions"])} [SEG]/[REJ] tokens in the '
+                'answer; are they single tokens of the tokenizer?'
             )
-        for tok in (self.image_start, self.image_end):
-            tid = tokenizer.convert_tokens_to_ids(tok) if tok else None
-            if tok and (tid is None or ids.count(tid) != 1):
-                raise ValueError(
-                    f'{tok!r} must be one token of the tokenizer '
-                    '(LlavaMLLM adds it with image_start_end=True).'
-                )
-        k = ids.index(image_id)
+        return out
+
+    def encode_rounds(
+        self,
+        tokenizer,
+        rounds: Sequence[Tuple[str, Optional[str]]],
+        num_image_tokens: int = 1,
+        max_length: Optional[int] = None,
+    ) -> Dict[str, object]:
+        """Token ids (and labels) of a dialogue of one or more rounds.
+
+        Each round's text is ``prompt + ' ' + answer``, tokenized at once
+        (its answer tokens are those whose offset starts at or after the
+        end of the prompt) and followed by the EOS id; a ``llama_2`` round
+        after the first starts with the BOS id (LLaVA's ``'<s>'``
+        separator). The dialogue starts with the BOS id; the image
+        placeholder, which the first prompt holds once, is expanded to
+        ``num_image_tokens`` ids.
+
+        Args:
+            tokenizer: A fast tokenizer (as :meth:`encode`).
+            rounds (Sequence[tuple[str, str | None]]): ``(prompt, answer)``
+                per round, the prompts made by :meth:`chat_prompt`; the
+                last answer may be None (a prompt for generation), no
+                other.
+            num_image_tokens (int): Visual tokens of the MLLM.
+            max_length (int, optional): Cut the ids beyond this length
+                (never inside the image tokens).
+
+        Returns:
+            dict: ``input_ids`` (L,); ``prompt_length`` (position of the
+            first answer token, L without answer); with answers ``labels``
+            (the ids of the answer tokens and their EOS, -100 elsewhere),
+            ``slot_positions`` (the answers' ``[SEG]``/``[REJ]`` tokens)
+            and ``slot_is_seg``; ``truncated`` when ``max_length`` is given.
+        """
+        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        ids: List[int] = []
+        in_answer: List[bool] = []
+        for r, (prompt, answer) in enumerate(rounds):
+            if answer is None and r != len(rounds) - 1:
+                raise ValueError('Only the last round may have no answer.')
+            if r and self.style == 'llama_2' and bos is not None:
+                ids.append(bos)
+                in_answer.append(False)
+            text = prompt if answer is None else f'{prompt} {answer}'
+            enc = tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True
+            )
+            cut = len(prompt)
+            for tid, (s, e) in zip(enc['input_ids'], enc['offset_mapping']):
+                if s < cut < e:
+                    raise ValueError(
+                        'A token straddles the end of the prompt; the '
+                        'tokenizer merges across "ASSISTANT:" and the '
+                        'answer.'
+                    )
+                ids.append(tid)
+                in_answer.append(s >= cut)
+            if answer is not None:
+                ids.append(eos)
+                in_answer.append(True)
+        k = self._check_image_tokens(tokenizer, ids)
         n = int(num_image_tokens)
-        ids = ids[:k] + [image_id] * n + ids[k + 1 :]
+        ids = ids[:k] + [ids[k]] * n + ids[k + 1 :]
         in_answer = in_answer[:k] + [False] * n + in_answer[k + 1 :]
-        if tokenizer.bos_token_id is not None:
-            ids = [tokenizer.bos_token_id] + ids
+        if bos is not None:
+            ids = [bos] + ids
             in_answer = [False] + in_answer
-        if with_answer:
-            ids.append(tokenizer.eos_token_id)
-            in_answer.append(True)
+        out: Dict[str, object] = {}
+        if max_length is not None:
+            limit = int(max_length)
+            tok_limit = getattr(tokenizer, 'model_max_length', None)
+            if isinstance(tok_limit, int) and 0 < tok_limit < limit:
+                limit = tok_limit
+            image_end = k + n + int(bos is not None)
+            if len(ids) > limit and image_end > limit:
+                raise ValueError(
+                    f'max_length {limit} would cut the image tokens (they '
+                    f'end at {image_end}).'
+                )
+            out['truncated'] = len(ids) > limit
+            ids, in_answer = ids[:limit], in_answer[:limit]
         input_ids = torch.tensor(ids, dtype=torch.long)
         answer_mask = torch.tensor(in_answer, dtype=torch.bool)
-        out = dict(
+        first = torch.nonzero(answer_mask).flatten()
+        out.update(
             input_ids=input_ids,
-            prompt_length=int((~answer_mask).sum()),
-            text=text,
+            prompt_length=int(first[0]) if len(first) else len(ids),
         )
-        if not with_answer:
+        if rounds[-1][1] is None:
             return out
         labels = torch.full_like(input_ids, IGNORE_INDEX)
         labels[answer_mask] = input_ids[answer_mask]
@@ -392,18 +450,31 @@ class GSVAConversationBuilder:
         rej_id = tokenizer.convert_tokens_to_ids(REJ_TOKEN)
         is_slot = answer_mask & ((input_ids == seg_id) | (input_ids == rej_id))
         slot_positions = torch.nonzero(is_slot).squeeze(1)
-        if len(slot_positions) != len(expressions):
-            raise ValueError(
-                f'{len(expressions)} expressions but '
-                f'{len(slot_positions)} [SEG]/[REJ] tokens in the answer; '
-                'are they single tokens of the tokenizer?'
-            )
         out.update(
             labels=labels,
             slot_positions=slot_positions,
             slot_is_seg=input_ids[slot_positions] == seg_id,
         )
         return out
+
+    def _check_image_tokens(self, tokenizer, ids: Sequence[int]) -> int:
+        """The position of the image placeholder in ``ids``, which must
+        hold it, and the image wrapping tokens, once."""
+        image_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
+        if list(ids).count(image_id) != 1:
+            raise ValueError(
+                f'The prompt must hold the image token '
+                f'{IMAGE_PLACEHOLDER!r} once as one token, found '
+                f'{list(ids).count(image_id)}; add it to the tokenizer.'
+            )
+        for tok in (self.image_start, self.image_end):
+            tid = tokenizer.convert_tokens_to_ids(tok) if tok else None
+            if tok and (tid is None or list(ids).count(tid) != 1):
+                raise ValueError(
+                    f'{tok!r} must be one token of the tokenizer '
+                    '(LlavaMLLM adds it with image_start_end=True).'
+                )
+        return list(ids).index(image_id)
 
     @staticmethod
     def collate(

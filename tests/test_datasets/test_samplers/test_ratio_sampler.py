@@ -179,3 +179,98 @@ def test_bad_input_is_named():
         _sampler(ds, ratios=[1, 1], samples_per_epoch=0)
     with pytest.raises(ValueError, match=r'datasets \[1\].*empty'):
         _sampler(ConcatDataset([_Range(2), _Range(0)]), ratios=[1, 1])
+
+
+class _Images(BaseDataset):
+    """Samples ``v`` (global index) on images ``img_path``: ``per_image``
+    gives how many samples each image has."""
+
+    def __init__(self, per_image, offset=0, tag='a'):
+        self.per_image, self.offset, self.tag = per_image, offset, tag
+        super().__init__(pipeline=[], serialize_data=False)
+
+    def load_data_list(self):
+        out = []
+        for img, n in enumerate(self.per_image):
+            for _ in range(n):
+                out.append(
+                    {
+                        'v': self.offset + len(out),
+                        'img_path': f'{self.tag}{img}',
+                    }
+                )
+        return out
+
+
+def _image_concat():
+    # source 0: images with 5, 1, 2 samples (units with max 3: [0,1,2],
+    # [3,4], [5], [6,7]); source 1: one sample per image, max 1
+    return ConcatDataset([_Images([5, 1, 2]), _Images([1, 1, 1], 8, 'b')])
+
+
+def test_images_units_are_consecutive_and_cut_to_length(monkeypatch):
+    ds = _image_concat()
+    s = _sampler(ds, ratios=[1, 1], samples_per_epoch=12, max_per_image=[3, 1])
+    assert s.units[0] == [[0, 1, 2], [3, 4], [5], [6, 7]]
+    assert s.units[1] == [[0], [1], [2]]
+    assert s.sizes == [4, 3]  # the chains walk units
+    out = list(s)
+    assert len(out) == len(s) == 12
+    # the stream is the draws' units one after the other, cut at 12
+    flat = [i for unit in s.global_stream() for i in unit]
+    assert out == flat[:12]
+    # every unit of source 0 appears whole, in order (but the last one)
+    units0 = {tuple(u) for u in s.units[0]}
+    i = 0
+    while i < len(out) and out[i] < 8:
+        unit = next(u for u in units0 if u[0] == out[i])
+        assert tuple(out[i : i + len(unit)]) == unit[: len(out) - i]
+        i += len(unit)
+        while i < len(out) and out[i] >= 8:
+            i += 1
+    # two ranks: disjoint draws, each cut at its share
+    ranks = [
+        _sampler(
+            ds, r, 2, monkeypatch, ratios=[1, 1], samples_per_epoch=12,
+            max_per_image=[3, 1],
+        )
+        for r in (0, 1)
+    ]  # fmt: skip
+    draws = ranks[0].global_stream()
+    for r, sampler in enumerate(ranks):
+        mine = [i for unit in draws[r::2] for i in unit][:6]
+        assert list(sampler) == mine and len(sampler) == 6
+
+
+def test_images_ratio_counts_draws():
+    # the release's rate is per drawn image: sources of 1-sample and
+    # 3-sample images at 1 : 1 give units 1 : 1 (samples 1 : 3)
+    ds = ConcatDataset([_Images([1] * 50), _Images([3] * 50, 50, 'b')])
+    s = _sampler(ds, ratios=[1, 1], samples_per_epoch=10000, max_per_image=3)
+    src = s.sources(0)
+    assert abs(np.mean(src == 0) - 0.5) < 0.02
+    draws = s.global_stream()
+    assert {len(u) for u, k in zip(draws, src) if k == 1} == {3}
+
+
+def test_images_resume(monkeypatch):
+    monkeypatch.setattr(loops.time, 'sleep', lambda s: None)
+    ds = _image_concat()
+
+    def batches(skip, n):
+        s = _sampler(ds, ratios=[2, 1], samples_per_epoch=7, max_per_image=3)
+        loader = DataLoader(
+            ds,
+            batch_size=3,
+            sampler=s,
+            collate_fn=lambda b: [x['v'] for x in b],
+        )
+        it = loops._InfiniteDataloaderIterator(loader)
+        for _ in range(skip):
+            next(it)
+        return [next(it) for _ in range(n)]
+
+    full = batches(0, 9)
+    assert batches(4, 5) == full[4:]
+    with pytest.raises(ValueError, match='max_per_image'):
+        _sampler(ds, ratios=[1, 1], max_per_image=[3])

@@ -124,6 +124,31 @@ def test_dataset_specific_meta(refer_root, kind, idx, key, value):
         assert sample.no_target is True and len(sample.gt_instances) == 0
 
 
+def test_mixture_meta_keys():
+    # GSVA's pre-training mixture: the kind of sample and its dialogue
+    # fields reach the metainfo; a referring sample has none of them
+    from mmgres.datasets.transforms import PackReferringInputs
+
+    img = np.zeros((4, 6, 3), np.uint8)
+    turns = [{'from': 'human', 'value': '<image>\nWhat?'}]
+    packed = PackReferringInputs()(
+        dict(
+            img=img,
+            task='vqa',
+            conversations=turns,
+            is_sentence=True,
+            explanation='Because.',
+        )
+    )
+    meta = packed['data_samples'].metainfo
+    assert meta['task'] == 'vqa' and meta['conversations'] == turns
+    assert meta['is_sentence'] is True and meta['explanation'] == 'Because.'
+    plain = PackReferringInputs()(dict(img=img))['data_samples'].metainfo
+    assert not {'task', 'conversations', 'is_sentence', 'explanation'} & set(
+        plain
+    )
+
+
 CONTEXT_PIPELINE = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadReferringAnnotations', with_context=True),

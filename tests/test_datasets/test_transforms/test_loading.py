@@ -70,6 +70,19 @@ def test_no_target(samples):
     assert out['gt_seg_map'].sum() == 0
 
 
+def test_vqa_sample_has_no_mask_ground_truth():
+    # the GSVA mixture's VQA sample: no instances and no size in the
+    # annotation (the loaded image gives it); empty boxes and masks, and no
+    # merged mask, unlike a no-target sample
+    sample = dict(ori_shape=(6, 5), task='vqa', no_target=False)
+    out = LoadReferringAnnotations()(sample)
+    assert out['gt_masks'].masks.shape == (0, 6, 5)
+    assert out['gt_bboxes'].tensor.shape == (0, 4)
+    assert out['gt_bboxes_labels'].shape == (0,)
+    assert 'gt_seg_map' not in out
+    assert out['no_target'] is False
+
+
 def test_bytes_rle_counts():
     m = np.zeros((6, 5), np.uint8)
     m[1:3, 2:5] = 1
@@ -123,3 +136,64 @@ def test_unreadable_image_names_path(samples, tmp_path):
     with pytest.raises(OSError, match=r'Cannot read image .*bad\.png'):
         LoadImageFromFile()(sample)
     assert osp.isfile(str(bad))
+
+
+def test_decoded_masks_are_c_ordered_and_exact():
+    # pycocotools decodes column-major; the masks come back in C order
+    # with the same pixels, on a non-square image (a transposition that
+    # mixed up height and width would fail here)
+    from mmgres.datasets.utils.segmentation import (
+        decode_segmentation,
+        fortran_to_c,
+    )
+
+    m = np.zeros((6, 9), np.uint8)
+    m[1:3, 2:8] = 1
+    m[5, 0] = 1
+    rle = mask_utils.encode(np.asfortranarray(m))
+    out = decode_segmentation(rle, 6, 9)
+    assert out.flags['C_CONTIGUOUS'] and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, m)
+    # a triangle x 0..4, y 0..4 under the diagonal: pycocotools' raster
+    tri = decode_segmentation([[0, 0, 4, 4, 0, 4]], 5, 7)
+    assert tri.flags['C_CONTIGUOUS']
+    np.testing.assert_array_equal(
+        tri,
+        mask_utils.decode(
+            mask_utils.merge(
+                mask_utils.frPyObjects([[0, 0, 4, 4, 0, 4]], 5, 7)
+            )
+        ),
+    )
+    f = np.asfortranarray(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert fortran_to_c(f).tolist() == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+    ]
+    assert fortran_to_c(f).flags['C_CONTIGUOUS']
+
+
+def test_merged_mask_of_overlapping_targets_is_binary():
+    # two RLE targets sharing 2 pixels: the union has 6 + 4 - 2 = 8 pixels,
+    # each 1 (not 2)
+    a = np.zeros((4, 5), np.uint8)
+    a[1, 0:3] = a[2, 0:3] = 1  # 6 px
+    b = np.zeros((4, 5), np.uint8)
+    b[2, 1:3] = b[3, 1:3] = 1  # 4 px, 2 of them in a
+    instances = [
+        dict(
+            bbox=[0, 0, 1, 1],
+            bbox_label=0,
+            ignore_flag=0,
+            mask=mask_utils.encode(np.asfortranarray(m)),
+            ann_id=k,
+        )
+        for k, m in enumerate((a, b))
+    ]
+    out = LoadReferringAnnotations()(
+        dict(height=4, width=5, instances=instances)
+    )
+    seg = out['gt_seg_map']
+    assert seg.dtype == np.uint8 and seg.max() == 1 and seg.sum() == 8
+    np.testing.assert_array_equal(seg, a | b)

@@ -85,3 +85,18 @@ def test_mmcv_pillow_resize_is_resize_longest_side(shape):
     out = resize(dict(img=rgb.copy()))
     assert out['img'].shape[:2] == (nh, nw)
     np.testing.assert_array_equal(out['img'], ref)
+
+
+def test_clip_input_is_the_plain_formula_bit_for_bit():
+    # the transform's fast path against the formula written out: RGB,
+    # PIL bicubic, centre crop, (x / 255 - mean) / std in float32, CHW
+    bgr = _image(480, 640, seed=2)
+    out = CLIPImageInput()(dict(img=bgr.copy()))['clip_img']
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    x = np.asarray(Image.fromarray(rgb).resize((298, 224), Image.BICUBIC))
+    x = x[:, 37:261].astype(np.float32)  # (298 - 224) // 2 = 37
+    mean = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+    std = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+    x = (x * np.float32(1 / 255) - mean) / std
+    assert out.flags['C_CONTIGUOUS'] and out.shape == (3, 224, 224)
+    np.testing.assert_array_equal(out, x.transpose(2, 0, 1))
