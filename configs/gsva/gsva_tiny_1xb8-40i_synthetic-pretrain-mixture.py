@@ -148,7 +148,8 @@ param_scheduler = [
     ),
 ]
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1)
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    logger=dict(interval=10),
 )
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -10,7 +10,7 @@ and ask about each by its name, the mask being ``label == class_id``.
 """
 
 import copy
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import mmseg.registry  # noqa: F401  (makes the 'mmseg.' scope buildable)
 import numpy as np
@@ -134,6 +134,43 @@ class SemSegReferDataset(BaseDataset):
             for slot in range(self.classes_per_image):
                 data_list.append(dict(entry, class_slot=slot))
         return data_list
+
+    def scan(self) -> Tuple[List[dict], List[str]]:
+        """Check every label map without raising (for
+        :func:`mmgres.datasets.utils.find_dataset_problems`): it exists,
+        decodes, has the image's size and only class values or 255, and
+        gives at least one class to ask about.
+
+        Returns:
+            tuple[list[dict], list[str]]: One entry per image (its
+            ``img_path``, for the image checks) and one message per
+            problem.
+        """
+        self.dataset.full_init()
+        names = self.metainfo['classes']
+        samples, problems = [], []
+        for i in range(len(self.dataset)):
+            info = self.dataset.get_data_info(i)
+            where = info.get('seg_map_path')
+            try:
+                label = read_label_map(info, self.backend_args)
+            except Exception as e:  # report and go on: that is the scan
+                problems.append(f'{where}: {e}')
+                continue
+            h, w = label.shape[:2]
+            samples.append(dict(img_path=info['img_path'], height=h, width=w))
+            values = [int(v) for v in np.unique(label) if v != IGNORE_INDEX]
+            unknown = [v for v in values if v >= len(names)]
+            if unknown:
+                problems.append(
+                    f'{where}: label values {unknown} are not classes '
+                    f'({len(names)} classes, {IGNORE_INDEX} ignored)'
+                )
+            elif self.skip_hyphen_classes:
+                values = [v for v in values if not is_skipped_class(names[v])]
+            if not unknown and not values:
+                problems.append(f'{where}: no class to ask about')
+        return samples, problems
 
     def sampled_classes(self, info: dict) -> List[int]:
         """The classes drawn for the image of ``info``, in draw order.

@@ -297,14 +297,13 @@ def test_check_dataset_on_the_mixture(cfg, tmp_path):
             '2008_000001.jpg',
         )
     )
-    # the semantic-segmentation parts have no scan(): skipped, the others
-    # checked
+    # every part is scanned, the label maps too
+    os.remove(osp.join(root, 'mapillary/training/v2.0/labels/m.png'))
     problems = find_dataset_problems(train['dataset'])
     # the referring fixtures' own notes (a dropped 2-point polygon...)
     notes = [p for p in problems if 'refer_seg/' in p]
     assert len(notes) == 5
-    others = [p for p in problems if p not in notes]
-    assert len(others) == 1
-    assert 'image not found' in others[0] and '2008_000001' in others[0]
-    with pytest.raises(TypeError, match='SemSegReferDataset'):
-        find_dataset_problems(train['dataset']['datasets'][0])
+    others = sorted(p for p in problems if p not in notes)
+    assert len(others) == 2, others
+    assert 'not found' in others[0] and 'm.png' in others[0]
+    assert 'image not found' in others[1] and '2008_000001' in others[1]

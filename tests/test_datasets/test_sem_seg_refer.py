@@ -195,3 +195,27 @@ def test_mapillary_keeps_hyphen_classes(tmp_path):
     skipped = SemSegReferDataset(dataset=inner, classes_per_image=2)
     assert skipped.get_data_info(0)['text'] == 'bird'
     assert skipped.get_data_info(1)['class_id'] is None
+
+
+def test_scan_lists_every_label_map_problem(tmp_path):
+    ds = _ade(tmp_path)
+    samples, problems = ds.scan()
+    assert problems == []
+    assert sorted(s['img_path'].split('/')[-1] for s in samples) == [
+        'a.jpg',
+        'b.jpg',
+    ]
+    assert {(s['height'], s['width']) for s in samples} == {(3, 4), (2, 2)}
+    # a map of the unlabelled value only, a value past the 150 classes and
+    # a missing map: three problems, none raised
+    _write(tmp_path, 'images/training', 'annotations/training', 'c',
+           np.zeros((2, 2), np.uint8))  # fmt: skip
+    _write(tmp_path, 'images/training', 'annotations/training', 'd',
+           np.full((2, 2), 200, np.uint8))  # fmt: skip
+    mmcv.imwrite(np.zeros((2, 2, 3), np.uint8),
+                 str(tmp_path / 'images/training/e.jpg'))  # fmt: skip
+    _, problems = _ade(tmp_path).scan()
+    assert len(problems) == 3
+    assert 'c.png: no class to ask about' in problems[0]
+    assert 'd.png: label values [199]' in problems[1]
+    assert 'e.png' in problems[2] and 'not found' in problems[2]

@@ -33,8 +33,12 @@ def tool():
 @pytest.fixture(scope='module')
 def generated(tmp_path_factory, tool):
     out = str(tmp_path_factory.mktemp('realscale'))
-    assert tool.main(['--out-dir', out, '--scale', '0.002',
-                      '--write-images', '3']) == 0
+    assert (
+        tool.main(
+            ['--out-dir', out, '--scale', '0.002', '--write-images', '3']
+        )
+        == 0
+    )
     return out
 
 
@@ -51,9 +55,17 @@ def test_plan_is_the_release_at_scale_one(tool):
     assert plan['annotations'] == 196_771
     # RefCOCO UNC: refs and expressions per split, images of the partition
     assert [plan['refcoco'][s]['refs'] for s in SPLITS] == [
-        42_404, 3_811, 1_975, 1_810]
+        42_404,
+        3_811,
+        1_975,
+        1_810,
+    ]
     assert [plan['refcoco'][s]['expressions'] for s in SPLITS] == [
-        120_624, 10_834, 5_657, 5_095]
+        120_624,
+        10_834,
+        5_657,
+        5_095,
+    ]
     assert [plan['images'][s] for s in SPLITS] == [16_994, 1_500, 750, 750]
     # derived: gRefCOCO's expressions in RefCOCO's split proportions,
     # 278,232 * 120,624 / 142,210 = 235,999.3 for train
@@ -100,15 +112,17 @@ def test_loads_with_the_planned_counts(generated, tool):
         infos = [gref.get_data_info(i) for i in range(len(gref))]
         assert len(infos) == p['expressions']
         assert sum(i['no_target'] for i in infos) == p['no_target']
-        assert sum(len(i['instances']) > 1 for i in infos) == (
-            p['multi_target'])
+        assert (
+            sum(len(i['instances']) > 1 for i in infos) == (p['multi_target'])
+        )
         assert all(i['instances'] for i in infos if not i['no_target'])
         ref = build(generated, 'refcoco', split)
         assert isinstance(ref, RefCOCODataset)
         assert len(ref) == plan['refcoco'][split]['expressions']
-        assert len({ref.get_data_info(i)['ref_id']
-                    for i in range(len(ref))}) == (
-            plan['refcoco'][split]['refs'])
+        assert (
+            len({ref.get_data_info(i)['ref_id'] for i in range(len(ref))})
+            == (plan['refcoco'][split]['refs'])
+        )
     # shares at this scale: 12% no-target and 29% multi-target as released
     total = sum(p['expressions'] for p in plan['grefcoco'].values())
     nt = sum(p['no_target'] for p in plan['grefcoco'].values())
@@ -133,8 +147,12 @@ def test_crowd_rle_and_polygons(generated):
         h, w = sizes[ann['image_id']]
         assert ann['segmentation']['size'] == [h, w]
         assert sum(ann['segmentation']['counts']) == h * w
-    vertices = [len(p) // 2 for a in coco['annotations'] if not a['iscrowd']
-                for p in a['segmentation']]
+    vertices = [
+        len(p) // 2
+        for a in coco['annotations']
+        if not a['iscrowd']
+        for p in a['segmentation']
+    ]
     assert min(vertices) >= 3
     assert 10 <= sorted(vertices)[len(vertices) // 2] <= 30
 
@@ -143,8 +161,9 @@ def test_deterministic(tmp_path, tool):
     outs = []
     for name in ('a', 'b'):
         out = str(tmp_path / name)
-        tool.main(['--out-dir', out, '--scale', '0.0005',
-                   '--write-images', '1'])
+        tool.main(
+            ['--out-dir', out, '--scale', '0.0005', '--write-images', '1']
+        )
         with open(osp.join(out, 'grefcoco', 'grefs(unc).json'), 'rb') as f:
             grefs = f.read()
         with open(osp.join(out, 'refcoco', 'refs(unc).p'), 'rb') as f:

@@ -18,7 +18,9 @@ real size by default) and measures, for each dataset:
 
 Each measurement runs in its own Python process, so that one's allocations
 do not hide the next; the ``build`` runs are interleaved (round after
-round, the order rotated). Datasets:
+round, the order rotated). Before measuring, each process registers every
+mmgres module as ``tools/train.py`` does (``--minimal-imports``: the
+dataset modules only). Datasets:
 
 - ``coco``: mmdet's ``CocoDataset`` on ``grefcoco/instances.json``, every
   image a sample (the baseline of the ratios);
@@ -48,8 +50,13 @@ import subprocess
 import sys
 import time
 
-DATASETS = ('coco', 'grefcoco', 'refcoco', 'refcoco-random',
-            'grefcoco-context')
+DATASETS = (
+    'coco',
+    'grefcoco',
+    'refcoco',
+    'refcoco-random',
+    'grefcoco-context',
+)
 DEFAULT_DATASETS = ('coco', 'grefcoco', 'refcoco')
 STEPS = ('build', 'workers')
 
@@ -105,6 +112,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='build the datasets with serialize_data=False',
     )
+    parser.add_argument(
+        '--minimal-imports',
+        action='store_true',
+        help='import only the dataset modules before measuring; by default '
+        'every mmgres module is registered first, as tools/train.py does '
+        'before it builds the dataloaders (a larger heap for the garbage '
+        'collector to traverse)',
+    )
     parser.add_argument('--out', help='also write the results to this JSON')
     parser.add_argument('--step', choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument('--dataset', choices=DATASETS, help=argparse.SUPPRESS)
@@ -141,9 +156,7 @@ def reset_peak() -> bool:
 
 def smaps_mb(pid) -> dict:
     """RSS, PSS and USS (private clean + dirty) of a process, in MiB."""
-    fields = dict.fromkeys(
-        ('Rss', 'Pss', 'Private_Clean', 'Private_Dirty'), 0
-    )
+    fields = dict.fromkeys(('Rss', 'Pss', 'Private_Clean', 'Private_Dirty'), 0)
     path = f'/proc/{pid}/smaps_rollup'
     if not osp.exists(path):  # kernels before 4.14
         path = f'/proc/{pid}/smaps'
@@ -178,7 +191,8 @@ def build_dataset(name: str, data_root: str, serialize: bool):
             **common,
         )
     refer = dict(
-        split='train', data_prefix=dict(img_path='images/train2014/'),
+        split='train',
+        data_prefix=dict(img_path='images/train2014/'),
         **common,
     )
     if name.startswith('grefcoco'):
@@ -198,26 +212,42 @@ def serialized_mb(dataset) -> float:
     """The numpy arrays a serialized dataset keeps (its annotations)."""
     import numpy as np
 
-    return sum(
-        v.nbytes for v in vars(dataset).values() if isinstance(v, np.ndarray)
-    ) / 2**20
+    return (
+        sum(
+            v.nbytes
+            for v in vars(dataset).values()
+            if isinstance(v, np.ndarray)
+        )
+        / 2**20
+    )
 
 
 def _count(batch) -> int:
     return len(batch)
 
 
-def measure_build(args) -> dict:
-    import mmdet.datasets  # noqa: F401 (imports are not measured)
+def prepare(args) -> None:
+    """Import what a training process has imported when it builds its
+    dataloaders (imports are not measured)."""
+    import mmdet.datasets  # noqa: F401
 
     import mmgres.datasets  # noqa: F401
 
+    if not args.minimal_imports:
+        from mmgres.utils import register_all_modules
+
+        register_all_modules(init_default_scope=False)
+
+
+def measure_build(args) -> dict:
+    prepare(args)
     gc.collect()
     before = rss_mb()
     resettable = reset_peak()
     start = time.perf_counter()
-    dataset = build_dataset(args.dataset, args.data_root,
-                            not args.no_serialize)
+    dataset = build_dataset(
+        args.dataset, args.data_root, not args.no_serialize
+    )
     seconds = time.perf_counter() - start
     peak = _status_kb('VmHWM') / 1024 if resettable else float('nan')
     gc.collect()
@@ -235,12 +265,16 @@ def measure_workers(args) -> dict:
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
-    dataset = build_dataset(args.dataset, args.data_root,
-                            not args.no_serialize)
+    prepare(args)
+    dataset = build_dataset(
+        args.dataset, args.data_root, not args.no_serialize
+    )
     gc.collect()
     total = args.workers * args.samples_per_worker
     sampler = RandomSampler(
-        dataset, replacement=True, num_samples=total + 100 * args.batch_size,
+        dataset,
+        replacement=True,
+        num_samples=total + 100 * args.batch_size,
         generator=torch.Generator().manual_seed(0),
     )
     loader = DataLoader(
@@ -271,14 +305,25 @@ def measure_workers(args) -> dict:
 
 def run_child(args, step: str, dataset: str) -> dict:
     cmd = [
-        sys.executable, osp.abspath(__file__), '--step', step,
-        '--dataset', dataset, '--data-root', args.data_root,
-        '--workers', str(args.workers),
-        '--samples-per-worker', str(args.samples_per_worker),
-        '--batch-size', str(args.batch_size),
+        sys.executable,
+        osp.abspath(__file__),
+        '--step',
+        step,
+        '--dataset',
+        dataset,
+        '--data-root',
+        args.data_root,
+        '--workers',
+        str(args.workers),
+        '--samples-per-worker',
+        str(args.samples_per_worker),
+        '--batch-size',
+        str(args.batch_size),
     ]
     if args.no_serialize:
         cmd.append('--no-serialize')
+    if args.minimal_imports:
+        cmd.append('--minimal-imports')
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -360,18 +405,24 @@ def main(argv=None) -> None:
     names = list(dict.fromkeys(args.datasets))
     builds = {n: [] for n in names}
     for r in range(args.repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             result = run_child(args, 'build', name)
             builds[name].append(result)
-            print(f'round {r + 1} build {name}: {result["seconds"]:.1f} s, '
-                  f'RSS +{result["rss_delta_mb"]:.0f} MiB', flush=True)
+            print(
+                f'round {r + 1} build {name}: {result["seconds"]:.1f} s, '
+                f'RSS +{result["rss_delta_mb"]:.0f} MiB',
+                flush=True,
+            )
     workers = {}
     if args.workers > 0:
         for name in names:
             workers[name] = run_child(args, 'workers', name)
-            print(f'workers {name}: USS '
-                  f'{workers[name]["worker_uss_mb"]:.1f} MiB', flush=True)
+            print(
+                f'workers {name}: USS '
+                f'{workers[name]["worker_uss_mb"]:.1f} MiB',
+                flush=True,
+            )
     results = summarize(builds, workers)
     print(format_table(results))
     if args.out:
@@ -382,6 +433,7 @@ def main(argv=None) -> None:
                     workers=args.workers,
                     samples_per_worker=args.samples_per_worker,
                     serialize_data=not args.no_serialize,
+                    minimal_imports=args.minimal_imports,
                     results=results,
                 ),
                 f,

@@ -81,9 +81,7 @@ GREFCOCO = dict(
 )
 #: RefCOCO, UNC split (TFDS ``ref_coco`` catalogue, ``refer`` toolkit).
 REFCOCO_REFS = dict(train=42_404, val=3_811, testA=1_975, testB=1_810)
-REFCOCO_EXPRESSIONS = dict(
-    train=120_624, val=10_834, testA=5_657, testB=5_095
-)
+REFCOCO_EXPRESSIONS = dict(train=120_624, val=10_834, testA=5_657, testB=5_095)
 UNC_IMAGES = dict(train=16_994, val=1_500, testA=750, testB=750)
 #: Annotations of RefCOCO's instances.json (LISA's loader log, see above).
 NUM_ANNOTATIONS = 196_771
@@ -93,8 +91,16 @@ CROWD_SHARE = 0.01
 POLYGON_MEDIAN_VERTICES = 18
 MULTI_PART_SHARE = 0.15
 #: (width, height) of the shared image files, sizes COCO uses often.
-IMAGE_SIZES = ((640, 480), (640, 427), (480, 640), (640, 425), (500, 375),
-               (427, 640), (640, 512), (612, 612))
+IMAGE_SIZES = (
+    (640, 480),
+    (640, 427),
+    (480, 640),
+    (640, 425),
+    (500, 375),
+    (427, 640),
+    (640, 512),
+    (612, 612),
+)
 #: COCO category ids (80 of 1..90), in the order of mmdet's class names.
 COCO_CATEGORY_IDS = (
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21,
@@ -171,16 +177,28 @@ def plan_counts(scale: float = 1.0) -> Dict:
         return max(minimum, int(round(n * scale)))
 
     images = dict(
-        zip(SPLITS, apportion(scaled(GREFCOCO['images'], 4),
-                              [UNC_IMAGES[s] for s in SPLITS], 1))
+        zip(
+            SPLITS,
+            apportion(
+                scaled(GREFCOCO['images'], 4),
+                [UNC_IMAGES[s] for s in SPLITS],
+                1,
+            ),
+        )
     )
     num_images = sum(images.values())
     annotations = max(3 * num_images, scaled(NUM_ANNOTATIONS))
     weights = [REFCOCO_EXPRESSIONS[s] for s in SPLITS]
     expressions = apportion(scaled(GREFCOCO['expressions'], 12), weights, 3)
     refs = apportion(
-        scaled(round(GREFCOCO['expressions'] * sum(REFCOCO_REFS.values())
-                     / sum(weights)), 12),
+        scaled(
+            round(
+                GREFCOCO['expressions']
+                * sum(REFCOCO_REFS.values())
+                / sum(weights)
+            ),
+            12,
+        ),
         weights,
         3,
     )
@@ -188,8 +206,9 @@ def plan_counts(scale: float = 1.0) -> Dict:
     no_target = apportion(scaled(GREFCOCO['no_target']), expressions, 1)
     multi = apportion(scaled(GREFCOCO['multi_target']), expressions, 1)
     gref = {}
-    for split, e, r, nt, mt in zip(SPLITS, expressions, refs, no_target,
-                                   multi):
+    for split, e, r, nt, mt in zip(
+        SPLITS, expressions, refs, no_target, multi
+    ):
         gref[split] = dict(
             expressions=e, refs=min(r, e), multi_target=mt, no_target=nt
         )
@@ -231,8 +250,11 @@ def write_image_files(root: str, num: int, rng) -> List[Dict]:
             color = tuple(int(c) for c in rng.integers(0, 256, 3))
             cv2.circle(img, (x, y), r, color, -1)
         name = f'realscale_{k:04d}.jpg'
-        cv2.imwrite(osp.join(root, IMAGE_DIR, name), img,
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(
+            osp.join(root, IMAGE_DIR, name),
+            img,
+            [cv2.IMWRITE_JPEG_QUALITY, 90],
+        )
         files.append(dict(file_name=name, width=w, height=h))
     return files
 
@@ -249,16 +271,21 @@ def _polygons(rng, num_objects: int, widths, heights):
     num_polys = int(parts.sum())
     owner = np.repeat(np.arange(num_objects), parts)
     verts = np.clip(
-        np.round(rng.lognormal(np.log(POLYGON_MEDIAN_VERTICES), 0.6,
-                               num_polys)), 3, 400
+        np.round(
+            rng.lognormal(np.log(POLYGON_MEDIAN_VERTICES), 0.6, num_polys)
+        ),
+        3,
+        400,
     ).astype(np.int64)
     w = widths[owner].astype(np.float64)
     h = heights[owner].astype(np.float64)
     # each part an ellipse-like ring inside the image
-    rx = np.maximum(2.0, w * np.exp(rng.uniform(np.log(0.02), np.log(0.3),
-                                                num_polys)))
-    ry = np.maximum(2.0, h * np.exp(rng.uniform(np.log(0.02), np.log(0.3),
-                                                num_polys)))
+    rx = np.maximum(
+        2.0, w * np.exp(rng.uniform(np.log(0.02), np.log(0.3), num_polys))
+    )
+    ry = np.maximum(
+        2.0, h * np.exp(rng.uniform(np.log(0.02), np.log(0.3), num_polys))
+    )
     cx = rng.uniform(rx, w - rx)
     cy = rng.uniform(ry, h - ry)
     poly_of = np.repeat(np.arange(num_polys), verts)
@@ -280,8 +307,10 @@ def _polygons(rng, num_objects: int, widths, heights):
     flat = np.empty(2 * len(xs))
     flat[0::2], flat[1::2] = xs, ys
     flat = flat.tolist()
-    polys = [flat[2 * s:2 * (s + n)] for s, n in zip(starts.tolist(),
-                                                     verts.tolist())]
+    polys = [
+        flat[2 * s : 2 * (s + n)]
+        for s, n in zip(starts.tolist(), verts.tolist())
+    ]
     x0 = np.minimum.reduceat(xs, starts)
     x1 = np.maximum.reduceat(xs, starts)
     y0 = np.minimum.reduceat(ys, starts)
@@ -292,8 +321,9 @@ def _polygons(rng, num_objects: int, widths, heights):
     by0 = np.minimum.reduceat(y0, obj_start)
     by1 = np.maximum.reduceat(y1, obj_start)
     obj_area = np.add.reduceat(area, obj_start)
-    segms = [polys[s:s + n] for s, n in zip(obj_start.tolist(),
-                                            parts.tolist())]
+    segms = [
+        polys[s : s + n] for s, n in zip(obj_start.tolist(), parts.tolist())
+    ]
     boxes = np.stack([bx0, by0, bx1 - bx0, by1 - by0], 1)
     return segms, np.round(boxes, 2).tolist(), np.round(obj_area, 2).tolist()
 
@@ -317,8 +347,12 @@ def _crowd_rle(rng, w: int, h: int):
         pos = start + counts[-1]
     counts.append(w * h - pos)
     area = float((bottom - top).sum())
-    box = [float(x0), float(top.min()), float(bw),
-           float(bottom.max() - top.min())]
+    box = [
+        float(x0),
+        float(top.min()),
+        float(bw),
+        float(bottom.max() - top.min()),
+    ]
     return dict(size=[h, w], counts=counts), box, area
 
 
@@ -329,57 +363,75 @@ def build_instances(plan: Dict, files: List[Dict], rng):
         for i, n in zip(COCO_CATEGORY_IDS, COCO_CATEGORY_NAMES)
     ]
     num_images = sum(plan['images'].values())
-    image_ids = np.sort(rng.choice(np.arange(1, 581_930), num_images,
-                                   replace=False))
+    image_ids = np.sort(
+        rng.choice(np.arange(1, 581_930), num_images, replace=False)
+    )
     file_of = rng.integers(0, len(files), num_images)
     images = [
-        dict(id=int(i), file_name=files[f]['file_name'],
-             width=files[f]['width'], height=files[f]['height'])
+        dict(
+            id=int(i),
+            file_name=files[f]['file_name'],
+            width=files[f]['width'],
+            height=files[f]['height'],
+        )
         for i, f in zip(image_ids, file_of)
     ]
     # image index -> split (UNC partition sizes)
-    split_of = np.repeat(np.arange(len(SPLITS)),
-                         [plan['images'][s] for s in SPLITS])
+    split_of = np.repeat(
+        np.arange(len(SPLITS)), [plan['images'][s] for s in SPLITS]
+    )
     split_of = split_of[rng.permutation(num_images)]
 
     total = plan['annotations']
     weight = rng.gamma(1.5, size=num_images)
-    per_image = 2 + rng.multinomial(total - 2 * num_images,
-                                    weight / weight.sum())
+    per_image = 2 + rng.multinomial(
+        total - 2 * num_images, weight / weight.sum()
+    )
     owner = np.repeat(np.arange(num_images), per_image)
-    rank = np.arange(total) - np.repeat(np.cumsum(per_image) - per_image,
-                                        per_image)
+    rank = np.arange(total) - np.repeat(
+        np.cumsum(per_image) - per_image, per_image
+    )
     # crowd objects only from the third object of an image on, so every
     # image keeps at least two objects that refs can target
     candidates = np.flatnonzero(rank >= 2)
     num_crowd = min(len(candidates), int(round(total * CROWD_SHARE)))
     crowd = np.zeros(total, bool)
     crowd[rng.choice(candidates, num_crowd, replace=False)] = True
-    ann_ids = np.sort(rng.choice(np.arange(1, 2_300_000), total,
-                                 replace=False))
+    ann_ids = np.sort(
+        rng.choice(np.arange(1, 2_300_000), total, replace=False)
+    )
     category = rng.choice(np.asarray(COCO_CATEGORY_IDS), total)
     widths = np.array([im['width'] for im in images])[owner]
     heights = np.array([im['height'] for im in images])[owner]
     plain = np.flatnonzero(~crowd)
-    segms, boxes, areas = _polygons(rng, len(plain), widths[plain],
-                                    heights[plain])
+    segms, boxes, areas = _polygons(
+        rng, len(plain), widths[plain], heights[plain]
+    )
     annotations: List[Optional[Dict]] = [None] * total
     for k, idx in enumerate(plain.tolist()):
         annotations[idx] = dict(
-            segmentation=segms[k], area=areas[k], iscrowd=0,
-            image_id=int(image_ids[owner[idx]]), bbox=boxes[k],
-            category_id=int(category[idx]), id=int(ann_ids[idx]),
+            segmentation=segms[k],
+            area=areas[k],
+            iscrowd=0,
+            image_id=int(image_ids[owner[idx]]),
+            bbox=boxes[k],
+            category_id=int(category[idx]),
+            id=int(ann_ids[idx]),
         )
     for idx in np.flatnonzero(crowd).tolist():
-        segm, box, area = _crowd_rle(rng, int(widths[idx]),
-                                     int(heights[idx]))
+        segm, box, area = _crowd_rle(rng, int(widths[idx]), int(heights[idx]))
         annotations[idx] = dict(
-            segmentation=segm, area=area, iscrowd=1,
-            image_id=int(image_ids[owner[idx]]), bbox=box,
-            category_id=int(category[idx]), id=int(ann_ids[idx]),
+            segmentation=segm,
+            area=area,
+            iscrowd=1,
+            image_id=int(image_ids[owner[idx]]),
+            bbox=box,
+            category_id=int(category[idx]),
+            id=int(ann_ids[idx]),
         )
-    instances = dict(images=images, annotations=annotations,
-                     categories=categories)
+    instances = dict(
+        images=images, annotations=annotations, categories=categories
+    )
     # per image: its non-crowd annotation indices
     bounds = np.concatenate([[0], np.cumsum(per_image)])
     usable = [
@@ -404,23 +456,32 @@ class _Sentences:
         words = self.rng.integers(0, len(WORDS), int(lengths.sum()))
         out, pos = [], 0
         for n in lengths.tolist():
-            tokens = [WORDS[w] for w in words[pos:pos + n]]
+            tokens = [WORDS[w] for w in words[pos : pos + n]]
             pos += n
             sent = ' '.join(tokens)
-            out.append(dict(tokens=tokens, raw=sent.capitalize(),
-                            sent_id=self.next_id, sent=sent))
+            out.append(
+                dict(
+                    tokens=tokens,
+                    raw=sent.capitalize(),
+                    sent_id=self.next_id,
+                    sent=sent,
+                )
+            )
             self.next_id += 1
         return out
 
 
 def _spread(rng, total: int, bins: int) -> np.ndarray:
     """``total`` items over ``bins`` bins, each at least 1, at random."""
-    return 1 + np.bincount(rng.integers(0, bins, total - bins),
-                           minlength=bins)
+    return 1 + np.bincount(rng.integers(0, bins, total - bins), minlength=bins)
 
 
-def _refs_per_image(rng, num_refs: int, image_idx: np.ndarray,
-                    capacity: Optional[Sequence[int]] = None) -> np.ndarray:
+def _refs_per_image(
+    rng,
+    num_refs: int,
+    image_idx: np.ndarray,
+    capacity: Optional[Sequence[int]] = None,
+) -> np.ndarray:
     """The image of each of ``num_refs`` refs: every image one first
     (while refs last), then the rest at random, within each image's
     ``capacity`` when given."""
@@ -431,10 +492,10 @@ def _refs_per_image(rng, num_refs: int, image_idx: np.ndarray,
     if capacity is None:
         more = image_idx[rng.integers(0, len(image_idx), rest)]
     else:
-        slots = np.repeat(image_idx,
-                          np.maximum(np.asarray(capacity) - 1, 0))
-        more = slots[rng.choice(len(slots), min(rest, len(slots)),
-                                replace=False)]
+        slots = np.repeat(image_idx, np.maximum(np.asarray(capacity) - 1, 0))
+        more = slots[
+            rng.choice(len(slots), min(rest, len(slots)), replace=False)
+        ]
     assigned = np.concatenate([first, more])
     return assigned[rng.permutation(len(assigned))]
 
@@ -455,8 +516,11 @@ def build_grefs(plan, instances, split_of, usable, rng) -> List[Dict]:
         p = plan['grefcoco'][split]
         idx = np.flatnonzero(split_of == s)
         kinds = ('no_target', 'multi_target', 'single')
-        expr = [p['no_target'], p['multi_target'],
-                p['expressions'] - p['no_target'] - p['multi_target']]
+        expr = [
+            p['no_target'],
+            p['multi_target'],
+            p['expressions'] - p['no_target'] - p['multi_target'],
+        ]
         num_refs = apportion(p['refs'], expr, 1)
         num_refs = [min(r, e) for r, e in zip(num_refs, expr)]
         where = _refs_per_image(rng, sum(num_refs), idx)
@@ -470,9 +534,13 @@ def build_grefs(plan, instances, split_of, usable, rng) -> List[Dict]:
                 sents = sentences.make(n, extra)
                 ref = dict(
                     sent_ids=[x['sent_id'] for x in sents],
-                    file_name='', ann_id=[-1], ref_id=len(refs),
-                    image_id=images[img]['id'], split=split,
-                    sentences=sents, category_id=[-1],
+                    file_name='',
+                    ann_id=[-1],
+                    ref_id=len(refs),
+                    image_id=images[img]['id'],
+                    split=split,
+                    sentences=sents,
+                    category_id=[-1],
                     no_target=kind == 'no_target',
                 )
                 refs.append(ref)
@@ -484,11 +552,13 @@ def build_grefs(plan, instances, split_of, usable, rng) -> List[Dict]:
     _assign_targets(pending, usable, plan['target_objects'], rng)
     for ref in refs:
         if not ref['no_target']:
-            ref['category_id'] = [anns[a]['category_id']
-                                  for a in ref['ann_id']]
+            ref['category_id'] = [
+                anns[a]['category_id'] for a in ref['ann_id']
+            ]
             ref['ann_id'] = [anns[a]['id'] for a in ref['ann_id']]
-        ref['file_name'] = _file_name(ref['image_id'], ref['ann_id'][0]
-                                      if ref['ann_id'][0] != -1 else 0)
+        ref['file_name'] = _file_name(
+            ref['image_id'], ref['ann_id'][0] if ref['ann_id'][0] != -1 else 0
+        )
     refs.sort(key=lambda r: r['ref_id'])
     return refs
 
@@ -516,8 +586,9 @@ def _assign_targets(pending, usable, target_objects: int, rng) -> None:
         objects = objects[: int(pool[k])]
         cursor = 0
         for ref, t in by_image[img]:
-            ref['ann_id'] = [objects[(cursor + j) % len(objects)]
-                             for j in range(t)]
+            ref['ann_id'] = [
+                objects[(cursor + j) % len(objects)] for j in range(t)
+            ]
             cursor += t
 
 
@@ -530,31 +601,39 @@ def build_refcoco(plan, instances, split_of, usable, rng) -> List[Dict]:
     for s, split in enumerate(SPLITS):
         p = plan['refcoco'][split]
         idx = np.flatnonzero(split_of == s)
-        where = _refs_per_image(rng, p['refs'], idx,
-                                [len(usable[i]) for i in idx])
+        where = _refs_per_image(
+            rng, p['refs'], idx, [len(usable[i]) for i in idx]
+        )
         sent_counts = _spread(rng, p['expressions'], len(where))
         taken: Dict[int, list] = {}
         for img, n in zip(where.tolist(), sent_counts.tolist()):
             if img not in taken:
-                taken[img] = [usable[img][j]
-                              for j in rng.permutation(len(usable[img]))]
+                taken[img] = [
+                    usable[img][j] for j in rng.permutation(len(usable[img]))
+                ]
             a = taken[img].pop()
             sents = sentences.make(n, 2.5)
-            refs.append(dict(
-                sent_ids=[x['sent_id'] for x in sents],
-                file_name=_file_name(images[img]['id'], anns[a]['id']),
-                ann_id=anns[a]['id'], ref_id=len(refs),
-                category_id=anns[a]['category_id'], split=split,
-                sentences=sents, image_id=images[img]['id'],
-            ))
+            refs.append(
+                dict(
+                    sent_ids=[x['sent_id'] for x in sents],
+                    file_name=_file_name(images[img]['id'], anns[a]['id']),
+                    ann_id=anns[a]['id'],
+                    ref_id=len(refs),
+                    category_id=anns[a]['category_id'],
+                    split=split,
+                    sentences=sents,
+                    image_id=images[img]['id'],
+                )
+            )
     return refs
 
 
 # ----------------------------------------------------------------------
 # main
 # ----------------------------------------------------------------------
-def generate(out_dir: str, scale: float = 1.0, seed: int = 0,
-             write_images: int = 64) -> Dict:
+def generate(
+    out_dir: str, scale: float = 1.0, seed: int = 0, write_images: int = 64
+) -> Dict:
     """Write every file; return a summary of what was written."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -571,34 +650,44 @@ def generate(out_dir: str, scale: float = 1.0, seed: int = 0,
     with open(osp.join(gref_root, GREFS_FILE), 'w') as f:
         json.dump(grefs, f, separators=(',', ':'))
     os.makedirs(osp.join(ref_root, IMAGE_DIR), exist_ok=True)
-    shutil.copyfile(osp.join(gref_root, INSTANCES_FILE),
-                    osp.join(ref_root, INSTANCES_FILE))
+    shutil.copyfile(
+        osp.join(gref_root, INSTANCES_FILE), osp.join(ref_root, INSTANCES_FILE)
+    )
     for info in files:
-        shutil.copyfile(osp.join(gref_root, IMAGE_DIR, info['file_name']),
-                        osp.join(ref_root, IMAGE_DIR, info['file_name']))
+        shutil.copyfile(
+            osp.join(gref_root, IMAGE_DIR, info['file_name']),
+            osp.join(ref_root, IMAGE_DIR, info['file_name']),
+        )
     with open(osp.join(ref_root, REFS_FILE), 'wb') as f:
         pickle.dump(refs, f, protocol=2)
-    return summarize(plan, instances, grefs, refs, out_dir,
-                     time.perf_counter() - start)
+    return summarize(
+        plan, instances, grefs, refs, out_dir, time.perf_counter() - start
+    )
 
 
 def summarize(plan, instances, grefs, refs, out_dir, seconds) -> Dict:
     def per_split(items, count):
-        return {s: sum(count(r) for r in items if r['split'] == s)
-                for s in SPLITS}
+        return {
+            s: sum(count(r) for r in items if r['split'] == s) for s in SPLITS
+        }
 
     gref = dict(
         refs=per_split(grefs, lambda r: 1),
         expressions=per_split(grefs, lambda r: len(r['sentences'])),
         multi_target=per_split(
-            grefs, lambda r: len(r['sentences']) * (len(r['ann_id']) > 1)),
+            grefs, lambda r: len(r['sentences']) * (len(r['ann_id']) > 1)
+        ),
         no_target=per_split(
-            grefs, lambda r: len(r['sentences']) * r['no_target']),
-        target_objects=len({a for r in grefs if not r['no_target']
-                            for a in r['ann_id']}),
+            grefs, lambda r: len(r['sentences']) * r['no_target']
+        ),
+        target_objects=len(
+            {a for r in grefs if not r['no_target'] for a in r['ann_id']}
+        ),
     )
-    ref = dict(refs=per_split(refs, lambda r: 1),
-               expressions=per_split(refs, lambda r: len(r['sentences'])))
+    ref = dict(
+        refs=per_split(refs, lambda r: 1),
+        expressions=per_split(refs, lambda r: len(r['sentences'])),
+    )
     anns = instances['annotations']
     return dict(
         out_dir=out_dir,
@@ -606,17 +695,22 @@ def summarize(plan, instances, grefs, refs, out_dir, seconds) -> Dict:
         images=len(instances['images']),
         annotations=len(anns),
         crowd=sum(a['iscrowd'] for a in anns),
-        polygons=sum(len(a['segmentation']) for a in anns
-                     if not a['iscrowd']),
-        vertices=sum(len(p) // 2 for a in anns if not a['iscrowd']
-                     for p in a['segmentation']),
+        polygons=sum(len(a['segmentation']) for a in anns if not a['iscrowd']),
+        vertices=sum(
+            len(p) // 2
+            for a in anns
+            if not a['iscrowd']
+            for p in a['segmentation']
+        ),
         grefcoco=gref,
         refcoco=ref,
         file_mb={
             name: osp.getsize(osp.join(out_dir, name)) / 2**20
-            for name in (osp.join('grefcoco', INSTANCES_FILE),
-                         osp.join('grefcoco', GREFS_FILE),
-                         osp.join('refcoco', REFS_FILE))
+            for name in (
+                osp.join('grefcoco', INSTANCES_FILE),
+                osp.join('grefcoco', GREFS_FILE),
+                osp.join('refcoco', REFS_FILE),
+            )
         },
     )
 
@@ -644,8 +738,10 @@ def format_summary(s: Dict) -> str:
             f'| {g["multi_target"][sp]} | {g["no_target"][sp]} '
             f'| {r["refs"][sp]} | {r["expressions"][sp]} |'
         )
-    lines.append('files (MiB): ' + ', '.join(
-        f'{k} {v:.1f}' for k, v in s['file_mb'].items()))
+    lines.append(
+        'files (MiB): '
+        + ', '.join(f'{k} {v:.1f}' for k, v in s['file_mb'].items())
+    )
     return '\n'.join(lines)
 
 
@@ -690,8 +786,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    summary = generate(args.out_dir, args.scale, args.seed,
-                       args.write_images)
+    summary = generate(args.out_dir, args.scale, args.seed, args.write_images)
     print(f'[mmgres] wrote {args.out_dir} in {summary["seconds"]:.1f} s')
     print(format_summary(summary))
     if args.summary_json:

@@ -85,7 +85,7 @@ def find_dataset_problems(
     gives one).
 
     Inside a dataset wrapper, datasets that cannot be scanned (no
-    ``scan`` method, e.g. ``SemSegReferDataset``) are skipped with a
+    ``scan`` method, e.g. mmdet's ``CocoDataset``) are skipped with a
     warning; a config with no scannable dataset raises ``TypeError``.
 
     Args:

@@ -12,10 +12,11 @@ serialized by mmdet's ``CocoDataset``.
 
 :func:`serialize_shared` stores each distinct (by identity) instance
 list, instance dict and mask once, in a table of its own, and the samples
-refer to them by index (pickle's persistent ids). :func:`load_shared` rebuilds a sample:
-the same content as ``pickle.loads(pickle.dumps(sample))``, including the
-objects a sample shares within itself (a target's mask in ``instances`` and
-in ``context_instances`` is one object, as it was).
+refer to them by index (pickle's persistent ids). :func:`load_shared`
+rebuilds a sample: the same content as ``pickle.loads(pickle.dumps(
+sample))``, objects shared within the sample (a target's mask, in
+``instances`` and in ``context_instances``) still shared, and nothing
+shared with another sample.
 """
 
 import io
@@ -71,11 +72,14 @@ def serialize_shared(data_list: List[dict]) -> Tuple[Serialized, Serialized]:
     """
     table: Dict[int, int] = {}
     order: List[object] = []
+    masks = set()  # leaves: pickled without the (per object) callback
 
-    def share(obj) -> None:
-        if id(obj) not in table:
-            table[id(obj)] = len(order)
-            order.append(obj)
+    def share(obj) -> bool:
+        if id(obj) in table:
+            return False
+        table[id(obj)] = len(order)
+        order.append(obj)
+        return True
 
     for entry in data_list:
         for sample in _samples(entry):
@@ -83,15 +87,17 @@ def serialize_shared(data_list: List[dict]) -> Tuple[Serialized, Serialized]:
                 value = sample.get(key)
                 if not isinstance(value, list) or not value:
                     continue
-                share(value)
+                if not share(value):
+                    continue
                 for instance in value:
-                    if isinstance(instance, dict):
-                        share(instance)
+                    if isinstance(instance, dict) and share(instance):
                         mask = instance.get('mask')
-                        if isinstance(mask, (list, dict)):
-                            share(mask)
+                        if isinstance(mask, (list, dict)) and share(mask):
+                            masks.add(id(mask))
 
     def dumps(obj) -> bytes:
+        if id(obj) in masks:
+            return pickle.dumps(obj, protocol=4)
         buffer = io.BytesIO()
         _SharedPickler(buffer, table, obj).dump(obj)
         return buffer.getvalue()
@@ -104,7 +110,7 @@ def serialize_shared(data_list: List[dict]) -> Tuple[Serialized, Serialized]:
 def _chunk(serialized: Serialized, idx: int) -> memoryview:
     data, address = serialized
     start = 0 if idx == 0 else int(address[idx - 1])
-    return memoryview(data[start:int(address[idx])])
+    return memoryview(data[start : int(address[idx])])
 
 
 class _SharedUnpickler(pickle.Unpickler):
