@@ -21,7 +21,8 @@ Counts (``--scale 1``) and where they come from:
 
 - gRefCOCO: 278,232 expressions, 80,022 multi-target, 32,202 no-target,
   19,994 images, 60,287 distinct target objects (Liu et al., "GRES",
-  CVPR 2023, Sec. 3; restated by InstAlign Sec. 4.1 and GSVA Sec. 4.1).
+  CVPR 2023; as InstAlign's supplementary Sec. 7.1 and GSVA's Sec. 4.1
+  restate them).
   The public ``grefs(unc).json`` holds 259,859 of them; the rest is kept
   for a challenge (henghuiding/gRefCOCO issue #6). The counts per split and
   the number of refs are not published: gRefCOCO follows RefCOCO's UNC
@@ -31,22 +32,25 @@ Counts (``--scale 1``) and where they come from:
   refs number 278,232 / (142,210 / 50,000) = 97,824 (RefCOCO's sentences
   per ref). Derived, not published.
 - RefCOCO (UNC split, the ``refer`` toolkit's ``refs(unc).p``): 50,000
-  refs and 142,210 expressions over 19,994 images; refs per split
-  42,404 / 3,811 / 1,975 / 1,810, expressions 120,624 / 10,834 / 5,657 /
-  5,095, images 16,994 / 1,500 / 750 / 750 (TensorFlow Datasets'
-  ``ref_coco`` catalogue; the ``refer`` README).
+  refs and 142,210 expressions over 19,994 images; refs and images per
+  split 42,404 / 3,811 / 1,975 / 1,810 and 16,994 / 1,500 / 750 / 750
+  (TensorFlow Datasets' ``ref_coco`` catalogue), expressions 120,624 /
+  10,834 / 5,657 / 5,095 (FlagEval's RefCOCO page; RaAM's Sec. 4 rounds
+  the total to 142,209).
 - ``instances.json``: 196,771 annotations over the 19,994 images (what
   LISA's refer-seg loader reports for RefCOCO's ``instances.json``: "has
   16994 images and 196771 annotations", ``refer_api.Anns``), with the 80
   COCO categories and their COCO ids. gRefCOCO's ``instances.json`` covers
   the same images; the same file is written for both.
 
-Ours (not published, approximating COCO): objects per image drawn from a
-gamma mixture (at least 2); about 1% ``iscrowd`` objects, segmented as
+Ours (not published, approximating COCO): 2 objects per image plus a
+random share of the rest (gamma(1.5) weights; 9.8 per image on average);
+about 1% ``iscrowd`` objects, segmented as
 uncompressed RLE (as COCO's crowd objects are) and never a target; the
 other objects are polygons with a median of 18 vertices (log-normal,
 3 to 400), 15% of them in 2 to 5 parts; coordinates with 2 decimals, as
-COCO's; multi-target refs have 2 targets or more (geometric tail);
+COCO's; multi-target refs have 1 + Geometric(0.6) targets (2.7 on
+average, at most the image's objects);
 sentences of 1 + Poisson(2.5) words (RefCOCO averages 3.5) and
 1 + Poisson(3.5) for multi- and no-target ones.
 
@@ -547,7 +551,7 @@ def build_grefs(plan, instances, split_of, usable, rng) -> List[Dict]:
                 if kind != 'no_target':
                     t = 1
                     if kind == 'multi_target':
-                        t = min(len(usable[img]), 2 + rng.geometric(0.6) - 1)
+                        t = min(len(usable[img]), 1 + rng.geometric(0.6))
                     pending.append((ref, img, t))
     _assign_targets(pending, usable, plan['target_objects'], rng)
     for ref in refs:
