@@ -39,5 +39,8 @@ def test_leaf_config_builds(path):
         model = MODELS.build(cfg.model)
         Compose(cfg.test_dataloader.dataset.pipeline)
         if 'train_dataloader' in cfg:
-            Compose(cfg.train_dataloader.dataset.pipeline)
+            train = cfg.train_dataloader.dataset
+            # a mixture (ConcatDataset) has a pipeline per part
+            for part in train.get('datasets', [train]):
+                Compose(part.pipeline)
     assert sum(p.numel() for p in model.parameters()) > 0

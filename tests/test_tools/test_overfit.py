@@ -152,6 +152,13 @@ def test_tiny_config_few_iterations_json(tmp_path, monkeypatch, capsys):
         assert 0 <= e['gres/gIoU'] <= 100
         assert 0 <= e['grec/F1score@0.5'] <= 100
         assert not any(k.startswith('cover/') for k in e)  # GRES, GREC only
+        # each sample scored alone: the whole set's gIoU is their mean
+        ones = e['per_sample']
+        assert len(ones) == 2
+        assert all(isinstance(o['pred_no_target'], bool) for o in ones)
+        assert e['gres/gIoU'] == pytest.approx(
+            sum(o['gres/gIoU'] for o in ones) / 2
+        )
     assert result['targets'] == {'gres/gIoU': 90.0, 'grec/F1score@0.5': 90.0}
     assert isinstance(result['fitted'], bool)
     # a multi-target and a no-target sentence

@@ -404,14 +404,15 @@ def targets(metrics: dict, giou: float, f1: float) -> dict:
 # ------------------------------------------------------------------- loop
 class Overfitter:
     """Trains ``model`` on one fixed batch and scores it on the same
-    samples loaded by the test pipeline."""
+    samples loaded by the test pipeline, as a whole and one by one."""
 
-    def __init__(self, model, train_items, eval_items, optim, evaluator):
+    def __init__(self, model, train_items, eval_items, optim, metrics):
         self.model = model
         self.train_items = train_items
         self.eval_items = eval_items
         self.optim = optim
-        self.evaluator = evaluator
+        self.metrics = metrics  # evaluator configs
+        self.dataset_meta = None
 
     @staticmethod
     def _batch(items):
@@ -429,13 +430,37 @@ class Overfitter:
             k: float(torch.as_tensor(v).detach()) for k, v in log_vars.items()
         }
 
-    def evaluate(self) -> dict:
+    def _score(self, outputs, batch) -> dict:
+        with DefaultScope.overwrite_default_scope('mmgres'):
+            evaluator = Evaluator(copy.deepcopy(self.metrics))
+        evaluator.dataset_meta = self.dataset_meta
+        evaluator.process(data_samples=outputs, data_batch=batch)
+        return {
+            k: float(v) for k, v in evaluator.evaluate(len(outputs)).items()
+        }
+
+    def evaluate(self) -> tuple:
+        """The metrics of all the samples, and of each (with its
+        no-target decision and the scores of its predicted instances)."""
         self.model.eval()
         batch = self._batch(self.eval_items)
         with torch.no_grad():
             outputs = self.model.test_step(batch)
-        self.evaluator.process(data_samples=outputs, data_batch=batch)
-        return self.evaluator.evaluate(len(outputs))
+        metrics = self._score(outputs, batch)
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # no log line per sample
+        per_sample = []
+        for out in outputs:
+            one = self._score([out], None)
+            one['pred_no_target'] = bool(out.get('pred_no_target', False))
+            pred = out.get('pred_instances', None)
+            scores = getattr(pred, 'scores', None) if pred else None
+            if scores is not None:
+                one['scores'] = [round(float(v), 3) for v in scores[:10]]
+            per_sample.append(one)
+        logger.setLevel(level)
+        return metrics, per_sample
 
 
 def _shape(args):
@@ -495,9 +520,10 @@ def main():
         ensure_offline_tokenizer(model, texts)
         optim_wrapper = optim_cfg(cfg, args.lr)
         optim = build_optim_wrapper(model, optim_wrapper)
-        evaluator = Evaluator(evaluator_cfg(cfg))
-    evaluator.dataset_meta = train_set.metainfo
-    runner = Overfitter(model, train_items, eval_items, optim, evaluator)
+    runner = Overfitter(
+        model, train_items, eval_items, optim, evaluator_cfg(cfg)
+    )
+    runner.dataset_meta = train_set.metainfo
 
     lr = optim_wrapper.optimizer.lr
     params = sum(p.numel() for p in model.parameters())
@@ -557,11 +583,13 @@ def main():
         )
         if it % args.eval_every and it != args.iters:
             continue
-        metrics = {k: float(v) for k, v in runner.evaluate().items()}
+        metrics, per_sample = runner.evaluate()
         goal = targets(metrics, args.target_giou, args.target_f1)
         fitted = all(metrics.get(k, -1) >= v for k, v in goal.items())
         elapsed = round(time.perf_counter() - start, 1)
-        evals.append(dict(iter=it, time_s=elapsed, **metrics))
+        evals.append(
+            dict(iter=it, time_s=elapsed, **metrics, per_sample=per_sample)
+        )
         result.update(iters=it, time_s=elapsed, targets=goal, fitted=fitted)
         if args.out_json:  # after every evaluation: a long run can be read
             with open(args.out_json, 'w') as f:

@@ -284,9 +284,10 @@ class LlavaMLLM(BaseModule):
                 f'The tokenizer {self.tokenizer_cfg} is not a fast '
                 'tokenizer; GSVA needs offsets (return_offsets_mapping).'
             )
-        if isinstance(tok, WordListTokenizerFast) and isinstance(
+        closed_words = isinstance(tok, WordListTokenizerFast) and isinstance(
             tok.backend_tokenizer.model, models.WordLevel
-        ):
+        )
+        if closed_words:
             # a closed word list built in memory: the dialogue's words must
             # be in it (one loaded from files keeps its ids)
             tok = with_leading_words(tok, GSVAConversationBuilder().words())
@@ -316,6 +317,22 @@ class LlavaMLLM(BaseModule):
         ]
         if wrap:
             tok.add_tokens(wrap, special_tokens=True)
+        if closed_words:
+            # the pre-training mixture's template words, after every other
+            # token: a closed word list keeps the ids it had without them
+            # (the tiny configs' checkpoints)
+            from mmgres.models.tokenizers import split_words
+
+            vocab_now = tok.get_vocab()
+            extra = []
+            for text in GSVAConversationBuilder.mixture_words():
+                for w in split_words(text):
+                    if w not in vocab_now and w not in extra:
+                        extra.append(w)
+            if extra:
+                tok.add_tokens(
+                    [AddedToken(w, single_word=True) for w in extra]
+                )
         return tok
 
     def _sync_vocab(self, mean_resizing: bool) -> None:

@@ -186,10 +186,9 @@ class GSVAConversationBuilder(MixtureDialogues):
 
     # ------------------------------------------------------------------ text
     def words(self) -> List[str]:
-        """Every text of the templates, for building a closed vocabulary
-        (tiny configs): system prompt, roles, questions, answer parts, then
-        the ReasonSeg templates (last, so that the earlier words keep their
-        ids)."""
+        """Every text of the referring templates, for building a closed
+        vocabulary (tiny configs): system prompt, roles, questions, answer
+        parts. The pre-training mixture's are :meth:`mixture_words`."""
         return [
             self.system,
             *ROLES,
@@ -200,8 +199,14 @@ class GSVAConversationBuilder(MixtureDialogues):
             SLOT_TEMPLATE,
             SLOT_SEPARATOR,
             ANSWER_SUFFIX,
-            *MIXTURE_WORDS,
         ]
+
+    @staticmethod
+    def mixture_words() -> List[str]:
+        """The texts of the ReasonSeg templates (questions, answers,
+        explanatory questions): a closed vocabulary adds their words after
+        its other tokens, so that the others keep their ids."""
+        return list(MIXTURE_WORDS)
 
     def clean(self, expression: str) -> str:
         """Normalise one expression for the dialogue: collapse whitespace,

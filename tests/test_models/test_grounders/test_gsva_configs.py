@@ -97,7 +97,10 @@ def test_full_configs_carry_table_7(path):
     assert cfg.model.loss_lm.loss_weight == 1.0
     assert cfg.model.test_cfg.mode == 'teacher_forced'
     opt = cfg.optim_wrapper.optimizer
-    assert (opt.type, opt.lr, opt.weight_decay) == ('AdamW', 1e-4, 0.0)
+    pretrain = 'pretrain' in path
+    # Table 7: lr 3e-4 in pre-training, 1e-4 in fine-tuning
+    lr = 3e-4 if pretrain else 1e-4
+    assert (opt.type, opt.lr, opt.weight_decay) == ('AdamW', lr, 0.0)
     if cfg.strategy.type == 'DeepSpeedStrategy':
         s = cfg.strategy
         assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
@@ -117,6 +120,16 @@ def test_full_configs_carry_table_7(path):
     assert cfg.model.conversation.max_expressions == k
     loader = cfg.train_dataloader
     assert loader.batch_size == 2 * k
+    if pretrain:
+        # the mixture: a draw is an image with up to k of its samples, one
+        # conversation for VQA; 50k steps (appendix B)
+        assert loader.sampler.type == 'RatioMixtureSampler'
+        types = [d.type for d in loader.dataset.datasets]
+        assert loader.sampler.max_per_image == [
+            1 if t == 'LlavaInstructDataset' else k for t in types
+        ]
+        assert cfg.train_cfg.max_iters == 50000
+        return
     assert loader.sampler.type == 'ImageGroupedSampler'
     assert loader.sampler.batch_size == loader.batch_size
     assert (
@@ -257,3 +270,21 @@ def test_table_4_ablations_change_only_the_dialogue(
     expected['model']['conversation'].update(conversation)
     expected['model']['test_cfg'].update(test_cfg)
     assert ablation.to_dict() == expected
+
+
+@pytest.mark.parametrize('path', [p for p in FULL if 'pretrain' not in p])
+def test_fine_tuning_starts_from_the_pre_training(path):
+    """Each fine-tuning config (DeepSpeed) names its pre-training's last
+    checkpoint, in the work_dir tools/train.py gives that config."""
+    cfg = Config.fromfile(path)
+    if cfg.strategy.type != 'DeepSpeedStrategy':
+        assert cfg.load_from is None  # FSDP cannot read DeepSpeed's
+        return
+    size = '13b' if '_llava-13b_' in path else 'llama-2-13b'
+    size = size if '13b' in path else '7b'
+    pre = f'gsva_llava-{size}_sam-vit-h_8xb2-50k_pretrain-mixture'
+    assert osp.isfile(osp.join(osp.dirname(path), pre + '.py'))
+    pre_cfg = Config.fromfile(osp.join(osp.dirname(path), pre + '.py'))
+    last = pre_cfg.train_cfg.max_iters
+    assert cfg.load_from == f'work_dirs/{pre}/iter_{last}.pth'
+    assert pre_cfg.model.mllm.name_or_path == cfg.model.mllm.name_or_path

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmgres.models.mllm import KNOWN_LLAVA_ARCHS, LlavaMLLM
+from mmgres.models.tokenizers import split_words
 from mmgres.models.utils import GSVAConversationBuilder
 from mmgres.registry import MODELS
 from mmgres.testing import tiny_llava_cfg
@@ -365,13 +366,22 @@ def test_word_level_tokenizer_keeps_its_ids(name):
     )
     tok = m.tokenizer
     specials, ids = IDS_BEFORE[name]
+    # the pre-training mixture's template words come after every token
+    # that was there before: those keep their ids, the tokenizer grows
+    before = specials[0]
+    extra = {w for w, i in tok.get_vocab().items() if i >= before}
+    assert len(extra) == len(tok) - before > 0
+    assert extra <= {
+        w
+        for t in GSVAConversationBuilder.mixture_words()
+        for w in split_words(t)
+    }
     assert (
-        len(tok),
         m.pad_token_id,
         m.seg_token_id,
         m.rej_token_id,
         m.image_token_id,
-    ) == specials
+    ) == specials[1:]
     assert [tok(t)['input_ids'] for t in ID_SENTENCES] == ids
     assert m.tokenizer_cfg == tokenizer  # kept as given
 

@@ -38,7 +38,9 @@ VQA = [
 
 def _tokenizer(builder=None, extra=()):
     builder = builder or GSVAConversationBuilder()
-    tok = build_word_tokenizer([*builder.words(), *WORDS, *extra])
+    tok = build_word_tokenizer(
+        [*builder.words(), *builder.mixture_words(), *WORDS, *extra]
+    )
     tok.add_tokens(
         [AddedToken('<image>', normalized=False, special=True)],
         special_tokens=True,
@@ -322,9 +324,8 @@ def test_llama_2_vqa_rounds():
 
 def test_words_cover_the_reason_templates():
     b = GSVAConversationBuilder()
-    words = b.words()
-    # appended last: the earlier template words keep their ids
-    assert words[-len(MIXTURE_WORDS) :] == list(MIXTURE_WORDS)
+    assert b.mixture_words() == list(MIXTURE_WORDS)
+    assert not set(MIXTURE_WORDS) & set(b.words())
     tok = _tokenizer(b)
     unk = tok.unk_token_id
     random.seed(0)
