@@ -44,9 +44,10 @@ from typing import Dict, List
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from ..utils.segmentation import decode_segmentation
 from .vocab import COLOURS, SHAPES
+from .writer import compressed_rle
 
 #: The classes of the ADE20K-format stand-in (label = 1 + index).
 SHAPE_CLASSES = tuple(SHAPES)
@@ -60,23 +61,11 @@ def _masks(coco: Dict) -> Dict[int, List[dict]]:
     out: Dict[int, List[dict]] = {i: [] for i in images}
     for ann in coco['annotations']:
         im = images[ann['image_id']]
-        seg = ann['segmentation']
-        h, w = im['height'], im['width']
-        if isinstance(seg, list):
-            rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-        elif isinstance(seg['counts'], list):
-            rle = mask_utils.frPyObjects(seg, h, w)
-        else:
-            rle = seg
-        mask = mask_utils.decode(rle).astype(bool)
+        mask = decode_segmentation(
+            ann['segmentation'], im['height'], im['width']
+        ).astype(bool)
         out[im['id']].append(dict(ann=ann, mask=mask))
     return out
-
-
-def _rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle['counts'] = rle['counts'].decode('ascii')
-    return rle
 
 
 def _polygon(mask: np.ndarray) -> List[List[float]]:
@@ -114,7 +103,7 @@ def _ann(ann_id, image_id, cat_id, mask) -> dict:
     w, h = int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1
     return dict(
         id=ann_id, image_id=image_id, category_id=cat_id,
-        segmentation=_rle(mask), area=int(mask.sum()),
+        segmentation=compressed_rle(mask), area=int(mask.sum()),
         bbox=[x0, y0, w, h], iscrowd=0,
     )  # fmt: skip
 
