@@ -269,6 +269,31 @@ def test_relevance_aggregation_formula():
     torch.testing.assert_close(head.aggregate(rel, masks), expected)
 
 
+def test_merged_mask_of_one_instance_is_its_own_mask():
+    """IA (Eq. 5) on the instance logits upsampled to the input, as
+    Mask2Former's inference upsamples its masks first: with one relevant
+    instance, the merged mask is that instance's mask.
+
+    Here the instance holds the left half of a 4x4 logit map (+4 | -4),
+    whose upsampling to 16x16 crosses zero at x = 8: columns 0-7 are
+    positive, column 8 is at 0.375 * 4 + 0.625 * (-4) = -1. Aggregated at
+    4x4 and upsampled after, PReLU (slope 0.25) would make the right half
+    -1 first, and column 8 would be 0.375 * 4 + 0.625 * (-1) = 0.875 > 0:
+    a mask one column wider than the instance."""
+    head = _model().head
+    assert head.ia_act.weight.item() == 0.25
+    rel = torch.tensor([[20.0, -20.0]])  # sigma: 1 - 2e-9 and 2e-9
+    masks = torch.full((1, 2, 4, 4), -4.0)
+    masks[0, 0, :, :2] = 4.0
+    merged = head.merged_logits(rel, masks, (16, 16))
+    assert merged.shape == (1, 16, 16)
+    assert ((merged[0] > 0).sum(-1) == 8).all()
+    assert (merged[0, :, :8] > 0).all()
+    torch.testing.assert_close(
+        merged[0, 0, 8], torch.tensor(-0.25), rtol=0, atol=1e-6
+    )
+
+
 def test_no_target_pooling_formula():
     """Paper Eq. 7: g = Σ σ(r_i) q_i / Σ σ(r_i), then MLP([g; s])."""
     head = _model().head

@@ -127,7 +127,10 @@ def test_instalign_rescale_off_thresholds_at_img_shape():
     model = MODELS.build(cfg).eval()
     out = _run(model, _frames(instalign_batch()))
     outs = _run(model, _frames(instalign_batch()), mode='tensor')
-    merged = model.head.aggregate(outs['rel'][-1], outs['masks'][-1])
+    # IA at the 64x64 input (the upsampling in _at_img_shape is then none)
+    merged = model.head.merged_logits(
+        outs['rel'][-1], outs['masks'][-1], (64, 64)
+    )
     expected = _at_img_shape(merged, 0.5)
     for i, s in enumerate(out):
         raw = s.get('pred_sem_seg_raw', s.pred_sem_seg)
