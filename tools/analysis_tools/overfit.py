@@ -5,7 +5,7 @@ reach a part, a wrong target, a frozen part that should learn).
 
     python tools/analysis_tools/overfit.py CONFIG [--num-samples 4]
         [--data-root DIR] [--shape H W] [--iters 300] [--lr 1e-4]
-        [--lr-steps ITER ...] [--load-from CKPT] [--target-giou 0.9] [--target-f1 0.9]
+        [--load-from CKPT] [--target-giou 0.9] [--target-f1 0.9]
         [--eval-every 25] [--shrink-llm] [--out-json FILE]
         [--cfg-options ...]
 
@@ -34,8 +34,7 @@ DeepSpeed keeps float32 master weights anyway).
 
 Training: one batch of all the samples per iteration, the config's
 optimizer type, parameter-wise settings and gradient clipping, with a fixed
-learning rate ``--lr``, multiplied by 0.1 at each of ``--lr-steps`` (the
-step decay of the configs' MultiStepLR schedules; no warm-up). Every ``--eval-every`` iterations the
+learning rate ``--lr`` (no schedule). Every ``--eval-every`` iterations the
 model predicts the same samples in eval mode (the config's test pipeline)
 and mmgres' GRESMetric (and GRECMetric when the config evaluates boxes,
 with the config's settings) scores them; training stops when the targets
@@ -126,15 +125,6 @@ def parse_args():
         default=None,
         help="fixed base learning rate (no schedule); the config's "
         "parameter-wise multipliers still apply (default: the config's lr)",
-    )
-    parser.add_argument(
-        '--lr-steps',
-        type=int,
-        nargs='+',
-        default=[],
-        metavar='ITER',
-        help='multiply the learning rate by 0.1 after these iterations '
-        '(default: none)',
     )
     parser.add_argument(
         '--load-from',
@@ -568,7 +558,6 @@ def main():
         trainable_params=trainable,
         input_shape=list(input_shape),
         lr=lr,
-        lr_steps=sorted(args.lr_steps),
         load_from=args.load_from,
         shrink_llm=args.shrink_llm,
         samples=samples,
@@ -592,25 +581,14 @@ def main():
             f'({time.perf_counter() - t:.1f} s)',
             flush=True,
         )
-        if it in args.lr_steps:
-            # every group, so the parameter-wise multipliers keep their ratio
-            for group in optim.optimizer.param_groups:
-                group['lr'] *= 0.1
         if it % args.eval_every and it != args.iters:
             continue
         metrics, per_sample = runner.evaluate()
         goal = targets(metrics, args.target_giou, args.target_f1)
         fitted = all(metrics.get(k, -1) >= v for k, v in goal.items())
         elapsed = round(time.perf_counter() - start, 1)
-        group_lrs = [g['lr'] for g in optim.optimizer.param_groups]
         evals.append(
-            dict(
-                iter=it,
-                time_s=elapsed,
-                lr=max(group_lrs),
-                **metrics,
-                per_sample=per_sample,
-            )
+            dict(iter=it, time_s=elapsed, **metrics, per_sample=per_sample)
         )
         result.update(iters=it, time_s=elapsed, targets=goal, fitted=fitted)
         if args.out_json:  # after every evaluation: a long run can be read
