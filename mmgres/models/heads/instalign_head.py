@@ -129,9 +129,11 @@ class InstAlignHead(InstAlignInstanceHead):
         upsampling. Aggregated at the masks' 1/4 resolution and upsampled
         after, every instance's negative side is shrunk by the PReLU slope
         before the interpolation, so the zero crossing moves outwards: the
-        merged mask of one relevant instance grows by up to 3/4 of a
-        1/4-resolution cell beyond that instance's own mask (a 214-pixel
-        triangle scored IoU 0.72 where its instance mask scored 0.97).
+        merged mask of one relevant instance grows beyond that instance's
+        own mask, by up to (1 - √a) / (1 + √a) of a 1/4-resolution cell
+        for the PReLU slope a (a third at a = 0.25; a whole cell as a
+        falls to 0): between logits p > 0 and -n, the zero crossing moves
+        from p / (p + n) to p / (p + a n) of the way.
         Upsampled first, PReLU keeps each logit's sign, so one relevant
         instance's merged mask is its own mask. The instance masks of
         Mask2Former, on which InstAlign builds, are upsampled to the input
