@@ -13,7 +13,6 @@ from mmdet.structures.mask import mask2bbox
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from mmgres.models.utils.output_frame import (
     boxes_to_frame,
@@ -137,8 +136,11 @@ class InstAlignHead(InstAlignInstanceHead):
         Upsampled first, PReLU keeps each logit's sign, so one relevant
         instance's merged mask is its own mask. The instance masks of
         Mask2Former, on which InstAlign builds, are upsampled to the input
-        before inference does anything with them. The cost is a
-        (B, Q, H, W) tensor at the input resolution.
+        before inference does anything with them. The cost is memory:
+        training keeps the (B, Q, H, W) upsampled logits and their PReLU
+        for the backward pass, 0.7 GB each in float32 at 8 images x 100
+        queries x 480^2 (recomputing them in the backward pass instead
+        does not lower the peak, which falls at the end of the forward).
 
         Args:
             rel (Tensor): Relevance logits, shape (B, Q).
@@ -212,16 +214,8 @@ class InstAlignHead(InstAlignInstanceHead):
         losses = self.loss_by_feat(outs, batch_data_samples)
         pad_shape = batch_data_samples[0].metainfo['batch_input_shape']
         rel = outs['rel'][-1]
-        # at the input resolution (the padded batch), as ReLA. The
-        # (B, Q, H, W) upsampled logits are recomputed in the backward pass
-        # rather than kept: 0.7 GB a tensor at 8 x 100 queries x 480^2.
-        merged = checkpoint(
-            self.merged_logits,
-            rel,
-            outs['masks'][-1],
-            tuple(pad_shape),
-            use_reentrant=False,
-        )
+        # at the input resolution (the padded batch), as ReLA
+        merged = self.merged_logits(rel, outs['masks'][-1], pad_shape)
         gt_merged = merged_targets(batch_data_samples, pad_shape, rel.device)
         losses.update(self.loss_merged_mask(merged, gt_merged))
 
